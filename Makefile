@@ -1,0 +1,38 @@
+# Everything a new machine needs: `make demo` and `make test` create .venv when it is missing.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# First Python >= 3.12 found: python3.14 .. python3.12 on PATH, then pyenv's installs.
+PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
+            $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
+            if $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+            command -v $$c || echo $$c; break; fi; done)
+
+.PHONY: venv demo test test-slow lint clean
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "error: no Python >= 3.12 found (tried python3.14..python3.12 and pyenv)"; exit 1; fi
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/bayesconv demo --out demo-output
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check bayesconv tests
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bayesconv tests
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

@@ -1,0 +1,556 @@
+"""Event preparation: validation, durations in a stated time unit, aggregation.
+
+``prepare`` turns an events table (one row per unit, or an already aggregated table with a
+count column) into a :class:`ConversionData`: one row per distinct
+(cohort, duration, converted) combination with the number of identical units, so that every
+later computation costs in proportion to distinct rows, not to units.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TIME_UNITS", "ConversionData", "prepare", "DataWarning"]
+
+#: Length of each supported time unit in seconds. A year is 365.25 days (Julian year).
+TIME_UNITS: dict[str, float] = {
+    "s": 1.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "D": 86400.0,
+    "W": 7 * 86400.0,
+    "Y": 365.25 * 86400.0,
+}
+
+_MAX_SHOWN = 5
+
+
+class DataWarning(UserWarning):
+    """Warning about input data that was accepted but changed (never silently)."""
+
+
+def _format_rows(frame: pd.DataFrame, mask: np.ndarray, columns: Sequence[Hashable]) -> str:
+    """Describe the first offending rows of ``frame`` as 'index label (col=value, ...)'."""
+    mask = np.asarray(mask, dtype=bool)
+    idx = np.flatnonzero(mask)
+    shown = []
+    for i in idx[:_MAX_SHOWN]:
+        values = ", ".join(f"{c}={_py(frame[c].iloc[i])!r}" for c in columns)
+        shown.append(f"row {_py(frame.index[i])!r} ({values})")
+    more = f", and {len(idx) - _MAX_SHOWN} more" if len(idx) > _MAX_SHOWN else ""
+    return "; ".join(shown) + more
+
+
+def _py(value):
+    """Numpy scalars as plain Python values, so messages read ``13`` not ``np.int64(13)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check(frame: pd.DataFrame, bad: np.ndarray, problem: str, columns: Sequence[Hashable]) -> None:
+    """Raise ``ValueError``: ``problem``, how many rows have it, and the first of them."""
+    bad = np.asarray(bad, dtype=bool)
+    n_bad = int(bad.sum())
+    if n_bad:
+        rows = "row" if n_bad == 1 else "rows"
+        raise ValueError(f"{problem} in {n_bad} {rows}: {_format_rows(frame, bad, columns)}")
+
+
+@dataclass(frozen=True)
+class ConversionData:
+    """Aggregated, validated conversion events, ready for Kaplan–Meier and the model.
+
+    Each row stands for ``count`` identical units of one cohort. A converted row with
+    ``lower < duration`` is interval-censored: the conversion happened in ``(lower, duration]``.
+    A converted row with ``lower == duration`` has an exact conversion time. A row that did not
+    convert is right-censored at ``duration`` (its age at the observation date).
+
+    Attributes
+    ----------
+    cohort : ndarray of shape (n_rows,), int
+        Cohort code, an index into ``cohorts``.
+    duration : ndarray of shape (n_rows,), float
+        Time from creation to conversion (upper bin edge for interval-censored rows), or to the
+        observation date for units not converted yet, in ``time_unit``.
+    lower : ndarray of shape (n_rows,), float
+        Lower edge of the conversion interval; equal to ``duration`` for exact and censored rows.
+    converted : ndarray of shape (n_rows,), bool
+        Whether the units of the row converted by the observation date.
+    count : ndarray of shape (n_rows,), int
+        Number of identical units the row stands for (>= 1).
+    cohorts : tuple of labels
+        Cohort labels in code order (the ``cohort`` coordinate of every result).
+    time_unit : str
+        One of ``TIME_UNITS``: "s", "min", "h", "D", "W", "Y" (a year is 365.25 days).
+    observed_until : object
+        The observation date (or number, for numeric inputs); for a per-row column the
+        (earliest, latest) pair.
+    cohort_name : str or None
+        Name of the cohort column in the input, or None for a single cohort.
+    """
+
+    cohort: np.ndarray
+    duration: np.ndarray
+    lower: np.ndarray
+    converted: np.ndarray
+    count: np.ndarray
+    cohorts: tuple
+    time_unit: str = "D"
+    observed_until: Any = None
+    cohort_name: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        n = len(self.cohort)
+        for name in ("duration", "lower", "converted", "count"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"ConversionData.{name} has length {len(getattr(self, name))}, "
+                                 f"expected {n} (the length of cohort)")
+        if self.time_unit not in TIME_UNITS:
+            raise ValueError(f"time_unit {self.time_unit!r} is not one of {list(TIME_UNITS)}")
+        for name in ("cohort", "duration", "lower", "converted", "count"):
+            getattr(self, name).setflags(write=False)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of aggregated rows."""
+        return len(self.cohort)
+
+    @property
+    def n_units(self) -> int:
+        """Number of units (sum of counts)."""
+        return int(self.count.sum())
+
+    @property
+    def n_cohorts(self) -> int:
+        """Number of cohorts."""
+        return len(self.cohorts)
+
+    @property
+    def interval_censored(self) -> np.ndarray:
+        """ndarray of shape (n_rows,), bool: converted rows known only to a bin (lower, duration]."""
+        return self.converted & (self.lower < self.duration)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the aggregated rows as a DataFrame.
+
+        Returns
+        -------
+        DataFrame with columns ``cohort`` (labels, categorical), ``lower``, ``duration``
+        (in ``time_unit``), ``converted`` and ``count``, one row per aggregated row.
+        """
+        return pd.DataFrame(
+            {
+                "cohort": pd.Categorical.from_codes(self.cohort, categories=list(self.cohorts)),
+                "lower": self.lower,
+                "duration": self.duration,
+                "converted": self.converted,
+                "count": self.count,
+            }
+        )
+
+    def cohort_table(self) -> pd.DataFrame:
+        """Units, conversions and follow-up per cohort.
+
+        Returns
+        -------
+        DataFrame indexed by cohort label with columns ``units``, ``converted``,
+        ``naive_rate`` (converted / units, biased low for young cohorts) and
+        ``max_duration`` (longest follow-up, in ``time_unit``).
+        """
+        codes = np.arange(self.n_cohorts)
+        units = np.bincount(self.cohort, weights=self.count, minlength=self.n_cohorts)
+        conv = np.bincount(self.cohort, weights=self.count * self.converted,
+                           minlength=self.n_cohorts)
+        max_dur = np.array([self.duration[self.cohort == g].max() for g in codes])
+        out = pd.DataFrame(
+            {"units": units.astype(np.int64), "converted": conv.astype(np.int64),
+             "naive_rate": conv / units, "max_duration": max_dur},
+            index=pd.Index(self.cohorts, name=self.cohort_name or "cohort"),
+        )
+        return out
+
+    def __repr__(self) -> str:
+        return (f"ConversionData({self.n_units} units in {self.n_rows} rows, "
+                f"{self.n_cohorts} cohorts, time unit {self.time_unit!r})")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _require_columns(frame: pd.DataFrame, names: dict[str, Any]) -> None:
+    available = list(frame.columns)
+    for arg, name in names.items():
+        if name is None or not isinstance(name, Hashable):
+            continue
+        if name not in frame.columns:
+            raise ValueError(
+                f"{arg}={name!r} is not a column of the events table; "
+                f"available columns: {available}"
+            )
+
+
+def _is_datetime_like(series: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(series) or (
+        series.dtype == object and series.dropna().map(
+            lambda v: isinstance(v, pd.Timestamp | np.datetime64 | str)
+            or hasattr(v, "isoformat")).all()
+        and len(series.dropna()) > 0
+    )
+
+
+def _to_datetime(frame: pd.DataFrame, col: str, values: pd.Series) -> pd.Series:
+    """Parse a column to datetime64, raising on unparseable values and tz mixing."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    present = values.notna().to_numpy()
+    if values.dtype == object:
+        # Python datetimes / Timestamps: check that all agree on timezone-awareness.
+        aware = values.map(lambda v: getattr(v, "tzinfo", None) is not None
+                           if not isinstance(v, str) else _str_has_tz(v))
+        aware = aware.to_numpy(dtype=bool) & present
+        if aware.any() and (~aware & present).any():
+            _check(frame, ~aware & present,
+                   f"timezone-naive timestamps in column {col!r} mixed with {int(aware.sum())} "
+                   "timezone-aware ones (make all naive or all aware)", [col])
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=None)
+    except (ValueError, TypeError) as err:  # e.g. mixed offsets
+        if "tz" in str(err).lower() or "offset" in str(err).lower():
+            parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+        else:
+            raise ValueError(f"column {col!r} could not be read as dates: {err}") from None
+    bad = present & parsed.isna().to_numpy()
+    _check(frame, bad, f"values in column {col!r} that are not ISO 8601 dates (YYYY-MM-DD[ HH:MM:SS]; "
+           "parse other formats with pandas.to_datetime(..., format=...) first)",
+           [col])
+    return parsed
+
+
+def _str_has_tz(value: str) -> bool:
+    v = value.strip()
+    if v.endswith("Z"):
+        return True
+    tail = v[10:]  # after the date part
+    return ("+" in tail) or (tail.count("-") > 0 and ":" in tail)
+
+
+def _tz_state(series: pd.Series) -> bool | None:
+    """True if tz-aware, False if naive, None if not datetime."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return True
+    if pd.api.types.is_datetime64_dtype(series):
+        return False
+    return None
+
+
+def _scalar_date(value, like_aware: bool | None):
+    if isinstance(value, str | pd.Timestamp | np.datetime64) or hasattr(value, "isoformat"):
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"observed_until={value!r} is not a date: {err}") from None
+        if like_aware is not None and (ts.tzinfo is not None) != like_aware:
+            raise ValueError(
+                f"observed_until={value!r} is timezone-{'aware' if ts.tzinfo else 'naive'} "
+                f"but the event timestamps are timezone-{'aware' if like_aware else 'naive'}"
+            )
+        return ts
+    return value
+
+
+def _numeric(frame: pd.DataFrame, col: str, values: pd.Series) -> np.ndarray:
+    if not (pd.api.types.is_numeric_dtype(values) or values.dtype == object):
+        raise ValueError(f"column {col!r} has dtype {values.dtype}, expected numbers or dates")
+    num = pd.to_numeric(values, errors="coerce")
+    bad = values.notna().to_numpy() & num.isna().to_numpy()
+    _check(frame, bad, f"values in column {col!r} that are neither numbers nor missing", [col])
+    out = num.to_numpy(dtype=float)
+    _check(frame, np.isinf(out), f"infinite values in column {col!r}", [col])
+    return out
+
+
+# ----------------------------------------------------------------------------- prepare
+
+
+def prepare(
+    events: pd.DataFrame,
+    *,
+    created: str | None = None,
+    converted: str | None = None,
+    observed_until: Any = None,
+    cohort: str | None = None,
+    time_unit: str = "D",
+    count: str | None = None,
+    duration: str | None = None,
+    event: str | None = None,
+    unit_id: str | None = None,
+) -> ConversionData:
+    """Validate an events table and aggregate it into :class:`ConversionData`.
+
+    Two input layouts are accepted:
+
+    * **Dates** (``created``, ``converted``, ``observed_until``): one row per unit (or per group
+      of identical units with ``count``). ``converted`` is empty (NaN/NaT/None) for units that
+      have not converted. Columns may hold datetimes (naive or timezone-aware, consistently;
+      ISO 8601 strings are parsed) or numbers already in ``time_unit`` (e.g. years).
+    * **Durations** (``duration``, ``event``): survival-style input, the time from creation to
+      conversion or censoring in ``time_unit``, and a 0/1 (or bool) conversion indicator.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The events table, one row per unit or per group of identical units.
+    created, converted : str
+        Column names of the creation time and of the conversion time (empty if not converted).
+    observed_until : str or scalar
+        Column name of each unit's observation date, or one date/number for every row
+        (e.g. ``"2018-01-01"`` or ``2016``).
+    cohort : str, optional
+        Column with the cohort (arm, signup week, channel). None puts every unit in one cohort
+        labelled ``"all"``. Categorical columns keep their category order; categories with no
+        rows are left out with a warning.
+    time_unit : {"s", "min", "h", "D", "W", "Y"}, default "D"
+        Unit of every duration in the result (a year "Y" is 365.25 days). For numeric inputs
+        the numbers are taken to be in this unit already.
+    count : str, optional
+        Column with the number of identical units each row stands for (non-negative integers;
+        rows with count 0 are kept out of the result with a warning).
+    duration, event : str, optional
+        Survival-style input instead of dates (see above).
+    unit_id : str, optional
+        Column with a unit identifier; duplicated identifiers are an error.
+
+    Returns
+    -------
+    ConversionData
+        One row per distinct (cohort, duration, converted) with summed counts, sorted by cohort
+        and duration.
+
+    Raises
+    ------
+    ValueError
+        With the number of offending rows and the first of them (index label and values) for:
+        an empty table; a column name that does not exist (the message lists the available
+        columns); missing creation time or observation date; dates that cannot be parsed;
+        timezone-aware mixed with naive timestamps; NaN or infinite numeric times; conversion
+        before creation; observation date before creation; missing cohort label; negative or
+        non-integer counts; duplicated unit ids; an unknown ``time_unit``.
+
+    Warns
+    -----
+    DataWarning
+        A conversion dated after the observation date is treated as not converted at the
+        observation date (the warning gives the count); empty categorical cohorts are left out
+        (the warning names them); zero-count rows are left out (the warning gives the count).
+
+    Notes
+    -----
+    Conversions at duration 0 (same timestamp as creation) are kept; see
+    :mod:`bayesconv.likelihood` for how they enter the model.
+    """
+    if time_unit not in TIME_UNITS:
+        raise ValueError(f"time_unit={time_unit!r} is not one of {list(TIME_UNITS)} "
+                         "(a year 'Y' is 365.25 days)")
+    if not isinstance(events, pd.DataFrame):
+        raise TypeError(f"events must be a pandas DataFrame, got {type(events).__name__}")
+    dates_layout = created is not None or converted is not None
+    dur_layout = duration is not None or event is not None
+    if dates_layout and dur_layout:
+        raise ValueError("give either created/converted/observed_until or duration/event, not both")
+    if not dates_layout and not dur_layout:
+        raise ValueError("give created=, converted= and observed_until= (dates), "
+                         "or duration= and event= (durations)")
+    if dates_layout and (created is None or converted is None or observed_until is None):
+        raise ValueError("created=, converted= and observed_until= are all required "
+                         f"(got created={created!r}, converted={converted!r}, "
+                         f"observed_until={observed_until!r})")
+    if dur_layout and (duration is None or event is None):
+        raise ValueError(f"duration= and event= are both required (got duration={duration!r}, "
+                         f"event={event!r})")
+
+    obs_is_col = isinstance(observed_until, Hashable) and observed_until in events.columns
+    _require_columns(events, {"created": created, "converted": converted, "cohort": cohort,
+                              "count": count, "duration": duration, "event": event,
+                              "unit_id": unit_id})
+    if len(events) == 0:
+        raise ValueError("the events table is empty: there is nothing to prepare")
+
+    frame = events
+    n = len(frame)
+
+    # ---- counts
+    if count is not None:
+        cnt = _numeric(frame, count, frame[count])
+        _check(frame, np.isnan(cnt), f"missing count in column {count!r}", [count])
+        _check(frame, cnt < 0, f"negative count in column {count!r}", [count])
+        _check(frame, cnt != np.round(cnt), f"non-integer count in column {count!r}",
+               [count])
+        cnt = cnt.astype(np.int64)
+    else:
+        cnt = np.ones(n, dtype=np.int64)
+
+    # ---- unit ids
+    if unit_id is not None:
+        dup = frame[unit_id].duplicated(keep=False).to_numpy()
+        _check(frame, dup, f"duplicated unit id in column {unit_id!r} (each unit must appear once)",
+               [unit_id])
+
+    # ---- cohorts
+    if cohort is None:
+        codes = np.zeros(n, dtype=np.int64)
+        labels: tuple = ("all",)
+    else:
+        col = frame[cohort]
+        _check(frame, col.isna().to_numpy(), f"missing cohort label in column {cohort!r}",
+               [cohort])
+        cat = col.astype("category") if not isinstance(col.dtype, pd.CategoricalDtype) else col
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            used = pd.unique(cat.cat.codes)
+            empty = [c for i, c in enumerate(cat.cat.categories) if i not in set(used)]
+            if empty:
+                warnings.warn(f"cohort categories with no rows are left out: {empty}",
+                              DataWarning, stacklevel=2)
+                cat = cat.cat.remove_unused_categories()
+        codes = cat.cat.codes.to_numpy().astype(np.int64)
+        labels = tuple(cat.cat.categories)
+
+    # ---- durations
+    meta: dict = {}
+    if dur_layout:
+        dur = _numeric(frame, duration, frame[duration])
+        _check(frame, np.isnan(dur), f"missing duration in column {duration!r}", [duration])
+        _check(frame, dur < 0, f"negative duration in column {duration!r}", [duration])
+        ev_raw = frame[event]
+        ev_num = pd.to_numeric(ev_raw.astype("object").map(
+            lambda v: float(v) if isinstance(v, bool | np.bool_) else v), errors="coerce")
+        ev = ev_num.to_numpy(dtype=float)
+        _check(frame, ~np.isin(ev, [0.0, 1.0]), f"event indicator in column {event!r} that is not "
+               "0/1 or True/False", [event])
+        conv = ev == 1.0
+        obs_meta = None
+    else:
+        c_raw = frame[created]
+        v_raw = frame[converted]
+        o_raw = frame[observed_until] if obs_is_col else None
+        datetime_mode = _is_datetime_like(c_raw)
+        if datetime_mode:
+            c = _to_datetime(frame, created, c_raw)
+            v = _to_datetime(frame, converted, v_raw) if v_raw.notna().any() else \
+                pd.Series(pd.NaT, index=frame.index, dtype=c.dtype)
+            if o_raw is not None:
+                o = _to_datetime(frame, observed_until, o_raw)
+            else:
+                o = None
+            states = {created: _tz_state(c), converted: _tz_state(v)}
+            if o is not None:
+                states[observed_until] = _tz_state(o)
+            if v_raw.notna().sum() == 0:
+                states.pop(converted)
+            if len(set(states.values())) > 1:
+                desc = ", ".join(f"{k!r} is {'timezone-aware' if s else 'naive'}"
+                                 for k, s in states.items())
+                raise ValueError(f"timezone-aware and naive timestamps are mixed: {desc}; "
+                                 "convert all to one (e.g. .dt.tz_localize(None) or "
+                                 ".dt.tz_convert('UTC'))")
+            aware = states[created]
+            if o is None:
+                ts = _scalar_date(observed_until, aware)
+                if not isinstance(ts, pd.Timestamp):
+                    raise ValueError(f"observed_until={observed_until!r} is neither a column "
+                                     f"nor a date (available columns: {list(frame.columns)})")
+                o = pd.Series(ts, index=frame.index)
+                obs_meta = ts
+            else:
+                obs_meta = (o.min(), o.max()) if o.min() != o.max() else o.min()
+            if aware:
+                c, v, o = (s.dt.tz_convert("UTC") for s in (c, v, o))
+            _check(frame, c.isna().to_numpy(), f"missing creation time in column {created!r}",
+                   [created])
+            _check(frame, o.isna().to_numpy(),
+                   f"missing observation date in column {observed_until!r}",
+                   [observed_until])
+            secs = TIME_UNITS[time_unit]
+            to_conv = ((v - c).dt.total_seconds() / secs).to_numpy(dtype=float)
+            to_obs = ((o - c).dt.total_seconds() / secs).to_numpy(dtype=float)
+        else:
+            cn = _numeric(frame, created, c_raw)
+            vn = _numeric(frame, converted, v_raw)
+            if o_raw is not None:
+                on = _numeric(frame, observed_until, o_raw)
+                obs_meta = (np.nanmin(on), np.nanmax(on)) if np.nanmin(on) != np.nanmax(on) \
+                    else float(on[0])
+            else:
+                try:
+                    on = np.full(n, float(observed_until))
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"observed_until={observed_until!r} is neither a column nor a number "
+                        f"(the created column {created!r} is numeric; available columns: "
+                        f"{list(frame.columns)})") from None
+                obs_meta = float(observed_until)
+            _check(frame, np.isnan(cn), f"missing creation time in column {created!r}",
+                   [created])
+            _check(frame, np.isnan(on),
+                   f"missing observation time in column {observed_until!r}",
+                   [observed_until])
+            to_conv = vn - cn
+            to_obs = on - cn
+        cols = [created, converted] + ([observed_until] if obs_is_col else [])
+        _check(frame, to_conv < 0, f"conversion before creation ({converted!r} earlier "
+               f"than {created!r})", cols)
+        _check(frame, to_obs < 0, "observation date before creation (observation date "
+               f"earlier than {created!r})", cols)
+        conv = ~np.isnan(to_conv)
+        late = conv & (to_conv > to_obs)
+        if late.any():
+            warnings.warn(
+                f"{int(late.sum())} conversions are dated after the observation date and are "
+                f"treated as not converted at the observation date; first: "
+                f"{_format_rows(frame, late, cols)}", DataWarning, stacklevel=2)
+            conv = conv & ~late
+        dur = np.where(conv, to_conv, to_obs)
+        meta["max_created_age"] = float(np.max(to_obs))
+
+    # ---- zero counts
+    zero = cnt == 0
+    if zero.any():
+        warnings.warn(f"{int(zero.sum())} rows with count 0 stand for no units and are left out",
+                      DataWarning, stacklevel=2)
+    keep = ~zero
+    if not keep.any():
+        raise ValueError("every row has count 0: there are no units")
+
+    agg = (
+        pd.DataFrame({"cohort": codes[keep], "duration": dur[keep], "converted": conv[keep],
+                      "count": cnt[keep]})
+        .groupby(["cohort", "duration", "converted"], sort=True, observed=True)["count"]
+        .sum()
+        .reset_index()
+    )
+    present = np.unique(agg["cohort"].to_numpy())
+    if len(present) < len(labels):  # a cohort whose rows all had count 0
+        missing = [labels[i] for i in range(len(labels)) if i not in set(present)]
+        warnings.warn(f"cohorts with no units are left out: {missing}", DataWarning, stacklevel=2)
+        remap = np.full(len(labels), -1)
+        remap[present] = np.arange(len(present))
+        agg["cohort"] = remap[agg["cohort"].to_numpy()]
+        labels = tuple(labels[i] for i in present)
+    d = agg["duration"].to_numpy(dtype=float)
+    return ConversionData(
+        cohort=agg["cohort"].to_numpy(dtype=np.int64),
+        duration=d,
+        lower=d.copy(),
+        converted=agg["converted"].to_numpy(dtype=bool),
+        count=agg["count"].to_numpy(dtype=np.int64),
+        cohorts=labels,
+        time_unit=time_unit,
+        observed_until=obs_meta,
+        cohort_name=cohort,
+        meta=meta,
+    )

@@ -1,0 +1,228 @@
+"""prepare(): durations, aggregation, metadata, and a clear error for every kind of bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesconv as bc
+
+
+def _events(**over):
+    base = {
+        "created": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-03", "2024-01-05"]),
+        "converted": pd.to_datetime(["2024-01-02", None, "2024-01-03", "2024-01-08"]),
+        "arm": ["A", "A", "B", "B"],
+    }
+    base.update(over)
+    return pd.DataFrame(base, index=[10, 11, 12, 13])
+
+
+def _prep(df, **kw):
+    args = {"created": "created", "converted": "converted", "observed_until": "2024-01-10",
+            "cohort": "arm"}
+    args.update(kw)
+    return bc.prepare(df, **args)
+
+
+# ------------------------------------------------------------------------- what it computes
+
+
+def test_durations_in_days_and_censoring():
+    data = _prep(_events())
+    f = data.to_frame().sort_values(["cohort", "duration"]).reset_index(drop=True)
+    # A: converted after 1 day; censored at 9 days. B: converted same day (0) and after 3 days.
+    assert f["cohort"].tolist() == ["A", "A", "B", "B"]
+    assert f["duration"].tolist() == [1.0, 9.0, 0.0, 3.0]
+    assert f["converted"].tolist() == [True, False, True, True]
+    assert data.cohorts == ("A", "B")
+    assert data.observed_until == pd.Timestamp("2024-01-10")
+    assert data.time_unit == "D"
+
+
+@pytest.mark.parametrize("unit,factor", [("s", 86400.0), ("min", 1440.0), ("h", 24.0),
+                                          ("D", 1.0), ("W", 1 / 7), ("Y", 1 / 365.25)])
+def test_time_units(unit, factor):
+    data = _prep(_events(), time_unit=unit)
+    np.testing.assert_allclose(np.sort(data.duration), np.array([0.0, 1.0, 3.0, 9.0]) * factor)
+
+
+def test_unknown_time_unit():
+    with pytest.raises(ValueError, match="time_unit='M' is not one of"):
+        _prep(_events(), time_unit="M")
+
+
+def test_identical_rows_merge_with_counts():
+    df = pd.concat([_events()] * 3, ignore_index=True)
+    data = _prep(df)
+    assert data.n_rows == 4 and data.n_units == 12
+    assert sorted(data.count.tolist()) == [3, 3, 3, 3]
+
+
+def test_count_column_equals_repeated_rows():
+    df = _events(n=[2, 1, 5, 1])
+    a = _prep(df, count="n")
+    b = _prep(df.loc[df.index.repeat(df["n"])])
+    pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())
+
+
+def test_zero_count_rows_left_out_with_warning():
+    with pytest.warns(bc.DataWarning, match="1 rows with count 0"):
+        data = _prep(_events(n=[1, 0, 1, 1]), count="n")
+    assert data.n_units == 3
+
+
+def test_timezone_aware_consistent():
+    df = _events(created=_events()["created"].dt.tz_localize("Europe/Paris"),
+                 converted=_events()["converted"].dt.tz_localize("Europe/Paris"))
+    data = _prep(df, observed_until=pd.Timestamp("2024-01-10", tz="Europe/Paris"))
+    assert sorted(data.duration.tolist()) == [0.0, 1.0, 3.0, 9.0]
+
+
+def test_observed_until_column_and_iso_strings():
+    df = pd.DataFrame({"c": ["2024-01-01", "2024-01-02"], "v": ["2024-01-03", None],
+                       "o": ["2024-01-05", "2024-01-06"]})
+    data = bc.prepare(df, created="c", converted="v", observed_until="o")
+    assert sorted(data.duration.tolist()) == [2.0, 4.0]
+    assert data.cohorts == ("all",)
+
+
+def test_numeric_years_like_marriage():
+    df = pd.DataFrame({"born": [1990, 1980, 2000], "married": [2015, np.nan, np.nan]})
+    data = bc.prepare(df, created="born", converted="married", observed_until=2016,
+                      time_unit="Y")
+    f = data.to_frame().sort_values("duration")
+    assert f["duration"].tolist() == [16.0, 25.0, 36.0]
+    assert f["converted"].tolist() == [False, True, False]
+
+
+def test_duration_zero_conversions_kept():
+    data = _prep(_events())
+    assert ((data.duration == 0) & data.converted).sum() == 1
+
+
+def test_conversion_after_observation_is_censored_with_warning():
+    df = _events(converted=pd.to_datetime(["2024-01-02", None, "2024-01-03", "2024-02-01"]))
+    with pytest.warns(bc.DataWarning, match=r"1 conversions are dated after.*row 13"):
+        data = _prep(df)
+    f = data.to_frame()
+    row = f[(f["cohort"] == "B") & ~f["converted"]]
+    assert row["duration"].tolist() == [5.0]  # censored at the observation date
+
+
+def test_empty_categorical_cohort_left_out_with_warning():
+    df = _events(arm=pd.Categorical(["A", "A", "B", "B"], categories=["A", "B", "C"]))
+    with pytest.warns(bc.DataWarning, match=r"no rows are left out: \['C'\]"):
+        data = _prep(df)
+    assert data.cohorts == ("A", "B")
+
+
+def test_survival_layout():
+    df = pd.DataFrame({"week": [3, 52, 10], "arrest": [True, False, True], "fin": [0, 1, 1]})
+    data = bc.prepare(df, duration="week", event="arrest", cohort="fin", time_unit="W")
+    assert data.cohorts == (0, 1) and data.n_units == 3 and data.converted.sum() == 2
+
+
+def test_data_is_immutable():
+    data = _prep(_events())
+    with pytest.raises(ValueError):
+        data.duration[0] = 5.0
+
+
+# ------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "make,kwargs,pattern",
+    [
+        # conversion before creation: names row 12 and its values
+        (lambda: _events(converted=pd.to_datetime(["2024-01-02", None, "2024-01-01",
+                                                   "2024-01-08"])),
+         {}, r"conversion before creation.*in 1 row: row 12 \(created=Timestamp"),
+        # observation date before creation
+        (lambda: _events(created=pd.to_datetime(["2024-01-01", "2024-01-20", "2024-01-03",
+                                                 "2024-01-05"]),
+                         converted=pd.to_datetime(["2024-01-02", None, "2024-01-03",
+                                                   "2024-01-08"])),
+         {}, r"observation date before creation.*in 1 row: row 11"),
+        # missing creation time
+        (lambda: _events(created=pd.to_datetime(["2024-01-01", None, "2024-01-03",
+                                                 "2024-01-05"])),
+         {}, r"missing creation time in column 'created' in 1 row: row 11"),
+        # missing cohort label
+        (lambda: _events(arm=["A", None, "B", np.nan]), {},
+         r"missing cohort label in column 'arm' in 2 rows: row 11.*row 13"),
+        # negative and non-integer counts
+        (lambda: _events(n=[1, -2, 1, 1]), {"count": "n"},
+         r"negative count in column 'n' in 1 row: row 11 \(n=-2\)"),
+        (lambda: _events(n=[1, 1.5, 1, 1]), {"count": "n"},
+         r"non-integer count in column 'n' in 1 row: row 11 \(n=1\.5\)"),
+        # empty table
+        (lambda: _events().iloc[:0], {}, r"the events table is empty"),
+        # a column that does not exist: lists what is there
+        (lambda: _events(), {"cohort": "variant"},
+         r"cohort='variant' is not a column.*available columns: \['created', 'converted', "
+         r"'arm'\]"),
+        # unparseable date string
+        (lambda: _events(converted=["2024-01-02", None, "yesterday", "2024-01-08"]), {},
+         r"not ISO 8601 dates.*in 1 row: row 12 \(converted='yesterday'\)"),
+        # duplicated unit ids
+        (lambda: _events(uid=["u1", "u2", "u2", "u3"]), {"unit_id": "uid"},
+         r"duplicated unit id in column 'uid'.*in 2 rows: row 11.*row 12"),
+    ],
+)
+def test_errors_name_offending_rows(make, kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        _prep(make(), **kwargs)
+
+
+def test_timezone_mixed_across_columns():
+    df = _events(created=_events()["created"].dt.tz_localize("UTC"))
+    with pytest.raises(ValueError, match=r"timezone-aware and naive.*'created' is timezone-aware"
+                                         r".*'converted' is naive"):
+        _prep(df, observed_until=pd.Timestamp("2024-01-10", tz="UTC"))
+
+
+def test_timezone_mixed_within_column():
+    df = _events(created=[pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-01"),
+                          pd.Timestamp("2024-01-03", tz="UTC"), pd.Timestamp("2024-01-05",
+                                                                              tz="UTC")])
+    with pytest.raises(ValueError, match=r"timezone-naive timestamps in column 'created' mixed with 3.*in 1 row: row 11"):
+        _prep(df)
+
+
+def test_timezone_mixed_with_scalar_observation():
+    df = _events(created=_events()["created"].dt.tz_localize("UTC"),
+                 converted=_events()["converted"].dt.tz_localize("UTC"))
+    with pytest.raises(ValueError, match="observed_until='2024-01-10' is timezone-naive"):
+        _prep(df)
+
+
+def test_nan_and_infinite_numeric_times():
+    df = pd.DataFrame({"born": [1990, np.inf, 2000], "married": [2015, np.nan, np.nan]})
+    with pytest.raises(ValueError, match=r"infinite values in column 'born' in 1 row: row 1 "):
+        bc.prepare(df, created="born", converted="married", observed_until=2016)
+    df = pd.DataFrame({"born": [1990, np.nan, 2000], "married": [2015, np.nan, np.nan]})
+    with pytest.raises(ValueError, match=r"missing creation time.*in 1 row: row 1 "):
+        bc.prepare(df, created="born", converted="married", observed_until=2016)
+
+
+def test_event_indicator_must_be_binary():
+    df = pd.DataFrame({"t": [1, 2], "e": [1, 2]})
+    with pytest.raises(ValueError, match=r"event indicator.*in 1 row: row 1 \(e=2\)"):
+        bc.prepare(df, duration="t", event="e")
+
+
+def test_layouts_are_exclusive_and_complete():
+    with pytest.raises(ValueError, match="not both"):
+        bc.prepare(_events(), created="created", converted="converted",
+                   observed_until="2024-01-10", duration="d", event="e")
+    with pytest.raises(ValueError, match="are all required"):
+        bc.prepare(_events(), created="created", converted="converted")
+
+
+def test_many_bad_rows_are_counted_and_truncated():
+    n = 12
+    df = pd.DataFrame({"c": pd.to_datetime(["2024-01-05"] * n),
+                       "v": pd.to_datetime(["2024-01-01"] * n)})
+    with pytest.raises(ValueError, match=r"conversion before creation.*in 12 rows: .*and 7 more"):
+        bc.prepare(df, created="c", converted="v", observed_until="2024-02-01")
