@@ -7,12 +7,24 @@ sampled by MCMC with PyMC and checked with ArviZ.
 
 from . import datasets
 from .data import TIME_UNITS, ConversionData, DataWarning, prepare
+from .fit import ConvergenceWarning
 from .kaplan_meier import kaplan_meier, plot_kaplan_meier
+from .lags import LAG_FAMILIES, get_lag
+from .model import DEFAULT_PRIORS, ConversionModel
+from .results import ConversionResult
+from .simulate import simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_PRIORS",
+    "LAG_FAMILIES",
     "TIME_UNITS",
+    "ConversionModel",
+    "ConversionResult",
+    "ConvergenceWarning",
+    "get_lag",
+    "simulate",
     "ConversionData",
     "DataWarning",
     "datasets",

@@ -92,6 +92,13 @@ class ConversionData:
         (earliest, latest) pair.
     cohort_name : str or None
         Name of the cohort column in the input, or None for a single cohort.
+    followup : DataFrame or None
+        Every unit's age at the observation date (converted or not), aggregated: columns
+        ``cohort`` (code), ``age`` (in ``time_unit``) and ``count``. Needed to simulate what
+        would have been observed (posterior predictive Kaplan–Meier). None for the
+        duration/event layout, where the follow-up of converted units is unknown.
+    meta : dict
+        Free-form provenance (e.g. the input layout).
     """
 
     cohort: np.ndarray
@@ -103,6 +110,7 @@ class ConversionData:
     time_unit: str = "D"
     observed_until: Any = None
     cohort_name: str | None = None
+    followup: pd.DataFrame | None = None
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -515,7 +523,6 @@ def prepare(
                 f"{_format_rows(frame, late, cols)}", DataWarning, stacklevel=2)
             conv = conv & ~late
         dur = np.where(conv, to_conv, to_obs)
-        meta["max_created_age"] = float(np.max(to_obs))
 
     # ---- zero counts
     zero = cnt == 0
@@ -534,6 +541,7 @@ def prepare(
         .reset_index()
     )
     present = np.unique(agg["cohort"].to_numpy())
+    remap = None
     if len(present) < len(labels):  # a cohort whose rows all had count 0
         missing = [labels[i] for i in range(len(labels)) if i not in set(present)]
         warnings.warn(f"cohorts with no units are left out: {missing}", DataWarning, stacklevel=2)
@@ -541,6 +549,14 @@ def prepare(
         remap[present] = np.arange(len(present))
         agg["cohort"] = remap[agg["cohort"].to_numpy()]
         labels = tuple(labels[i] for i in present)
+    followup = None
+    if not dur_layout:
+        followup = (pd.DataFrame({"cohort": codes[keep], "age": to_obs[keep], "count": cnt[keep]})
+                    .groupby(["cohort", "age"], sort=True)["count"].sum().reset_index())
+    if remap is not None and followup is not None:
+        followup["cohort"] = remap[followup["cohort"].to_numpy()]
+        followup = followup[followup["cohort"] >= 0].reset_index(drop=True)
+    meta["layout"] = "durations" if dur_layout else "dates"
     d = agg["duration"].to_numpy(dtype=float)
     return ConversionData(
         cohort=agg["cohort"].to_numpy(dtype=np.int64),
@@ -552,5 +568,6 @@ def prepare(
         time_unit=time_unit,
         observed_until=obs_meta,
         cohort_name=cohort,
+        followup=followup,
         meta=meta,
     )

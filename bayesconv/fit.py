@@ -1,0 +1,203 @@
+"""Samplers (nutpie, PyMC NUTS, MAP), convergence checks, and the compiled-model cache."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import time
+import warnings
+
+import numpy as np
+import pymc as pm
+
+__all__ = ["ConvergenceWarning", "fit_model", "check_convergence", "clear_compile_cache"]
+
+#: Thresholds of the post-sampling checks (Vehtari et al. 2021, "Rank-normalization, folding,
+#: and localization: an improved R-hat", Bayesian Analysis 16(2)).
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+#: Variables whose convergence is checked and reported.
+CHECKED_VARS = ("eventual_rate", "lag_loc", "lag_shape")
+
+_COMPILED: dict = {}
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's output fails a convergence check; do not trust its intervals yet."""
+
+
+def clear_compile_cache() -> None:
+    """Forget every cached compiled nutpie model."""
+    _COMPILED.clear()
+
+
+def _structure_key(model) -> str:
+    """What a compiled model depends on besides its data values."""
+    from .likelihood import rows_as_arrays
+
+    arrays = rows_as_arrays(model.family, model.rows)
+    spec = model.spec
+    return json.dumps({
+        "lag": spec.lag, "pooling": spec.pooling, "priors": spec.priors,
+        "par": {k: list(v) for k, v in spec.parametrization.items()}, "cohorts": len(model.data.cohorts),
+        "shapes": {k: list(np.shape(v)) for k, v in sorted(arrays.items())},
+    }, sort_keys=True)
+
+
+def _data_values(model) -> dict:
+    from .likelihood import rows_as_arrays
+
+    vals = {f"lik_{k}": v for k, v in rows_as_arrays(model.family, model.rows).items()}
+    vals["time_scale"] = np.float64(model.spec.time_scale)
+    return vals
+
+
+def _compiled_nutpie(model):
+    """Compile with nutpie (numba backend), or reuse a compiled model of the same structure."""
+    import nutpie
+
+    key = _structure_key(model)
+    t0 = time.perf_counter()
+    hit = key in _COMPILED
+    if hit:
+        compiled = _COMPILED[key].with_data(**_data_values(model))
+    else:
+        compiled = nutpie.compile_pymc_model(model.pymc_model, backend="numba")
+        _COMPILED[key] = compiled
+    return compiled, time.perf_counter() - t0, hit
+
+
+@contextlib.contextmanager
+def _quiet_pymc():
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _sample(model, *, draws, tune, chains, random_seed, sampler, progressbar, cores,
+            target_accept):
+    cores = cores or min(chains, os.cpu_count() or 1)
+    if sampler == "auto":
+        sampler = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
+    timing = {}
+    if sampler == "nutpie":
+        import nutpie
+
+        compiled, timing["compile_s"], timing["compile_cached"] = _compiled_nutpie(model)
+        t0 = time.perf_counter()
+        dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
+                           seed=random_seed, save_warmup=False, progress_bar=progressbar,
+                           target_accept=target_accept)
+        timing["sampling_s"] = time.perf_counter() - t0
+    elif sampler == "pymc":
+        t0 = time.perf_counter()
+        with _quiet_pymc(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Potentials are ignored" notes
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() in a threaded process
+            dt = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
+                           random_seed=random_seed, progressbar=progressbar,
+                           nuts_sampler="pymc", target_accept=target_accept,
+                           compute_convergence_checks=False, model=model.pymc_model)
+        timing["sampling_s"] = time.perf_counter() - t0  # includes PyTensor compilation
+    else:
+        raise ValueError(f"sampler={sampler!r} is not one of 'auto', 'nutpie', 'pymc'")
+    return dt, sampler, timing
+
+
+def _map(model, *, random_seed, progressbar):
+    t0 = time.perf_counter()
+    with _quiet_pymc():
+        dt = pm.find_MAP(model=model.pymc_model, progressbar=progressbar,
+                         random_seed=random_seed, return_inferencedata=True, jitter=False)
+    return dt, {"sampling_s": time.perf_counter() - t0}
+
+
+def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True) -> dict:
+    """R-hat, bulk/tail ESS and divergences of a posterior, with plain-words warnings.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        With ``posterior`` and (optionally) ``sample_stats`` groups.
+    var_names : sequence of str
+    warn : bool, default True
+        Emit a :class:`ConvergenceWarning` per failed check.
+
+    Returns
+    -------
+    dict
+        ``r_hat``, ``ess_bulk``, ``ess_tail`` (xarray Datasets), ``max_r_hat``,
+        ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` (int) and ``problems`` (list of str).
+    """
+    import arviz_stats as azs
+
+    post = idata["posterior"].to_dataset()
+    names = [v for v in var_names if v in post]
+    sub = post[names]
+    n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
+    out: dict = {"divergences": 0, "problems": []}
+    if n_draws < 4:
+        out.update(max_r_hat=np.nan, min_ess_bulk=np.nan, min_ess_tail=np.nan)
+        return out
+    rhat = azs.rhat(sub) if n_chains > 1 else None
+    ess_b = azs.ess(sub, method="bulk")
+    ess_t = azs.ess(sub, method="tail")
+    out.update(r_hat=rhat, ess_bulk=ess_b, ess_tail=ess_t)
+    out["max_r_hat"] = float(rhat.to_array().max()) if rhat is not None else np.nan
+    out["min_ess_bulk"] = float(ess_b.to_array().min())
+    out["min_ess_tail"] = float(ess_t.to_array().min())
+    if "sample_stats" in idata.children and "diverging" in idata["sample_stats"]:
+        out["divergences"] = int(idata["sample_stats"]["diverging"].sum())
+    problems = out["problems"]
+    if out["max_r_hat"] > RHAT_MAX:
+        problems.append(f"R-hat is {out['max_r_hat']:.3f} (> {RHAT_MAX}): the chains disagree, "
+                        "so they have not converged; sample longer (more tune/draws) or check "
+                        "the model and priors")
+    low = min(out["min_ess_bulk"], out["min_ess_tail"])
+    if low < ESS_MIN:
+        problems.append(f"the effective sample size is only {low:.0f} (< {ESS_MIN}): interval "
+                        "ends are noisy; run more draws")
+    if out["divergences"]:
+        total = n_chains * n_draws
+        problems.append(f"{out['divergences']} of {total} draws ended in a divergence: the "
+                        "sampler could not explore part of the posterior, which may be biased; "
+                        "raise target_accept (e.g. 0.95) or use stronger priors")
+    if warn:
+        for p in problems:
+            warnings.warn(p, ConvergenceWarning, stacklevel=3)
+    return out
+
+
+def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, method, cores,
+              target_accept):
+    """Fit a :class:`~bayesconv.model.ConversionModel`; see its ``fit`` method."""
+    from .results import ConversionResult
+
+    for name, value in (("draws", draws), ("chains", chains)):
+        if not (isinstance(value, int | np.integer) and value >= 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(tune, int | np.integer) and tune >= 0):
+        raise ValueError(f"tune must be a non-negative integer, got {tune!r}")
+    if method == "map":
+        dt, timing = _map(model, random_seed=random_seed, progressbar=progressbar)
+        used = "map"
+    elif method == "nuts":
+        dt, used, timing = _sample(model, draws=draws, tune=tune, chains=chains,
+                                   random_seed=random_seed, sampler=sampler,
+                                   progressbar=progressbar, cores=cores,
+                                   target_accept=target_accept)
+    else:
+        raise ValueError(f"method={method!r} is not one of 'nuts', 'map'")
+    result = ConversionResult._from_fit(model, dt, sampler=used, timing=timing,
+                                        random_seed=random_seed)
+    if method == "nuts":
+        result._diagnostics = check_convergence(result.idata)
+    return result

@@ -1,0 +1,374 @@
+"""ConversionResult: the fitted posterior with summaries, curves, plots and checks."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .data import ConversionData
+from .kaplan_meier import _km_arrays, _unit_name, kaplan_meier
+from .lags import NP, get_lag
+from .likelihood import row_loglik
+
+__all__ = ["ConversionResult"]
+
+
+def _hdi(da: xr.DataArray, prob: float) -> xr.DataArray:
+    """Highest density interval over (chain, draw); dim ``ci_bound`` = (lower, upper)."""
+    import arviz_stats as azs
+
+    if da.sizes["chain"] * da.sizes["draw"] < 3:  # MAP: a single point
+        return xr.concat([da.isel(chain=0, draw=0)] * 2, dim="ci_bound").assign_coords(
+            ci_bound=["lower", "upper"]).transpose(..., "ci_bound")
+    return azs.hdi(da, prob=prob)
+
+
+class ConversionResult:
+    """A fitted conversion model: posterior draws and everything computed from them.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        Groups ``posterior`` (``eventual_rate``, ``lag_loc``, ``lag_shape``, ``median_lag`` per
+        cohort, plus hyperparameters; lags in the data's time unit), ``sample_stats``,
+        ``log_likelihood`` (``conversion``: log-likelihood of one unit of each aggregated row,
+        dims (chain, draw, row)), ``observed_data`` (``duration``, ``converted`` per row) and
+        ``constant_data`` (``count``, ``cohort``, ``lower`` per row). Root attributes hold the
+        model spec as JSON.
+    data : ConversionData
+    sampler : str
+        "nutpie", "pymc" or "map".
+    timing : dict
+        Seconds spent compiling (``compile_s``) and sampling (``sampling_s``).
+    """
+
+    def __init__(self, idata: xr.DataTree, data: ConversionData, spec, *, sampler: str,
+                 timing: dict | None = None):
+        self.idata = idata
+        self.data = data
+        self.spec = spec
+        self.family = get_lag(spec.lag)
+        self.sampler = sampler
+        self.timing = timing or {}
+        self._diagnostics: dict | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def _from_fit(cls, model, dt: xr.DataTree, *, sampler: str, timing: dict, random_seed):
+        data, spec, family = model.data, model.spec, model.family
+        post = dt["posterior"].to_dataset()
+        keep = [v for v in post.data_vars if not v.endswith("__") and not v.startswith("lik_")]
+        post = post[keep]
+        if "cohort" in post.coords:
+            post = post.assign_coords(cohort=list(model.coords["cohort"]))
+        post["median_lag"] = xr.apply_ufunc(family.median, post["lag_loc"], post["lag_shape"])
+        post["median_lag"].attrs["units"] = data.time_unit
+        post["lag_loc"].attrs.update(units=data.time_unit, meaning=f"{family.location} lag")
+        groups = {"posterior": post}
+        if "sample_stats" in dt.children:
+            groups["sample_stats"] = dt["sample_stats"].to_dataset()
+        row = np.arange(data.n_rows)
+        groups["observed_data"] = xr.Dataset(
+            {"duration": ("row", data.duration), "converted": ("row", data.converted)},
+            coords={"row": row})
+        groups["constant_data"] = xr.Dataset(
+            {"count": ("row", data.count), "cohort": ("row", data.cohort),
+             "lower": ("row", data.lower)}, coords={"row": row})
+        attrs = {
+            "bayesconv_version": version("bayesconv"), "pymc_version": version("pymc"),
+            "sampler": sampler, "random_seed": "" if random_seed is None else str(random_seed),
+            "spec": json.dumps({"lag": spec.lag, "pooling": spec.pooling, "priors": spec.priors,
+                                "parametrization": {k: list(v) for k, v in spec.parametrization.items()},
+                                "time_scale": spec.time_scale, "zero_width": spec.zero_width}),
+            "time_unit": data.time_unit, "cohorts": json.dumps([str(c) for c in data.cohorts]),
+            "observed_until": str(data.observed_until),
+        }
+        idata = xr.DataTree.from_dict(groups)
+        idata.attrs.update(attrs)
+        result = cls(idata, data, spec, sampler=sampler, timing=timing)
+        ll = result.pointwise_loglik()
+        result.idata["log_likelihood"] = xr.DataTree(xr.Dataset({"conversion": ll}))
+        return result
+
+    # ------------------------------------------------------------------ posterior access
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior group as an xarray Dataset."""
+        return self.idata["posterior"].to_dataset()
+
+    def eventual_rate(self) -> xr.DataArray:
+        """Posterior draws of each cohort's eventual conversion rate.
+
+        Returns
+        -------
+        DataArray of shape (chain, draw, cohort)
+        """
+        return self.posterior["eventual_rate"]
+
+    def _params(self):
+        p = self.posterior
+        c = p["eventual_rate"]
+        return c, p["lag_loc"], p["lag_shape"]
+
+    def curves(self, t) -> xr.DataArray:
+        """Posterior draws of the cumulative conversion curve c·F(t) of every cohort.
+
+        Parameters
+        ----------
+        t : array_like of shape (n_t,)
+            Times since creation, in the data's time unit (>= 0).
+
+        Returns
+        -------
+        DataArray of shape (chain, draw, cohort, t)
+            Probability that a unit has converted by each time.
+        """
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        if np.any(t < 0) or not np.all(np.isfinite(t)):
+            raise ValueError("t must be finite and >= 0")
+        c, loc, shape = self._params()
+        tt = xr.DataArray(t, dims="t", coords={"t": t})
+        logf = xr.apply_ufunc(lambda a, b, x: self.family.logcdf(x, a, b, xp=NP),
+                              loc, shape, tt)
+        out = c * np.exp(logf)
+        out.name = "conversion"
+        out.attrs["units_t"] = self.data.time_unit
+        return out.transpose("chain", "draw", "cohort", "t")
+
+    def pointwise_loglik(self) -> xr.DataArray:
+        """Log-likelihood of one unit of each aggregated row, per posterior draw.
+
+        Returns
+        -------
+        DataArray of shape (chain, draw, row)
+            In the data's time unit. A row standing for ``count`` identical units contributes
+            ``count`` times this value (``constant_data.count``).
+        """
+        from .likelihood import rows_from_data
+
+        c, loc, shape = self._params()
+        rows = rows_from_data(self.data, time_scale=self.spec.time_scale,
+                              zero_width=self.spec.zero_width)
+        logit = np.log(c.values) - np.log1p(-c.values)
+        log_c = -np.logaddexp(0, -logit)
+        log1m_c = -np.logaddexp(0, logit)
+        vals = row_loglik(self.family, rows, log_c, log1m_c, loc.values / rows.time_scale,
+                          shape.values, NP)
+        return xr.DataArray(vals, dims=("chain", "draw", "row"),
+                            coords={"chain": c["chain"], "draw": c["draw"],
+                                    "row": np.arange(self.data.n_rows)})
+
+    # ------------------------------------------------------------------ tables
+    def diagnostics(self) -> dict:
+        """Convergence checks: R-hat, ESS, divergences (computed once)."""
+        if self._diagnostics is None:
+            from .fit import check_convergence
+
+            self._diagnostics = check_convergence(self.idata, warn=False)
+        return self._diagnostics
+
+    def summary(self, ci_prob: float = 0.94) -> pd.DataFrame:
+        """Per-cohort table of the posterior.
+
+        Parameters
+        ----------
+        ci_prob : float, default 0.94
+            Probability of the highest density intervals (HDI).
+
+        Returns
+        -------
+        DataFrame indexed by cohort with columns ``units``, ``converted``, ``naive_rate``,
+        ``km_end`` (Kaplan–Meier conversion at the cohort's longest follow-up),
+        ``followup`` (that follow-up, in the time unit), ``rate_mean``, ``rate_lower``,
+        ``rate_upper`` (eventual conversion rate and its HDI), ``median_lag_mean``,
+        ``median_lag_lower``, ``median_lag_upper`` (in the data's time unit), ``r_hat``
+        (max over the cohort's eventual rate, lag location and shape), ``ess_bulk`` and
+        ``ess_tail`` (minimum over the same).
+        """
+        if not 0 < ci_prob < 1:
+            raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
+        post = self.posterior
+        table = self.data.cohort_table()
+        km = kaplan_meier(self.data)
+        table["km_end"] = km.groupby("cohort", observed=True)["conversion"].last().to_numpy()
+        table = table.rename(columns={"max_duration": "followup"})
+        for name, col in (("eventual_rate", "rate"), ("median_lag", "median_lag")):
+            da = post[name]
+            h = _hdi(da, ci_prob)
+            table[f"{col}_mean"] = da.mean(("chain", "draw")).values
+            table[f"{col}_lower"] = h.sel(ci_bound="lower").values
+            table[f"{col}_upper"] = h.sel(ci_bound="upper").values
+        diag = self.diagnostics()
+        checked = ["eventual_rate", "lag_loc", "lag_shape"]
+        for key, how in (("r_hat", "max"), ("ess_bulk", "min"), ("ess_tail", "min")):
+            ds = diag.get(key)
+            if ds is None:
+                table[key] = np.nan
+                continue
+            arr = np.stack([ds[v].values for v in checked if v in ds])
+            table[key] = arr.max(axis=0) if how == "max" else arr.min(axis=0)
+        table.attrs.update(ci_prob=ci_prob, time_unit=self.data.time_unit)
+        return table
+
+    # ------------------------------------------------------------------ plots
+    def plot(self, ax=None, *, km: bool = True, t_max: float | None = None,
+             ci_prob: float = 0.94, cohorts=None, n_t: int = 200):
+        """Posterior mean and HDI band of each cohort's conversion curve over Kaplan–Meier.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        km : bool, default True
+            Draw the Kaplan–Meier steps (without their bands) underneath.
+        t_max : float, optional
+            Right end of the time axis in the data's time unit (default: 1.25 × the longest
+            follow-up, so the extrapolation beyond the data shows).
+        ci_prob : float, default 0.94
+        cohorts : list of labels, optional
+        n_t : int, default 200
+            Number of grid points.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 5))
+        t_max = float(t_max or 1.25 * self.data.duration.max())
+        t = np.linspace(0.0, t_max, n_t)
+        curves = self.curves(t)
+        mean = curves.mean(("chain", "draw"))
+        band = _hdi(curves, ci_prob)
+        labels = list(self.data.cohorts) if cohorts is None else list(cohorts)
+        km_table = kaplan_meier(self.data) if km else None
+        for i, label in enumerate(self.data.cohorts):
+            if label not in labels:
+                continue
+            color = f"C{i % 10}"
+            key = str(label)
+            ax.plot(t, mean.sel(cohort=key), color=color, lw=2, label=f"{label}")
+            ax.fill_between(t, band.sel(cohort=key, ci_bound="lower"),
+                            band.sel(cohort=key, ci_bound="upper"), color=color, alpha=0.2,
+                            lw=0)
+            if km_table is not None:
+                g = km_table[km_table["cohort"] == label]
+                ax.step(np.r_[0.0, g["time"]], np.r_[0.0, g["conversion"]], where="post",
+                        color=color, lw=0.9, ls="--", alpha=0.9)
+        ax.set_xlim(0, t_max)
+        ax.set_ylim(0, None)
+        ax.set_xlabel(f"time since creation ({_unit_name(self.data.time_unit)})")
+        ax.set_ylabel("cumulative conversion")
+        ax.set_title(f"posterior mean and {ci_prob:.0%} HDI (solid), Kaplan–Meier (dashed)",
+                     fontsize="medium")
+        ax.legend(title=self.data.cohort_name or "cohort", fontsize="small")
+        return ax
+
+    def posterior_predictive_km(self, n_draws: int = 100, random_seed=None) -> pd.DataFrame:
+        """Kaplan–Meier curves of data sets simulated from the posterior (a PPC).
+
+        Each simulated data set keeps every unit's follow-up (its age at the observation
+        date) and draws conversion and lag from one posterior draw, then censors at the
+        follow-up, exactly as the real data were observed. For the duration/event input layout
+        the follow-up of converted units is unknown and every unit is assumed followed to its
+        cohort's longest duration (true of fixed-follow-up studies such as Rossi's).
+
+        Parameters
+        ----------
+        n_draws : int, default 100
+            Number of posterior draws (data sets) to simulate.
+        random_seed : int, optional
+
+        Returns
+        -------
+        DataFrame with columns ``draw`` (0..n_draws-1), ``cohort``, ``time``, ``conversion``.
+        """
+        rng = np.random.default_rng(random_seed)
+        c, loc, shape = (x.stack(s=("chain", "draw")).values for x in self._params())
+        picks = rng.choice(c.shape[-1], size=min(n_draws, c.shape[-1]), replace=False)
+        fu = self._followup()
+        frames = []
+        for j, s in enumerate(picks):
+            for g, label in enumerate(self.data.cohorts):
+                ages, n = fu[g]
+                p_by_age = c[g, s] * np.exp(self.family.logcdf(ages, loc[g, s], shape[g, s]))
+                k = rng.binomial(n, p_by_age)
+                # conversion times of the k units converting before their age: F truncated
+                cdf_age = np.exp(self.family.logcdf(ages, loc[g, s], shape[g, s]))
+                rep_age = np.repeat(ages, k)
+                u = rng.uniform(0.0, np.repeat(cdf_age, k))
+                times = self.family.quantile(u, loc[g, s], shape[g, s])
+                times = np.minimum(times, rep_age)
+                dur = np.concatenate([times, ages])
+                conv = np.concatenate([np.ones(k.sum(), bool), np.zeros(len(ages), bool)])
+                cnt = np.concatenate([np.ones(k.sum()), n - k])
+                keep = cnt > 0
+                tt, _, _, _, surv, _ = _km_arrays(dur[keep], conv[keep], cnt[keep])
+                frames.append(pd.DataFrame({"draw": j, "cohort": label, "time": tt,
+                                            "conversion": 1 - surv}))
+        return pd.concat(frames, ignore_index=True)
+
+    def _followup(self):
+        """Per cohort: (ages, counts) of every unit's follow-up."""
+        out = []
+        fu = self.data.followup
+        for g in range(self.data.n_cohorts):
+            if fu is not None:
+                sel = fu[fu["cohort"] == g]
+                out.append((sel["age"].to_numpy(float), sel["count"].to_numpy(np.int64)))
+            else:
+                m = self.data.cohort == g
+                out.append((np.array([self.data.duration[m].max()]),
+                            np.array([self.data.count[m].sum()])))
+        return out
+
+    def plot_ppc_km(self, ax=None, *, n_draws: int = 50, random_seed=None, cohorts=None):
+        """Posterior predictive check: simulated Kaplan–Meier curves against the observed one.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        n_draws : int, default 50
+        random_seed : int, optional
+        cohorts : list of labels, optional
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            Thin lines: Kaplan–Meier of data simulated from posterior draws; thick steps: the
+            observed Kaplan–Meier. Observed steps outside the simulated spread point at misfit.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 5))
+        sims = self.posterior_predictive_km(n_draws=n_draws, random_seed=random_seed)
+        km = kaplan_meier(self.data)
+        labels = list(self.data.cohorts) if cohorts is None else list(cohorts)
+        for i, label in enumerate(self.data.cohorts):
+            if label not in labels:
+                continue
+            color = f"C{i % 10}"
+            for _, g in sims[sims["cohort"] == label].groupby("draw"):
+                ax.step(np.r_[0.0, g["time"]], np.r_[0.0, g["conversion"]], where="post",
+                        color=color, lw=0.5, alpha=0.15)
+            g = km[km["cohort"] == label]
+            ax.step(np.r_[0.0, g["time"]], np.r_[0.0, g["conversion"]], where="post",
+                    color=color, lw=2, label=f"{label} observed")
+        ax.set_xlabel(f"time since creation ({_unit_name(self.data.time_unit)})")
+        ax.set_ylabel("cumulative conversion (Kaplan–Meier)")
+        ax.set_title("posterior predictive Kaplan–Meier: simulated (thin) vs observed (thick)",
+                     fontsize="medium")
+        ax.legend(fontsize="small")
+        return ax
+
+    def __repr__(self) -> str:
+        p = self.posterior
+        return (f"ConversionResult({self.spec.lag} lag, {self.spec.pooling} pooling, "
+                f"{self.data.n_cohorts} cohorts, {p.sizes['chain']} chains × "
+                f"{p.sizes['draw']} draws, sampler={self.sampler!r})")

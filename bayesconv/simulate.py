@@ -1,0 +1,95 @@
+"""Simulated conversion events from known eventual rates and lags (tests, docs, benchmarks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .data import TIME_UNITS
+from .lags import get_lag
+
+__all__ = ["simulate"]
+
+
+def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=1.0, lag="gamma", cohorts=None,
+             start="2024-01-01", enrollment: float = 30.0, followup: float = 60.0,
+             time_unit: str = "D", resolution: str | None = None,
+             random_seed=None) -> pd.DataFrame:
+    """Draw unit-level events with staggered creation dates and one observation date.
+
+    Units of each cohort are created uniformly over ``enrollment`` time units from ``start``;
+    each converts eventually with probability ``eventual_rate`` after a lag drawn from the lag
+    family; everything is observed at ``start + enrollment + followup``. Conversions after
+    that date are not in the output (their ``converted`` is NaT), as in real data.
+
+    Parameters
+    ----------
+    n_units : int or sequence of int
+        Units per cohort.
+    eventual_rate : float or sequence of float
+        True eventual conversion probability per cohort, in [0, 1].
+    lag_loc, lag_shape : float or sequence of float
+        True lag location (the mean for gamma, the median for Weibull; in ``time_unit``) and
+        shape per cohort.
+    lag : str, default "gamma"
+        Lag family (see :mod:`bayesconv.lags`).
+    cohorts : sequence of str, optional
+        Cohort labels (default "A", "B", ...).
+    start : str or Timestamp, default "2024-01-01"
+    enrollment, followup : float
+        Length of the creation window and of the follow-up after it, in ``time_unit``.
+    time_unit : str, default "D"
+    resolution : str, optional
+        Record timestamps only to this resolution (a pandas frequency such as ``"D"`` or
+        ``"h"``), as event logs that store dates do: creation and conversion times are floored.
+        Floored data aggregate into far fewer distinct rows.
+    random_seed : int or numpy Generator, optional
+
+    Returns
+    -------
+    DataFrame with columns ``cohort`` (categorical), ``created``, ``converted`` (NaT if not
+    converted by the observation date) and ``observed_until`` (datetime64), one row per unit.
+    ``.attrs["truth"]`` holds the true parameters per cohort.
+
+    Raises
+    ------
+    ValueError
+        If the per-cohort arguments do not broadcast, or rates are outside [0, 1].
+    """
+    family = get_lag(lag)
+    rng = np.random.default_rng(random_seed)
+    n, c, loc, shape = np.broadcast_arrays(np.atleast_1d(n_units), np.atleast_1d(eventual_rate),
+                                           np.atleast_1d(lag_loc), np.atleast_1d(lag_shape))
+    n = n.astype(np.int64)
+    if np.any((c < 0) | (c > 1)):
+        raise ValueError(f"eventual_rate must be in [0, 1], got {c.tolist()}")
+    if cohorts is None:
+        cohorts = [chr(ord("A") + i) if len(n) <= 26 else f"c{i}" for i in range(len(n))]
+    if len(cohorts) != len(n):
+        raise ValueError(f"{len(cohorts)} cohort labels for {len(n)} cohorts")
+    secs = TIME_UNITS[time_unit]
+    t0 = pd.Timestamp(start)
+    observed = t0 + pd.to_timedelta(float(enrollment + followup) * secs, unit="s")
+    frames = []
+    for g, label in enumerate(cohorts):
+        age0 = rng.uniform(0.0, enrollment, size=n[g])
+        converts = rng.uniform(size=n[g]) < c[g]
+        lags = family.rvs(rng, loc[g], shape[g], size=n[g])
+        at = age0 + lags
+        seen = converts & (at <= enrollment + followup)
+        frames.append(pd.DataFrame({
+            "cohort": label,
+            "created": t0 + pd.to_timedelta(age0 * secs, unit="s"),
+            "converted": t0 + pd.to_timedelta(np.where(seen, at, np.nan) * secs, unit="s"),
+        }))
+    out = pd.concat(frames, ignore_index=True)
+    out["cohort"] = pd.Categorical(out["cohort"], categories=list(cohorts))
+    if resolution is not None:
+        out["created"] = out["created"].dt.floor(resolution)
+        out["converted"] = out["converted"].dt.floor(resolution)
+    out["observed_until"] = observed
+    out.attrs["truth"] = pd.DataFrame({"eventual_rate": c, "lag_loc": loc, "lag_shape": shape},
+                                      index=pd.Index(cohorts, name="cohort")).to_dict("index")
+    out.attrs["lag"] = family.name
+    out.attrs["time_unit"] = time_unit
+    return out

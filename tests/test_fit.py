@@ -1,0 +1,110 @@
+"""Seeded fits on simulated data: recovery, partial pooling, samplers, MAP."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayesconv as bc
+
+RATES = [0.2, 0.3, 0.45]
+
+
+@pytest.fixture(scope="module")
+def recovery():
+    # 3 cohorts, gamma lags with different means (days), observed before all converted
+    ev = bc.simulate(n_units=[2500, 2500, 2500], eventual_rate=RATES, lag_loc=[6.0, 12.0, 20.0],
+                     lag_shape=[2.0, 1.5, 3.0], enrollment=40, followup=30, random_seed=11, resolution="D")
+    data = bc.prepare(ev, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bc.ConvergenceWarning)
+        result = bc.ConversionModel(data).fit(draws=500, tune=500, chains=4, random_seed=5,
+                                              progressbar=False)
+    return data, result
+
+
+def test_recovery_true_rates_in_hdi(recovery):
+    data, result = recovery
+    s = result.summary(ci_prob=0.94)
+    for label, true in zip(data.cohorts, RATES, strict=True):
+        assert s.loc[label, "rate_lower"] < true < s.loc[label, "rate_upper"], s
+    # the model extrapolates past the naive rate, which is biased low
+    assert (s["rate_mean"] > s["naive_rate"]).all()
+    d = result.diagnostics()
+    assert d["max_r_hat"] <= 1.01 and d["divergences"] == 0
+
+
+def test_result_interface(recovery):
+    data, result = recovery
+    assert result.sampler == "nutpie"
+    post = result.posterior
+    assert post.sizes == {"chain": 4, "draw": 500, "cohort": 3}
+    assert set(result.idata.children) >= {"posterior", "sample_stats", "log_likelihood",
+                                          "observed_data", "constant_data"}
+    cur = result.curves(np.arange(0, 200, 10.0))
+    assert cur.dims == ("chain", "draw", "cohort", "t")
+    # far beyond follow-up the curve approaches the eventual rate
+    np.testing.assert_allclose(cur.isel(t=-1), result.eventual_rate(), atol=1e-3)
+
+
+def test_loo_runs_on_the_pointwise_loglik(recovery):
+    import arviz_stats as azs
+
+    _, result = recovery
+    elpd = azs.loo(result.idata)
+    assert np.isfinite(elpd.elpd)
+
+
+def test_partial_pooling_tiny_cohort_shrinks_to_the_pool():
+    sizes = [1200, 600, 300, 150, 60, 20, 5, 1]
+    ev = bc.simulate(n_units=sizes, eventual_rate=0.35, lag_loc=8.0, lag_shape=1.5,
+                     enrollment=30, followup=40, random_seed=21,
+                     resolution="D")
+    data = bc.prepare(ev, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort")
+    result = bc.ConversionModel(data, pooling="partial").fit(draws=500, tune=700, chains=4,
+                                                              random_seed=3, progressbar=False)
+    d = result.diagnostics()
+    assert d["divergences"] == 0
+    post = result.posterior
+    pooled = float((1 / (1 + np.exp(-post["mu_logit_rate"]))).mean())
+    tiny = float(post["eventual_rate"].sel(cohort="H").mean())
+    assert abs(tiny - pooled) < 0.1, (tiny, pooled)
+    assert 0.15 < tiny < 0.6
+
+
+def test_pymc_sampler_and_same_seed_same_draws():
+    ev = bc.simulate(n_units=[300, 300], eventual_rate=[0.4, 0.5], lag_loc=5.0, lag_shape=2.0,
+                     enrollment=20, followup=20, random_seed=2,
+                     resolution="D")
+    data = bc.prepare(ev, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort")
+    model = bc.ConversionModel(data)
+    kw = dict(draws=200, tune=300, chains=2, random_seed=9, progressbar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bc.ConvergenceWarning)
+        a = model.fit(sampler="pymc", **kw)
+        b = model.fit(sampler="pymc", **kw)
+        n1 = model.fit(sampler="nutpie", **kw)
+        n2 = model.fit(sampler="nutpie", **kw)
+    assert a.sampler == "pymc"
+    np.testing.assert_array_equal(a.eventual_rate().values, b.eventual_rate().values)
+    np.testing.assert_array_equal(n1.eventual_rate().values, n2.eventual_rate().values)
+    assert n2.timing["compile_cached"] is True
+    # both samplers agree on the posterior mean within Monte Carlo error
+    np.testing.assert_allclose(a.eventual_rate().mean(("chain", "draw")),
+                               n1.eventual_rate().mean(("chain", "draw")), atol=0.03)
+
+
+def test_map_gives_the_same_interface():
+    ev = bc.simulate(n_units=[2000, 2000], eventual_rate=[0.3, 0.5], lag_loc=5.0,
+                     lag_shape=2.0, enrollment=20, followup=40, random_seed=4,
+                     resolution="D")
+    data = bc.prepare(ev, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort")
+    res = bc.ConversionModel(data).fit(method="map", progressbar=False)
+    assert res.sampler == "map"
+    s = res.summary()
+    np.testing.assert_allclose(s["rate_mean"], [0.3, 0.5], atol=0.05)
+    assert res.curves([1.0, 10.0]).sizes == {"chain": 1, "draw": 1, "cohort": 2, "t": 2}

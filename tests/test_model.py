@@ -1,0 +1,130 @@
+"""Model structure without sampling: variables, coords, pooling, parametrization, priors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesconv as bc
+from bayesconv.model import choose_parametrization
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return bc.simulate(n_units=[400, 300, 30], eventual_rate=[0.3, 0.5, 0.4],
+                       lag_loc=[5.0, 8.0, 6.0], lag_shape=[2.0, 1.5, 2.0], random_seed=1,
+                       enrollment=30, followup=30)
+
+
+def _data(events, unit="D"):
+    return bc.prepare(events, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort", time_unit=unit)
+
+
+def test_partial_pooling_structure(sim):
+    model = bc.ConversionModel(_data(sim))
+    m = model.pymc_model
+    assert model.spec.pooling == "partial"
+    assert list(m.coords["cohort"]) == ["A", "B", "C"]
+    names = {v.name for v in m.free_RVs}
+    # rates differ a lot between cohorts (centred); the lag of the 30-unit cohort C is too
+    # noisy to stand on its own data (non-centred)
+    assert model.spec.parametrization["logit_rate"] == ("centered",) * 3
+    assert model.spec.parametrization["log_lag_loc"] == ("centered", "centered", "noncentered")
+    assert {"mu_logit_rate", "sigma_logit_rate", "logit_rate", "log_lag_loc_centered",
+            "log_lag_loc_offset", "log_lag_shape"} <= names
+    assert "mu_log_lag_shape" not in names  # the shape is not pooled
+    for det in ("eventual_rate", "lag_loc", "lag_shape"):
+        assert m.named_vars_to_dims[det] == ("cohort",)
+    point = m.initial_point()
+    assert np.isfinite(m.compile_logp()(point))
+
+
+@pytest.mark.parametrize("par,expect", [("centered", "logit_rate"),
+                                        ("noncentered", "logit_rate_offset")])
+def test_forced_parametrization(sim, par, expect):
+    model = bc.ConversionModel(_data(sim), pooling="partial", parametrization=par)
+    assert expect in {v.name for v in model.pymc_model.free_RVs}
+
+
+def test_parametrization_rule_on_both_regimes():
+    # homogeneous cohorts (no between-cohort spread): non-centred everywhere
+    ev = bc.simulate(n_units=[1200, 600, 300, 150, 60, 20, 5, 1], eventual_rate=0.35,
+                     lag_loc=8.0, lag_shape=1.5, enrollment=30, followup=40, random_seed=21,
+                     resolution="D")
+    par = choose_parametrization(_data(ev))
+    assert all(p == "noncentered" for group in par.values() for p in group)
+    # large, distinct cohorts (the NYC complaints buckets): centred everywhere
+    events = bc.datasets.load_dob_violations()
+    events = events[events["issue_date"] >= "1985-01-01"]
+    with pytest.warns(bc.DataWarning):
+        data = bc.prepare(events, created="issue_date", converted="disposition_date",
+                          observed_until="now", cohort="bucket", time_unit="Y")
+    par = choose_parametrization(data)
+    assert par["log_lag_loc"] == ("centered",) * 7
+    # 1985-1989: every complaint resolved (KM end = 1), so its logit estimate is unbounded
+    assert par["logit_rate"] == ("noncentered",) + ("centered",) * 6
+    # mixed: a tiny cohort among large distinct ones is non-centred
+    ev = bc.simulate(n_units=[3000, 3000, 3000, 1], eventual_rate=[0.2, 0.5, 0.8, 0.5],
+                     lag_loc=[3.0, 10.0, 30.0, 10.0], random_seed=2, resolution="D",
+                     enrollment=60, followup=60)
+    par = choose_parametrization(_data(ev))
+    assert par["logit_rate"] == ("centered", "centered", "centered", "noncentered")
+    assert par["log_lag_loc"][3] == "noncentered"
+
+
+def test_auto_pooling_by_number_of_cohorts(sim):
+    two = sim[sim["cohort"] != "C"].copy()
+    two["cohort"] = two["cohort"].cat.remove_unused_categories()
+    model = bc.ConversionModel(_data(two))
+    assert model.spec.pooling == "none"
+    assert "mu_logit_rate" not in {v.name for v in model.pymc_model.free_RVs}
+    complete = bc.ConversionModel(_data(sim), pooling="complete")
+    assert {v.name for v in complete.pymc_model.free_RVs} == {
+        "logit_rate_all", "log_lag_loc_all", "log_lag_shape_all"}
+
+
+def test_priors_override_and_errors(sim):
+    data = _data(sim)
+    model = bc.ConversionModel(data, priors={"logit_rate": {"mu": -2.0}, "logit_rate_sd": 0.3})
+    assert model.spec.priors["logit_rate"] == {"mu": -2.0, "sigma": 1.5}
+    assert model.spec.priors["logit_rate_sd"] == 0.3
+    with pytest.raises(ValueError, match="unknown prior 'rate'; known priors"):
+        bc.ConversionModel(data, priors={"rate": 1.0})
+    with pytest.raises(ValueError, match="must be > 0"):
+        bc.ConversionModel(data, priors={"log_lag_loc_sd": -1})
+    with pytest.raises(ValueError, match="needs sigma > 0"):
+        bc.ConversionModel(data, priors={"log_lag_shape": {"sigma": 0}})
+    with pytest.raises(ValueError, match="pooling='some' is not one of"):
+        bc.ConversionModel(data, pooling="some")
+    with pytest.raises(ValueError, match="unknown lag family 'beta'"):
+        bc.ConversionModel(data, lag="beta")
+
+
+@pytest.mark.parametrize("lag", ["gamma", "weibull"])
+def test_logp_is_invariant_to_the_time_unit(sim, lag):
+    """Same events in hours and in days: the posterior density differs by a constant only.
+
+    The priors live in units of the data's own time scale, so the log-density difference
+    between any two parameter points (given on the calendar-time scale) must be identical.
+    """
+    out = []
+    for unit in ("D", "h"):
+        model = bc.ConversionModel(_data(sim, unit), lag=lag)
+        m = model.pymc_model
+        logp = m.compile_logp()
+        p0 = m.initial_point()
+        p1 = {k: v + 0.1 for k, v in p0.items()}
+        out.append(logp(p1) - logp(p0))
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-9)
+
+
+def test_time_scale_follows_the_data(sim):
+    d_days, d_hours = _data(sim, "D"), _data(sim, "h")
+    s_d = bc.ConversionModel(d_days).spec.time_scale
+    s_h = bc.ConversionModel(d_hours).spec.time_scale
+    np.testing.assert_allclose(s_h, 24 * s_d)
+
+
+def test_model_rejects_non_data():
+    with pytest.raises(TypeError, match="ConversionData"):
+        bc.ConversionModel(pd.DataFrame())

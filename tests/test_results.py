@@ -1,0 +1,128 @@
+"""Post-processing on fabricated posteriors: curves, summary, diagnostics, plots, PPC."""
+
+import matplotlib
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import stats
+
+import bayesconv as bc
+from bayesconv.fit import check_convergence
+from bayesconv.results import ConversionResult
+
+matplotlib.use("Agg")
+
+TRUE_C = np.array([0.3, 0.6])
+TRUE_LOC = np.array([5.0, 10.0])   # gamma mean lag, days
+TRUE_K = np.array([2.0, 1.2])
+
+
+@pytest.fixture(scope="module")
+def model():
+    ev = bc.simulate(n_units=[300, 300], eventual_rate=TRUE_C, lag_loc=TRUE_LOC,
+                     lag_shape=TRUE_K, random_seed=3, enrollment=20, followup=25)
+    data = bc.prepare(ev, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort")
+    return bc.ConversionModel(data)
+
+
+def _fabricate(model, chains=2, draws=200, seed=0, shift=None, diverging=0):
+    rng = np.random.default_rng(seed)
+    shape = (chains, draws, 2)
+    c = np.clip(TRUE_C + rng.normal(0, 0.02, shape), 0.01, 0.99)
+    loc = TRUE_LOC * np.exp(rng.normal(0, 0.05, shape))
+    k = TRUE_K * np.exp(rng.normal(0, 0.05, shape))
+    if shift is not None:  # chains that disagree
+        c[0] = np.clip(c[0] + shift, 0.01, 0.99)
+    dims = ("chain", "draw", "cohort")
+    coords = {"chain": np.arange(chains), "draw": np.arange(draws), "cohort": ["A", "B"]}
+    post = xr.Dataset({"eventual_rate": (dims, c), "lag_loc": (dims, loc),
+                       "lag_shape": (dims, k)}, coords=coords)
+    div = np.zeros((chains, draws), bool)
+    div.flat[:diverging] = True
+    ss = xr.Dataset({"diverging": (("chain", "draw"), div)},
+                    coords={"chain": coords["chain"], "draw": coords["draw"]})
+    dt = xr.DataTree.from_dict({"posterior": post, "sample_stats": ss})
+    return ConversionResult._from_fit(model, dt, sampler="fabricated", timing={},
+                                      random_seed=None)
+
+
+def test_curves_match_scipy(model):
+    res = _fabricate(model)
+    t = np.array([0.0, 1.0, 5.0, 30.0, 1000.0])
+    cur = res.curves(t)
+    assert cur.dims == ("chain", "draw", "cohort", "t")
+    p = res.posterior
+    i = (1, 17, 1)
+    c, loc, k = (float(p[v].values[i]) for v in ("eventual_rate", "lag_loc", "lag_shape"))
+    expected = c * stats.gamma(k, scale=loc / k).cdf(t)
+    np.testing.assert_allclose(cur.values[i[0], i[1], i[2]], expected, rtol=1e-10, atol=1e-15)
+    # a conversion curve never decreases and never exceeds the eventual rate
+    assert np.all(np.diff(cur.values, axis=-1) >= 0)
+    assert np.all(cur.values[..., -1] <= p["eventual_rate"].values + 1e-12)
+
+
+def test_median_lag_is_the_gamma_median(model):
+    res = _fabricate(model)
+    p = res.posterior
+    k, loc = p["lag_shape"].values, p["lag_loc"].values
+    np.testing.assert_allclose(p["median_lag"].values, stats.gamma(k, scale=loc / k).median())
+
+
+def test_summary(model):
+    res = _fabricate(model)
+    s = res.summary(ci_prob=0.9)
+    assert list(s.index) == ["A", "B"]
+    er = res.eventual_rate()
+    np.testing.assert_allclose(s["rate_mean"], er.mean(("chain", "draw")))
+    assert np.all((s["rate_lower"] < s["rate_mean"]) & (s["rate_mean"] < s["rate_upper"]))
+    # a 90% HDI of draws holds about 90% of them
+    inside = ((er >= s["rate_lower"].to_xarray().rename(cohort="cohort").values)
+              & (er <= s["rate_upper"].values)).mean(("chain", "draw"))
+    np.testing.assert_allclose(inside, 0.9, atol=0.01)
+    km = bc.kaplan_meier(model.data)
+    assert s.loc["A", "km_end"] == km[km["cohort"] == "A"]["conversion"].iloc[-1]
+    assert (s["r_hat"] < 1.05).all() and (s["ess_bulk"] > 100).all()
+
+
+def test_pointwise_loglik_layout(model):
+    res = _fabricate(model)
+    ll = res.idata["log_likelihood"]["conversion"]
+    assert ll.dims == ("chain", "draw", "row") and ll.sizes["row"] == model.data.n_rows
+    assert np.all(np.isfinite(ll.values))
+    for grp in ("observed_data", "constant_data", "sample_stats"):
+        assert grp in res.idata.children
+
+
+def test_convergence_warnings(model):
+    good = _fabricate(model, chains=4, draws=1000)  # independent draws: ESS ~ 4000
+    assert check_convergence(good.idata, warn=False)["problems"] == []
+    bad = _fabricate(model, shift=0.2, diverging=3)
+    with pytest.warns(bc.ConvergenceWarning) as rec:
+        out = check_convergence(bad.idata)
+    text = " ".join(str(w.message) for w in rec)
+    assert out["max_r_hat"] > 1.01 and "R-hat" in text
+    assert "3 of 400 draws ended in a divergence" in text
+
+
+def test_plots_return_axes(model):
+    res = _fabricate(model)
+    ax = res.plot()
+    assert ax.get_xlabel() == "time since creation (days)"
+    assert len(ax.get_lines()) == 4  # a mean curve and a Kaplan–Meier step per cohort
+    ax2 = res.plot_ppc_km(n_draws=10, random_seed=1)
+    assert len(ax2.get_lines()) == 2 * 10 + 2
+
+
+def test_posterior_predictive_km_is_calibrated_at_the_truth(model):
+    res = _fabricate(model)
+    sims = res.posterior_predictive_km(n_draws=40, random_seed=2)
+    assert sims["draw"].nunique() == 40
+    for _, g in sims.groupby(["draw", "cohort"], observed=True):
+        assert np.all(np.diff(g["conversion"].to_numpy()) >= -1e-12)
+    # the observed end-of-follow-up KM lies inside the simulated spread (data are from truth)
+    km = bc.kaplan_meier(model.data)
+    for label in ("A", "B"):
+        end = sims[sims["cohort"] == label].groupby("draw")["conversion"].last()
+        obs = km[km["cohort"] == label]["conversion"].iloc[-1]
+        assert end.quantile(0.01) <= obs <= end.quantile(0.99)
