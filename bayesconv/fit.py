@@ -120,7 +120,8 @@ def _map(model, *, random_seed, progressbar):
     return dt, {"sampling_s": time.perf_counter() - t0}
 
 
-def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True) -> dict:
+def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
+                      stacklevel: int = 2) -> dict:
     """R-hat, bulk/tail ESS and divergences of a posterior, with plain-words warnings.
 
     Parameters
@@ -130,6 +131,8 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True) -> di
     var_names : sequence of str
     warn : bool, default True
         Emit a :class:`ConvergenceWarning` per failed check.
+    stacklevel : int, default 2
+        Passed to :func:`warnings.warn`, so the warning points at the caller's line.
 
     Returns
     -------
@@ -172,7 +175,7 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True) -> di
                         "raise target_accept (e.g. 0.95) or use stronger priors")
     if warn:
         for p in problems:
-            warnings.warn(p, ConvergenceWarning, stacklevel=3)
+            warnings.warn(p, ConvergenceWarning, stacklevel=stacklevel)
     return out
 
 
@@ -199,5 +202,6 @@ def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, 
     result = ConversionResult._from_fit(model, dt, sampler=used, timing=timing,
                                         random_seed=random_seed)
     if method == "nuts":
-        result._diagnostics = check_convergence(result.idata)
+        # stacklevel 4: check_convergence <- fit_model <- ConversionModel.fit <- user code
+        result._diagnostics = check_convergence(result.idata, stacklevel=4)
     return result

@@ -214,6 +214,124 @@ class ConversionResult:
         table.attrs.update(ci_prob=ci_prob, time_unit=self.data.time_unit)
         return table
 
+    # ------------------------------------------------------------------ nowcasts
+    def _cohort_code(self, cohort) -> int:
+        labels = list(self.data.cohorts)
+        for i, label in enumerate(labels):
+            if cohort == label or str(cohort) == str(label):
+                return i
+        raise ValueError(f"cohort {cohort!r} is not in the data; cohorts: {labels}")
+
+    def _log_p_eventual(self, age, g=None):
+        """log P(converts eventually | not converted by age), draws × ages."""
+        c, loc, shape = self._params()
+        if g is not None:
+            c, loc, shape = (x.isel(cohort=g) for x in (c, loc, shape))
+        cv, lv, sv = (np.asarray(x.values)[..., None] for x in (c, loc, shape))
+        log_c = np.log(cv)
+        log_sf = self.family.logsf(age, lv, sv)
+        return log_c + log_sf - np.logaddexp(np.log1p(-cv), log_c + log_sf)
+
+    def conversion_probability(self, age, cohort) -> xr.DataArray:
+        """Posterior probability that a unit not converted by ``age`` converts eventually.
+
+        P(converts | not converted by a) = c (1 − F(a)) / (1 − c F(a)) (Bayes' rule on the
+        cure mixture; Maller & Zhou 1996, §4.2).
+
+        Parameters
+        ----------
+        age : float or array_like of shape (n_ages,)
+            Time since the unit's creation, in the data's time unit (>= 0).
+        cohort : label
+            The unit's cohort.
+
+        Returns
+        -------
+        DataArray of shape (chain, draw, age)
+
+        Raises
+        ------
+        ValueError
+            Unknown cohort, or a negative or non-finite age.
+        """
+        a = np.atleast_1d(np.asarray(age, dtype=float))
+        if np.any(a < 0) or not np.all(np.isfinite(a)):
+            raise ValueError(f"age must be finite and >= 0, got {age!r}")
+        g = self._cohort_code(cohort)
+        p = np.exp(self._log_p_eventual(a, g))
+        c = self.posterior["eventual_rate"]
+        return xr.DataArray(p, dims=("chain", "draw", "age"),
+                            coords={"chain": c["chain"], "draw": c["draw"], "age": a},
+                            name="conversion_probability")
+
+    def nowcast(self, *, ci_prob: float = 0.94, within: float | None = None,
+                random_seed=None) -> pd.DataFrame:
+        """Conversions so far and still to come, per cohort, from each unconverted unit's age.
+
+        A unit not converted at age a converts eventually with probability
+        c (1 − F(a)) / (1 − c F(a)), or within the next ``within`` time units with probability
+        c (F(a + w) − F(a)) / (1 − c F(a)). Remaining conversions are drawn from the posterior
+        predictive distribution (a binomial per row and posterior draw), so their interval
+        includes both parameter uncertainty and chance.
+
+        Parameters
+        ----------
+        ci_prob : float, default 0.94
+            Probability of the highest density intervals.
+        within : float, optional
+            Count only conversions in the next ``within`` time units (data's time unit).
+        random_seed : int, optional
+
+        Returns
+        -------
+        DataFrame indexed by cohort with columns ``units``, ``converted`` (so far),
+        ``pending`` (units not converted yet), ``remaining_mean``, ``remaining_lower``,
+        ``remaining_upper`` (conversions still to come), ``eventual_mean``,
+        ``eventual_lower``, ``eventual_upper`` (converted + remaining) and
+        ``eventual_rate_mean`` (eventual / units).
+        """
+        import arviz_stats as azs
+
+        if within is not None and not (np.isfinite(within) and within > 0):
+            raise ValueError(f"within must be a positive number of {self.data.time_unit}, "
+                             f"got {within!r}")
+        rng = np.random.default_rng(random_seed)
+        table = self.data.cohort_table()[["units", "converted"]].copy()
+        table["pending"] = table["units"] - table["converted"]
+        pending = ~self.data.converted
+        out = {k: [] for k in ("remaining_mean", "remaining_lower", "remaining_upper")}
+        c, loc, shape = self._params()
+        for g in range(self.data.n_cohorts):
+            m = pending & (self.data.cohort == g)
+            ages, n = self.data.duration[m], self.data.count[m]
+            lp = self._log_p_eventual(ages, g)  # (chain, draw, rows)
+            if within is not None:
+                cv, lv, sv = (np.asarray(x.isel(cohort=g).values)[..., None]
+                              for x in (c, loc, shape))
+                fam = self.family
+                log_num = np.log(cv) + fam.logcdf(ages + within, lv, sv) + np.log1p(
+                    -np.exp(np.minimum(fam.logcdf(ages, lv, sv)
+                                       - fam.logcdf(ages + within, lv, sv), -1e-300)))
+                log_sf = fam.logsf(ages, lv, sv)
+                lp = log_num - np.logaddexp(np.log1p(-cv), np.log(cv) + log_sf)
+            p = np.clip(np.exp(lp), 0.0, 1.0)
+            draws = rng.binomial(n, p).sum(axis=-1).astype(float)  # (chain, draw)
+            da = xr.DataArray(draws, dims=("chain", "draw"))
+            if da.size >= 3:
+                h = azs.hdi(da, prob=ci_prob).values
+            else:
+                h = np.repeat(float((n * p).sum()), 2)
+            out["remaining_mean"].append(float((n * p).sum(axis=-1).mean()))
+            out["remaining_lower"].append(float(h[0]))
+            out["remaining_upper"].append(float(h[1]))
+        for k, v in out.items():
+            table[k] = v
+        for k in ("mean", "lower", "upper"):
+            table[f"eventual_{k}"] = table["converted"] + table[f"remaining_{k}"]
+        table["eventual_rate_mean"] = table["eventual_mean"] / table["units"]
+        table.attrs.update(ci_prob=ci_prob, within=within, time_unit=self.data.time_unit)
+        return table
+
     # ------------------------------------------------------------------ plots
     def plot(self, ax=None, *, km: bool = True, t_max: float | None = None,
              ci_prob: float = 0.94, cohorts=None, n_t: int = 200):

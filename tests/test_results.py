@@ -126,3 +126,48 @@ def test_posterior_predictive_km_is_calibrated_at_the_truth(model):
         end = sims[sims["cohort"] == label].groupby("draw")["conversion"].last()
         obs = km[km["cohort"] == label]["conversion"].iloc[-1]
         assert end.quantile(0.01) <= obs <= end.quantile(0.99)
+
+
+def test_conversion_probability_closed_form(model):
+    res = _fabricate(model)
+    p = res.conversion_probability([0.0, 3.0, 40.0], "B")
+    assert p.dims == ("chain", "draw", "age")
+    post = res.posterior
+    c, loc, k = (post[v].sel(cohort="B").values[..., None] for v in
+                 ("eventual_rate", "lag_loc", "lag_shape"))
+    cdf = stats.gamma(k, scale=loc / k).cdf(np.array([0.0, 3.0, 40.0]))
+    np.testing.assert_allclose(p.values, c * (1 - cdf) / (1 - c * cdf), rtol=1e-9)
+    np.testing.assert_allclose(p.values[..., 0], c[..., 0])  # age 0: the eventual rate
+    assert np.all(np.diff(p.values, axis=-1) <= 0)  # the older the unit, the less likely
+    with pytest.raises(ValueError, match="cohort 'Z' is not in the data"):
+        res.conversion_probability(1.0, "Z")
+    with pytest.raises(ValueError, match="age must be finite"):
+        res.conversion_probability(-1.0, "A")
+
+
+def test_nowcast(model):
+    res = _fabricate(model)
+    now = res.nowcast(random_seed=1)
+    table = model.data.cohort_table()
+    np.testing.assert_array_equal(now["converted"], table["converted"])
+    assert (now["remaining_lower"] <= now["remaining_mean"]).all()
+    # a count's HDI has integer ends, so it may stop just below a fractional mean
+    assert (np.floor(now["remaining_mean"]) <= now["remaining_upper"]).all()
+    # expected remaining = sum over pending rows of P(eventual | age), averaged over draws
+    data = model.data
+    m = ~data.converted & (data.cohort == 0)
+    p = res.conversion_probability(data.duration[m], "A").mean(("chain", "draw")).values
+    np.testing.assert_allclose(now.loc["A", "remaining_mean"], np.sum(data.count[m] * p),
+                               rtol=1e-6)
+    # the expectation under the true parameters lies in the interval (posterior around truth)
+    for i, label in enumerate(["A", "B"]):
+        m = ~data.converted & (data.cohort == i)
+        cdf = stats.gamma(TRUE_K[i], scale=TRUE_LOC[i] / TRUE_K[i]).cdf(data.duration[m])
+        p_true = TRUE_C[i] * (1 - cdf) / (1 - TRUE_C[i] * cdf)
+        expected = now.loc[label, "converted"] + np.sum(data.count[m] * p_true)
+        # (±1: the interval of a count has integer ends)
+        assert now.loc[label, "eventual_lower"] - 1 <= expected <= now.loc[label, "eventual_upper"] + 1
+    soon = res.nowcast(within=1.0, random_seed=1)
+    assert (soon["remaining_mean"] < now["remaining_mean"]).all()
+    with pytest.raises(ValueError, match="within must be a positive"):
+        res.nowcast(within=0)
