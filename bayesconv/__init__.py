@@ -11,7 +11,10 @@ from .fit import ConvergenceWarning
 from .kaplan_meier import kaplan_meier, plot_kaplan_meier
 from .lags import LAG_FAMILIES, get_lag
 from .model import DEFAULT_PRIORS, ConversionModel
-from .results import ConversionResult
+from .readout import Readout, compare
+from .replay import plot_replay, replay
+from .report import write_report
+from .results import ConversionResult, IdentificationWarning
 from .simulate import simulate
 
 __version__ = "0.1.0"
@@ -23,6 +26,12 @@ __all__ = [
     "ConversionModel",
     "ConversionResult",
     "ConvergenceWarning",
+    "IdentificationWarning",
+    "Readout",
+    "compare",
+    "plot_replay",
+    "replay",
+    "write_report",
     "get_lag",
     "simulate",
     "ConversionData",

@@ -1,4 +1,4 @@
-"""Command line: ``bayesconv demo`` (the main job on bundled real data)."""
+"""bayesconv command line: ``demo`` (the main job on bundled real data) and ``report``."""
 
 from __future__ import annotations
 
@@ -8,16 +8,49 @@ from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import time
-    import warnings
-
     import matplotlib
 
     matplotlib.use("Agg")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.part in ("all", "cohorts"):
+        _demo_cohorts(args)
+    if args.part in ("all", "ab"):
+        _demo_ab(args)
+    return 0
+
+
+def _demo_ab(args: argparse.Namespace) -> None:
+    """Rossi et al. (1980): financial aid (fin=1) vs none, re-arrest within 52 weeks."""
+    import time
+
+    import bayesconv as bc
+
+    start = time.perf_counter()
+    out = Path(args.out) / "rossi"
+    events = bc.datasets.load_rossi()
+    data = bc.prepare(events, duration="week", event="arrest", cohort="fin", time_unit="W")
+    print(f"\nRossi randomized experiment: {data!r}; fewer re-arrests is better")
+    result = bc.ConversionModel(data, lag="gamma").fit(
+        draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
+        progressbar=not args.no_progress)
+    readout = bc.compare(result, treatment=1, control=0, horizon=52, higher_is_better=False,
+                         rope=0.01)
+    print(readout)
+    paths = bc.write_report(result, readout, out, title="Rossi experiment: financial aid and "
+                            "re-arrest", source="Rossi, Berk & Lenihan (1980), 432 released "
+                            "prisoners randomized to financial aid (fin=1) or not, followed 52 "
+                            "weeks; the conversion is re-arrest.")
+    print(f"wrote {paths['report']} and {paths['readout']} "
+          f"({time.perf_counter() - start:.0f} s)")
+
+
+def _demo_cohorts(args: argparse.Namespace) -> None:
+    import time
+    import warnings
+
     import bayesconv as bc
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     events = bc.datasets.load_dob_violations()
     sizes = events["bucket"].value_counts()
@@ -57,14 +90,81 @@ def _demo(args: argparse.Namespace) -> int:
     ax.figure.savefig(out / "curves.png", dpi=120, bbox_inches="tight")
     print(f"wrote {out / 'summary.csv'} and {out / 'curves.png'} "
           f"({time.perf_counter() - start:.0f} s in all)")
+
+
+def _read_events(path: str):
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"events file {path!r} does not exist")
+    suffixes = "".join(p.suffixes).lower()
+    if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
+        return pd.read_parquet(p)
+    if ".csv" in suffixes or ".txt" in suffixes:
+        return pd.read_csv(p)
+    raise ValueError(f"cannot read {path!r}: expected a .csv (optionally .gz) or .parquet file")
+
+
+def _report(args: argparse.Namespace) -> int:
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import bayesconv as bc
+
+    if args.horizon is not None and not (args.horizon > 0 and args.horizon < float("inf")):
+        raise ValueError(f"--horizon must be a positive number of {args.time_unit}, "
+                         f"got {args.horizon}")
+    events = _read_events(args.events)
+    obs = args.observed_until
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", bc.DataWarning)
+        data = bc.prepare(events, created=args.created, converted=args.converted,
+                          observed_until=obs, cohort=args.cohort, time_unit=args.time_unit)
+    for w in caught:
+        print(f"note: {str(w.message).split('; first:')[0]}")
+    treatments = [t for group in args.treatment for t in group.split(",") if t]
+    control = args.control
+    labels = {str(c): c for c in data.cohorts}
+    for arm in [control, *treatments]:
+        if arm not in labels:
+            raise ValueError(f"arm {arm!r} is not in column {args.cohort!r}; arms: "
+                             f"{list(labels)}")
+    # only the arms being compared are fitted
+    keep = [labels[a] for a in [control, *treatments]]
+    if len(keep) < data.n_cohorts:
+        sub = events[events[args.cohort].astype(str).isin([str(k) for k in keep])]
+        data = bc.prepare(sub, created=args.created, converted=args.converted,
+                          observed_until=obs, cohort=args.cohort, time_unit=args.time_unit)
+    print(f"fitting {data!r}")
+    result = bc.ConversionModel(data, lag=args.lag).fit(
+        draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
+        progressbar=not args.no_progress)
+    readout = bc.compare(result, treatments if len(treatments) > 1 else treatments[0], control,
+                         horizon=args.horizon, higher_is_better=not args.lower_is_better,
+                         rope=args.rope)
+    print(readout)
+    paths = bc.write_report(result, readout, args.out, title=args.title or
+                            f"Conversion readout: {', '.join(treatments)} vs {control}",
+                            source=f"Events from {args.events}.")
+    print(f"wrote {paths['report']} and {paths['readout']}")
     return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (and exit code 2), not a usage block."""
+
+    def error(self, message):
+        self.exit(2, f"bayesconv: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``bayesconv`` argument parser."""
-    parser = argparse.ArgumentParser(prog="bayesconv", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the main job on the bundled NYC complaints data")
+    parser = _Parser(prog="bayesconv", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    demo = sub.add_parser("demo", help="run the main job on the bundled real data")
     demo.add_argument("--out", default="demo-output", help="output folder (default: %(default)s)")
     demo.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
     demo.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
@@ -73,7 +173,40 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--min-rows", type=int, default=100,
                       help="smallest cohort kept (default 100 complaints)")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    demo.add_argument("--part", choices=["all", "cohorts", "ab"], default="all",
+                      help="cohorts: NYC complaints by 5-year bucket; ab: the Rossi randomized "
+                           "experiment readout and report; all (default): both")
+    demo.add_argument("--ab", dest="part", action="store_const", const="ab",
+                      help="same as --part ab")
     demo.set_defaults(func=_demo)
+
+    rep = sub.add_parser("report", help="fit an events file and write an A/B report")
+    rep.add_argument("events", help="CSV (optionally gzipped) or Parquet file, one row per unit")
+    rep.add_argument("--created", required=True, help="column of creation times")
+    rep.add_argument("--converted", required=True,
+                     help="column of conversion times (empty if not converted)")
+    rep.add_argument("--observed-until", required=True,
+                     help="column of observation dates, or one date for all rows")
+    rep.add_argument("--cohort", required=True, help="column of the arm / cohort")
+    rep.add_argument("--control", required=True, help="control arm label")
+    rep.add_argument("--treatment", required=True, action="append",
+                     help="treatment arm label (repeat, or comma-separate, for several arms)")
+    rep.add_argument("--horizon", type=float, default=None,
+                     help="also read out conversion by this time (in --time-unit)")
+    rep.add_argument("--time-unit", default="D", choices=["s", "min", "h", "D", "W", "Y"])
+    rep.add_argument("--lag", default="gamma", help="lag family (default gamma)")
+    rep.add_argument("--rope", type=float, default=None,
+                     help="half-width of the region of practical equivalence (rate units)")
+    rep.add_argument("--lower-is-better", action="store_true",
+                     help="fewer conversions is the goal (e.g. churn, re-arrest)")
+    rep.add_argument("--title", default=None)
+    rep.add_argument("--out", required=True, help="output folder")
+    rep.add_argument("--draws", type=int, default=1000)
+    rep.add_argument("--tune", type=int, default=1000)
+    rep.add_argument("--chains", type=int, default=4)
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--no-progress", action="store_true")
+    rep.set_defaults(func=_report)
     return parser
 
 
@@ -83,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"bayesconv: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, KeyError, OSError) as err:
+        message = str(err).strip("'\"") or type(err).__name__
+        print(f"bayesconv: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -37,9 +37,9 @@ def clear_compile_cache() -> None:
 
 def _structure_key(model) -> str:
     """What a compiled model depends on besides its data values."""
-    from .likelihood import rows_as_arrays
+    from .likelihood import padded_arrays
 
-    arrays = rows_as_arrays(model.family, model.rows)
+    arrays = padded_arrays(model.family, model.rows)
     spec = model.spec
     return json.dumps({
         "lag": spec.lag, "pooling": spec.pooling, "priors": spec.priors,
@@ -49,9 +49,9 @@ def _structure_key(model) -> str:
 
 
 def _data_values(model) -> dict:
-    from .likelihood import rows_as_arrays
+    from .likelihood import padded_arrays
 
-    vals = {f"lik_{k}": v for k, v in rows_as_arrays(model.family, model.rows).items()}
+    vals = {f"lik_{k}": v for k, v in padded_arrays(model.family, model.rows).items()}
     vals["time_scale"] = np.float64(model.spec.time_scale)
     return vals
 
@@ -179,6 +179,23 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
     return out
 
 
+def _warn_weak_identification(result) -> None:
+    from .results import WEAK_FOLLOWUP_SHARE, IdentificationWarning
+
+    ident = result.identification()
+    weak = ident[ident["weakly_identified"]]
+    if len(weak):
+        parts = [f"{label} (follow-up reaches {row.followup_share:.0%} of the lag "
+                 f"distribution, 94% HDI width {row.rate_hdi_width:.2f})"
+                 for label, row in weak.iterrows()]
+        warnings.warn(
+            f"the eventual rate is weakly identified for {len(weak)} cohort(s): "
+            f"{'; '.join(parts)}. Follow-up is short relative to the lag, so the eventual rate "
+            f"is mostly extrapolation (flagged below {WEAK_FOLLOWUP_SHARE:.0%} follow-up share); "
+            "prefer a readout by a horizon within the follow-up (compare(..., horizon=...)).",
+            IdentificationWarning, stacklevel=4)
+
+
 def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, method, cores,
               target_accept):
     """Fit a :class:`~bayesconv.model.ConversionModel`; see its ``fit`` method."""
@@ -204,4 +221,5 @@ def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, 
     if method == "nuts":
         # stacklevel 4: check_convergence <- fit_model <- ConversionModel.fit <- user code
         result._diagnostics = check_convergence(result.idata, stacklevel=4)
+        _warn_weak_identification(result)
     return result

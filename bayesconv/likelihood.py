@@ -228,6 +228,33 @@ def total_loglik(family, rows: LikelihoodRows, log_c, log1m_c, loc, shape, xp,
     return total
 
 
+def _bucket(n: int) -> int:
+    """Smallest power of two >= n (at least 16)."""
+    return max(16, 1 << (int(n) - 1).bit_length())
+
+
+def padded_arrays(family, rows: LikelihoodRows) -> dict:
+    """:func:`rows_as_arrays` with each kind's rows padded to a power-of-two length.
+
+    Padding rows have count 0, cohort 0 and harmless times (lower 0.5, upper 1), so they add
+    exactly 0 to the log-likelihood. Data sets whose row counts fall in the same buckets then
+    share one compiled model (see :mod:`bayesconv.fit`), so refits on new data (a readout
+    refreshed daily, a replay over dates, a calibration study) do not recompile.
+    """
+    arrays = rows_as_arrays(family, rows)
+    out = {}
+    for key, value in arrays.items():
+        if key.startswith("stats_"):
+            out[key] = value
+            continue
+        kind, name = key.split("_", 1)
+        size = _bucket(len(arrays[f"{kind}_count"]))
+        fill = {"cohort": 0, "lower": 0.5, "upper": 1.0, "count": 0.0}[name]
+        pad = np.full(size - len(value), fill, dtype=np.asarray(value).dtype)
+        out[key] = np.concatenate([value, pad])
+    return out
+
+
 def rows_as_arrays(family, rows: LikelihoodRows) -> dict:
     """The numpy arrays :func:`total_loglik` reads, per kind (and gamma statistics).
 

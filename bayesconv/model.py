@@ -14,7 +14,7 @@ from .lags import PT, LagFamily, get_lag
 from .likelihood import (
     LikelihoodRows,
     default_zero_width,
-    rows_as_arrays,
+    padded_arrays,
     rows_from_data,
     total_loglik,
 )
@@ -216,7 +216,9 @@ class ConversionModel:
         if pooling == "auto":
             pooling = "partial" if data.n_cohorts >= 3 else "none"
         self.rows: LikelihoodRows = rows_from_data(data, zero_width=zero_width)
-        if parametrization == "auto":
+        if pooling != "partial":
+            par = {}  # only partial pooling has a centred / non-centred choice
+        elif parametrization == "auto":
             par = choose_parametrization(data)
         else:
             par = {key: (parametrization,) * data.n_cohorts for key in _GROUPS}
@@ -280,7 +282,7 @@ class ConversionModel:
             pm.Deterministic("lag_shape", pt.exp(log_shape), dims="cohort")
             log_c = -pt.softplus(-logit_c)
             log1m_c = -pt.softplus(logit_c)
-            arrays = rows_as_arrays(self.family, self.rows)
+            arrays = padded_arrays(self.family, self.rows)
             data_vars = {k: pm.Data(f"lik_{k}", v) for k, v in arrays.items()}
             ll = total_loglik(self.family, self.rows, log_c, log1m_c, pt.exp(log_loc),
                               pt.exp(log_shape), PT, data_vars=data_vars)

@@ -14,7 +14,16 @@ from .kaplan_meier import _km_arrays, _unit_name, kaplan_meier
 from .lags import NP, get_lag
 from .likelihood import row_loglik
 
-__all__ = ["ConversionResult"]
+__all__ = ["ConversionResult", "IdentificationWarning"]
+
+#: A cohort's eventual rate is flagged as weakly identified below this follow-up share ...
+WEAK_FOLLOWUP_SHARE = 0.75
+#: ... or above this 94% HDI width.
+WEAK_HDI_WIDTH = 0.3
+
+
+class IdentificationWarning(UserWarning):
+    """The data barely constrain an eventual rate: it is mostly extrapolation and prior."""
 
 
 def _hdi(da: xr.DataArray, prob: float) -> xr.DataArray:
@@ -211,8 +220,44 @@ class ConversionResult:
                 continue
             arr = np.stack([ds[v].values for v in checked if v in ds])
             table[key] = arr.max(axis=0) if how == "max" else arr.min(axis=0)
+        ident = self.identification()
+        table["followup_share"] = ident["followup_share"].to_numpy()
+        table["weakly_identified"] = ident["weakly_identified"].to_numpy()
         table.attrs.update(ci_prob=ci_prob, time_unit=self.data.time_unit)
         return table
+
+    def identification(self) -> pd.DataFrame:
+        """How well the data pin each cohort's eventual rate.
+
+        The eventual rate is identified by the data only as far as follow-up reaches into the
+        lag distribution; beyond that it is an extrapolation of the lag family and the prior.
+        Two measures per cohort:
+
+        * ``followup_share``: posterior mean of F(longest follow-up), the share of eventual
+          converters who would have converted by the cohort's longest follow-up;
+        * ``rate_hdi_width``: width of the 94% HDI of the eventual rate.
+
+        A cohort is flagged ``weakly_identified`` when ``followup_share`` < 0.75 (most of the
+        eventual rate is extrapolated) or the HDI is wider than 0.3.
+
+        Returns
+        -------
+        DataFrame indexed by cohort with columns ``followup_share``, ``rate_hdi_width`` and
+        ``weakly_identified``.
+        """
+        c, loc, shape = self._params()
+        fmax = np.array([self.data.duration[self.data.cohort == g].max()
+                         for g in range(self.data.n_cohorts)])
+        tt = xr.DataArray(fmax, dims="cohort", coords={"cohort": c["cohort"]})
+        share = np.exp(xr.apply_ufunc(lambda a, b, x: self.family.logcdf(x, a, b, xp=NP),
+                                      loc, shape, tt)).mean(("chain", "draw"))
+        width = _hdi(c, 0.94).diff("ci_bound").squeeze("ci_bound", drop=True)
+        out = pd.DataFrame({"followup_share": share.values, "rate_hdi_width": width.values},
+                           index=pd.Index(self.data.cohorts, name=self.data.cohort_name or
+                                          "cohort"))
+        out["weakly_identified"] = ((out["followup_share"] < WEAK_FOLLOWUP_SHARE)
+                                    | (out["rate_hdi_width"] > WEAK_HDI_WIDTH))
+        return out
 
     # ------------------------------------------------------------------ nowcasts
     def _cohort_code(self, cohort) -> int:

@@ -108,3 +108,37 @@ def test_map_gives_the_same_interface():
     s = res.summary()
     np.testing.assert_allclose(s["rate_mean"], [0.3, 0.5], atol=0.05)
     assert res.curves([1.0, 10.0]).sizes == {"chain": 1, "draw": 1, "cohort": 2, "t": 2}
+
+
+def test_compiled_model_is_reused_with_new_data():
+    from bayesconv.fit import clear_compile_cache
+
+    def data(seed):
+        ev = bc.simulate(n_units=[500, 500], eventual_rate=[0.3, 0.4], lag_loc=6.0,
+                         lag_shape=2.0, enrollment=20, followup=20, random_seed=seed,
+                         resolution="D")
+        return bc.prepare(ev, created="created", converted="converted",
+                          observed_until="observed_until", cohort="cohort")
+
+    kw = dict(draws=100, tune=200, chains=2, random_seed=1, progressbar=False)
+    clear_compile_cache()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bc.ConvergenceWarning)
+        bc.ConversionModel(data(1)).fit(**kw)
+        reused = bc.ConversionModel(data(2)).fit(**kw)  # other data, same structure
+        clear_compile_cache()
+        fresh = bc.ConversionModel(data(2)).fit(**kw)
+    assert reused.timing["compile_cached"] and not fresh.timing["compile_cached"]
+    np.testing.assert_array_equal(reused.eventual_rate().values, fresh.eventual_rate().values)
+    assert reused.timing["compile_s"] < fresh.timing["compile_s"]
+
+
+def test_rossi_eventual_rate_is_flagged_weakly_identified():
+    # 52 weeks of follow-up barely reach into the re-arrest lag: the eventual rate is mostly
+    # extrapolation, and the fit says so
+    data = bc.prepare(bc.datasets.load_rossi(), duration="week", event="arrest", cohort="fin",
+                      time_unit="W")
+    with pytest.warns(bc.IdentificationWarning, match="weakly identified for 2 cohort"):
+        result = bc.ConversionModel(data).fit(draws=300, tune=500, chains=2, random_seed=1,
+                                              progressbar=False)
+    assert result.summary()["weakly_identified"].all()

@@ -104,3 +104,16 @@ def test_rows_classification():
     rows = rows_from_data(_data(), time_scale=1.0, zero_width=0.5)
     assert rows.kind.tolist() == [0, 1, 2, 3, 4, 3, 0, 0, 2, 3, 3, 0]
     assert rows.upper[1] == 0.5  # zero-duration conversion placed in (0, zero_width]
+
+
+def test_padding_adds_exactly_zero():
+    from bayesconv.likelihood import padded_arrays
+
+    data, family = _data(), get_lag("weibull")
+    rows = rows_from_data(data, time_scale=2.0, zero_width=0.5)
+    plain = total_loglik(family, rows, np.log(C), np.log1p(-C), LOC / 2, SHAPE, NP)
+    padded = padded_arrays(family, rows)
+    assert all(len(v) == 16 for k, v in padded.items() if not k.startswith("stats_"))
+    got = total_loglik(family, rows, np.log(C), np.log1p(-C), LOC / 2, SHAPE, NP,
+                       data_vars=padded)
+    assert got == pytest.approx(plain, rel=1e-12)

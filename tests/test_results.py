@@ -171,3 +171,34 @@ def test_nowcast(model):
     assert (soon["remaining_mean"] < now["remaining_mean"]).all()
     with pytest.raises(ValueError, match="within must be a positive"):
         res.nowcast(within=0)
+
+
+def test_identification_flags_short_followup(model):
+    res = _fabricate(model)
+    ident = res.identification()
+    # cohort A: mean lag 5 days, follow-up up to 45 days: nearly all of the lag is observed
+    assert ident.loc["A", "followup_share"] > 0.95
+    assert not ident["weakly_identified"].any()
+    s = res.summary()
+    assert {"followup_share", "weakly_identified"} <= set(s.columns)
+
+
+def test_identification_flags_lag_beyond_followup():
+    ev = bc.simulate(n_units=[400, 400], eventual_rate=[0.3, 0.3], lag_loc=[5.0, 200.0],
+                     lag_shape=2.0, random_seed=5, enrollment=10, followup=10)
+    data = bc.prepare(ev, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort")
+    model = bc.ConversionModel(data)
+    rng = np.random.default_rng(0)
+    dims = ("chain", "draw", "cohort")
+    post = xr.Dataset({
+        "eventual_rate": (dims, np.clip(rng.normal([0.3, 0.5], [0.01, 0.2], (2, 100, 2)),
+                                        0.01, 0.99)),
+        "lag_loc": (dims, np.broadcast_to([5.0, 200.0], (2, 100, 2)).copy()),
+        "lag_shape": (dims, np.full((2, 100, 2), 2.0))},
+        coords={"chain": [0, 1], "draw": np.arange(100), "cohort": ["A", "B"]})
+    res = ConversionResult._from_fit(model, xr.DataTree.from_dict({"posterior": post}),
+                                     sampler="fabricated", timing={}, random_seed=None)
+    ident = res.identification()
+    assert ident["weakly_identified"].tolist() == [False, True]
+    assert ident.loc["B", "followup_share"] < 0.05

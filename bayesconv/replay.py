@@ -1,0 +1,264 @@
+"""Replay an experiment "as of" earlier dates: when would each method have decided?"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .data import TIME_UNITS, prepare
+from .kaplan_meier import _unit_name
+
+__all__ = ["as_of", "replay", "plot_replay"]
+
+
+def as_of(events: pd.DataFrame, date, *, created: str, converted: str,
+          observed_until: str | None = None) -> pd.DataFrame:
+    """The events table as it would have looked on ``date``.
+
+    Units created after ``date`` are not known yet; conversions after ``date`` have not
+    happened yet (their ``converted`` becomes empty); the observation date becomes ``date``
+    (or stays earlier where a per-row observation column says so).
+
+    Parameters
+    ----------
+    events : DataFrame
+        One row per unit with datetime columns ``created`` and ``converted``.
+    date : str or Timestamp
+    created, converted : str
+        Column names.
+    observed_until : str, optional
+        Column name of a per-row observation date, capped at ``date``. If None, a column
+        ``"observed_until"`` holding ``date`` is added.
+
+    Returns
+    -------
+    DataFrame
+        A copy of the known rows, with the original index.
+    """
+    date = pd.Timestamp(date)
+    c = pd.to_datetime(events[created])
+    known = events.loc[(c <= date).to_numpy()].copy()
+    conv = pd.to_datetime(known[converted])
+    known[converted] = conv.where(conv <= date)
+    col = observed_until or "observed_until"
+    if observed_until is not None and observed_until in known:
+        known[col] = pd.to_datetime(known[col]).clip(upper=date)
+    else:
+        known[col] = date
+    return known
+
+
+def _beta_prob_better(conv_t, n_t, conv_c, n_c, higher_is_better, rng, draws=20000):
+    """P(p_t better than p_c) under independent Beta(1, 1) priors (Monte Carlo)."""
+    if n_t == 0 or n_c == 0:
+        return np.nan
+    pt = rng.beta(1 + conv_t, 1 + n_t - conv_t, draws)
+    pc = rng.beta(1 + conv_c, 1 + n_c - conv_c, draws)
+    return float(np.mean(pt > pc) if higher_is_better else np.mean(pt < pc))
+
+
+def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, cohort: str,
+           treatment, control, horizon: float | None = None, window: float | None = None,
+           time_unit: str = "D", higher_is_better: bool = True, ci_prob: float = 0.94,
+           lag: str = "gamma", fit_kwargs: dict | None = None, random_seed: int = 0,
+           progress: bool = False) -> pd.DataFrame:
+    """Refit an experiment as of each date and compare three ways of reading it out.
+
+    For every date: the events are re-censored as they were known then (:func:`as_of`), the
+    model is refitted and read out with :func:`bayesconv.compare`; beside it, two common
+    shortcuts on the same data:
+
+    * **naive**: converted / units so far, counting units too young to have converted as
+      non-converters (biased against whichever arm converts later);
+    * **matured window**: the rate of conversion within ``window`` among units at least
+      ``window`` old, the fixed-conversion-window rule of experimentation platforms (unbiased,
+      but it ignores every unit younger than the window).
+
+    Both shortcuts are turned into P(treatment better) with independent Beta(1, 1) priors on
+    the two proportions, so all three columns are on the same probability scale.
+
+    Parameters
+    ----------
+    events : DataFrame
+        One row per unit with datetime columns ``created`` and ``converted`` and a cohort
+        (arm) column.
+    as_of_dates : sequence of dates
+    created, converted, cohort : str
+        Column names.
+    treatment, control : labels
+        Arms to compare.
+    horizon : float, optional
+        Also read out conversion by ``horizon`` (data's time unit) with the model.
+    window : float, optional
+        Conversion window of the matured-window comparison (default: ``horizon``, else the
+        median observed conversion time on the last date, rounded up).
+    time_unit : str, default "D"
+    higher_is_better : bool, default True
+    ci_prob : float, default 0.94
+    lag : str, default "gamma"
+    fit_kwargs : dict, optional
+        Passed to ``ConversionModel.fit`` (default: 4 chains × 1000 draws, no progress bar).
+    random_seed : int, default 0
+        Seed of the fits and of the Beta Monte Carlo.
+    progress : bool, default False
+        Print one line per date.
+
+    Returns
+    -------
+    DataFrame, one row per date, with columns ``as_of``, ``units_treatment``,
+    ``units_control``, ``naive_treatment``, ``naive_control``, ``prob_better_naive``,
+    ``window``, ``matured_treatment``, ``matured_control`` (units old enough),
+    ``window_rate_treatment``, ``window_rate_control``, ``prob_better_window``,
+    ``prob_better`` (model, eventual rate), ``lift_mean``, ``lift_lower``, ``lift_upper``
+    (model, eventual rate) and, with a horizon, ``prob_better_horizon``,
+    ``lift_horizon_mean``, ``lift_horizon_lower``, ``lift_horizon_upper``, and the fit's
+    ``max_r_hat`` and ``divergences``. ``.attrs`` keeps the settings.
+
+    Raises
+    ------
+    ValueError
+        No dates; a date before the first unit was created; unknown arms.
+    """
+    from .model import ConversionModel
+    from .readout import compare
+
+    dates = sorted(pd.to_datetime(list(np.atleast_1d(as_of_dates))))
+    if not dates:
+        raise ValueError("as_of_dates is empty")
+    first = pd.to_datetime(events[created]).min()
+    if dates[0] <= first:
+        raise ValueError(f"as_of date {dates[0]} is not after the first creation date {first}")
+    labels = set(events[cohort].astype(str))
+    for name, arm in (("treatment", treatment), ("control", control)):
+        if str(arm) not in labels:
+            raise ValueError(f"{name} {arm!r} is not an arm of column {cohort!r}; arms: "
+                             f"{sorted(labels)}")
+    secs = TIME_UNITS[time_unit]
+    if window is None and horizon is not None:
+        window = float(horizon)
+    fit_kwargs = {"draws": 1000, "tune": 1000, "chains": 4, "progressbar": False,
+                  **(fit_kwargs or {})}
+    rng = np.random.default_rng(random_seed)
+    if window is None:
+        last = as_of(events, dates[-1], created=created, converted=converted)
+        lag_t = (pd.to_datetime(last[converted]) - pd.to_datetime(last[created]))
+        lag_t = lag_t.dt.total_seconds().dropna() / secs
+        window = float(np.ceil(lag_t.median())) if len(lag_t) else 1.0
+    rows = []
+    for date in dates:
+        known = as_of(events, date, created=created, converted=converted)
+        row: dict = {"as_of": date}
+        arm = known[cohort].astype(str)
+        c = pd.to_datetime(known[created])
+        conv = pd.to_datetime(known[converted])
+        age = (date - c).dt.total_seconds().to_numpy() / secs
+        lag_t = (conv - c).dt.total_seconds().to_numpy() / secs
+        for role, label in (("treatment", treatment), ("control", control)):
+            m = (arm == str(label)).to_numpy()
+            n, k = int(m.sum()), int(conv[m].notna().sum())
+            matured = m & (age >= window)
+            k_w = int(np.sum(matured & (lag_t <= window)))
+            row[f"units_{role}"] = n
+            row[f"naive_{role}"] = k / n if n else np.nan
+            row[f"_k_{role}"], row[f"_kw_{role}"] = k, k_w
+            row[f"matured_{role}"] = int(matured.sum())
+            row[f"window_rate_{role}"] = k_w / matured.sum() if matured.any() else np.nan
+        row["prob_better_naive"] = _beta_prob_better(
+            row["_k_treatment"], row["units_treatment"], row["_k_control"],
+            row["units_control"], higher_is_better, rng)
+        row["window"] = window
+        row["prob_better_window"] = _beta_prob_better(
+            row["_kw_treatment"], row["matured_treatment"], row["_kw_control"],
+            row["matured_control"], higher_is_better, rng)
+        for key in [k for k in row if k.startswith("_")]:
+            del row[key]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # early dates are thin; diagnostics are kept below
+            data = prepare(known, created=created, converted=converted,
+                           observed_until="observed_until", cohort=cohort, time_unit=time_unit)
+            result = ConversionModel(data, lag=lag).fit(random_seed=random_seed, **fit_kwargs)
+        ro = compare(result, treatment, control, horizon=horizon, ci_prob=ci_prob,
+                     higher_is_better=higher_is_better).to_frame().set_index("metric")
+        ev = ro.loc["eventual"]
+        row.update(prob_better=ev["prob_better"], lift_mean=ev["lift_mean"],
+                   lift_lower=ev["lift_lower"], lift_upper=ev["lift_upper"])
+        if horizon is not None:
+            hz = ro.loc["by_horizon"]
+            row.update(prob_better_horizon=hz["prob_better"], lift_horizon_mean=hz["lift_mean"],
+                       lift_horizon_lower=hz["lift_lower"], lift_horizon_upper=hz["lift_upper"])
+        diag = result.diagnostics()
+        row.update(max_r_hat=diag["max_r_hat"], divergences=diag["divergences"])
+        rows.append(row)
+        if progress:
+            print(f"{date.date()}: P(model) {row['prob_better']:.3f}, P(window) "
+                  f"{row['prob_better_window']:.3f}, P(naive) {row['prob_better_naive']:.3f}")
+    out = pd.DataFrame(rows)
+    out.attrs.update(treatment=treatment, control=control, horizon=horizon, window=window,
+                     time_unit=time_unit, higher_is_better=higher_is_better, ci_prob=ci_prob)
+    return out
+
+
+def decision_dates(table: pd.DataFrame, threshold: float = 0.95) -> dict:
+    """First as-of date on which each method's P(treatment better) reached ``threshold``.
+
+    Returns
+    -------
+    dict mapping column name (``prob_better``, ``prob_better_horizon``,
+    ``prob_better_window``, ``prob_better_naive``) to a Timestamp, or NaT if never.
+    """
+    out = {}
+    for col in ("prob_better", "prob_better_horizon", "prob_better_window",
+                "prob_better_naive"):
+        if col in table:
+            hit = table.loc[table[col] >= threshold, "as_of"]
+            out[col] = hit.iloc[0] if len(hit) else pd.NaT
+    return out
+
+
+def plot_replay(table: pd.DataFrame, ax=None, *, threshold: float = 0.95):
+    """P(treatment better) over calendar time for the model and the two shortcuts.
+
+    Parameters
+    ----------
+    table : DataFrame from :func:`replay`.
+    ax : matplotlib Axes, optional
+    threshold : float, default 0.95
+        Decision threshold drawn as a dotted line; the first date each method crosses it is
+        marked.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.5))
+    unit = _unit_name(table.attrs.get("time_unit", ""))
+    styles = {
+        "prob_better": ("model: eventual rate", "C0", "-"),
+        "prob_better_horizon": (f"model: by {table.attrs.get('horizon')} {unit}", "C2", "-"),
+        "prob_better_window": (f"matured {table.attrs.get('window'):g}-{unit.rstrip('s')} "
+                               "window", "C1", "--"),
+        "prob_better_naive": ("naive rate so far", "C7", ":"),
+    }
+    first = decision_dates(table, threshold)
+    for col, (label, color, ls) in styles.items():
+        if col not in table:
+            continue
+        ax.plot(table["as_of"], table[col], color=color, ls=ls, marker="o", ms=3, label=label)
+        if pd.notna(first.get(col, pd.NaT)):
+            ax.axvline(first[col], color=color, ls=ls, lw=0.8, alpha=0.6)
+    ax.axhline(threshold, color="k", ls=":", lw=0.8)
+    ax.axhline(1 - threshold, color="k", ls=":", lw=0.8)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel(f"P({table.attrs.get('treatment')} better than "
+                  f"{table.attrs.get('control')})")
+    ax.set_xlabel("as-of date")
+    ax.set_title(f"when would each method have decided? (threshold {threshold:.0%})",
+                 fontsize="medium")
+    ax.legend(fontsize="small", loc="best")
+    ax.figure.autofmt_xdate()
+    return ax
