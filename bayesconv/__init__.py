@@ -11,6 +11,7 @@ from .fit import ConvergenceWarning
 from .kaplan_meier import kaplan_meier, plot_kaplan_meier
 from .lags import LAG_FAMILIES, get_lag
 from .model import DEFAULT_PRIORS, ConversionModel
+from .persistence import DataNotSavedError, load, save_result
 from .readout import Readout, compare
 from .replay import plot_replay, replay
 from .report import write_report
@@ -26,11 +27,13 @@ __all__ = [
     "ConversionModel",
     "ConversionResult",
     "ConvergenceWarning",
+    "DataNotSavedError",
     "IdentificationWarning",
     "Readout",
     "compare",
     "plot_replay",
     "replay",
+    "save_result",
     "write_report",
     "get_lag",
     "simulate",
@@ -38,6 +41,7 @@ __all__ = [
     "DataWarning",
     "datasets",
     "kaplan_meier",
+    "load",
     "plot_kaplan_meier",
     "prepare",
 ]

@@ -103,6 +103,28 @@ class ConversionResult:
         result.idata["log_likelihood"] = xr.DataTree(xr.Dataset({"conversion": ll}))
         return result
 
+    # ------------------------------------------------------------------ saving
+    def save(self, path, *, include_data: bool = True, overwrite: bool = False):
+        """Write this result to a Zarr directory store; read it back with :func:`bayesconv.load`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Directory to create (conventionally ending in ``.zarr``).
+        include_data : bool, default True
+            Also store the unit-level data. False keeps only the posterior, ``sample_stats``
+            and cohort labels (see :func:`bayesconv.persistence.save_result`).
+        overwrite : bool, default False
+            Replace an existing bayesconv result at ``path``.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from .persistence import save_result
+
+        return save_result(self, path, include_data=include_data, overwrite=overwrite)
+
     # ------------------------------------------------------------------ posterior access
     @property
     def posterior(self) -> xr.Dataset:
