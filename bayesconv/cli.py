@@ -128,6 +128,9 @@ def _report(args: argparse.Namespace) -> int:
     treatments = [t for group in args.treatment for t in group.split(",") if t]
     control = args.control
     labels = {str(c): c for c in data.cohorts}
+    if control in treatments:
+        raise ValueError(f"--treatment {control!r} is also the control arm; compare needs two "
+                         "different arms")
     for arm in [control, *treatments]:
         if arm not in labels:
             raise ValueError(f"arm {arm!r} is not in column {args.cohort!r}; arms: "

@@ -260,9 +260,12 @@ def _tz_state(series: pd.Series) -> bool | None:
 def _scalar_date(value, like_aware: bool | None):
     if isinstance(value, str | pd.Timestamp | np.datetime64) or hasattr(value, "isoformat"):
         try:
-            ts = pd.Timestamp(value)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"observed_until={value!r} is not a date: {err}") from None
+            # strings must be ISO 8601, as in date columns: "04/03/2024" is ambiguous
+            ts = pd.to_datetime(value, format="ISO8601") if isinstance(value, str) \
+                else pd.Timestamp(value)
+        except (ValueError, TypeError):
+            raise ValueError(f"observed_until={value!r} is not an ISO 8601 date "
+                             "(YYYY-MM-DD[ HH:MM:SS]) nor a column of the events table") from None
         if like_aware is not None and (ts.tzinfo is not None) != like_aware:
             raise ValueError(
                 f"observed_until={value!r} is timezone-{'aware' if ts.tzinfo else 'naive'} "

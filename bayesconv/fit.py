@@ -180,20 +180,25 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
 
 
 def _warn_weak_identification(result) -> None:
-    from .results import WEAK_FOLLOWUP_SHARE, IdentificationWarning
+    from .results import WEAK_FOLLOWUP_SHARE, WEAK_HDI_WIDTH, IdentificationWarning
 
     ident = result.identification()
     weak = ident[ident["weakly_identified"]]
     if len(weak):
-        parts = [f"{label} (follow-up reaches {row.followup_share:.0%} of the lag "
-                 f"distribution, 94% HDI width {row.rate_hdi_width:.2f})"
-                 for label, row in weak.iterrows()]
+        parts = []
+        for label, row in weak.iterrows():
+            why = []
+            if row.followup_share < WEAK_FOLLOWUP_SHARE:
+                why.append(f"follow-up reaches only {row.followup_share:.0%} of the lag "
+                           f"distribution (< {WEAK_FOLLOWUP_SHARE:.0%})")
+            if row.rate_hdi_width > WEAK_HDI_WIDTH:
+                why.append(f"its 94% HDI is {row.rate_hdi_width:.2f} wide (> {WEAK_HDI_WIDTH})")
+            parts.append(f"{label}: {' and '.join(why)}")
         warnings.warn(
             f"the eventual rate is weakly identified for {len(weak)} cohort(s): "
-            f"{'; '.join(parts)}. Follow-up is short relative to the lag, so the eventual rate "
-            f"is mostly extrapolation (flagged below {WEAK_FOLLOWUP_SHARE:.0%} follow-up share); "
-            "prefer a readout by a horizon within the follow-up (compare(..., horizon=...)).",
-            IdentificationWarning, stacklevel=4)
+            f"{'; '.join(parts)}. The data barely constrain it, so it is mostly extrapolation "
+            "and prior; prefer a readout by a horizon within the follow-up "
+            "(compare(..., horizon=...)).", IdentificationWarning, stacklevel=4)
 
 
 def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, method, cores,

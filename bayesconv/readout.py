@@ -144,6 +144,8 @@ def compare(result, treatment, control, *, horizon: float | None = None,
 
     Raises
     ------
+    TypeError
+        ``result`` is not a ConversionResult.
     ValueError
         A label that is not a cohort of the data (the message lists the available cohorts); a
         treatment equal to the control or listed twice; an empty treatment list; ``horizon``
@@ -167,12 +169,21 @@ def compare(result, treatment, control, *, horizon: float | None = None,
       (lowest when lower is better), and in :meth:`Readout.arm_table` ``loss`` =
       E[max over arms − θ_arm] (E[θ_arm − min over arms] when lower is better).
 
+    Draws where the arms are exactly equal (only with degenerate posteriors) count as "not
+    better" for ``prob_better``, and as a win for the first arm in order (control, then the
+    treatments in the order given) for ``prob_best``.
+
     Examples
     --------
     >>> ro = bc.compare(result, "B", "A", horizon=7, rope=0.005)   # doctest: +SKIP
     >>> ro.to_frame()                                              # doctest: +SKIP
     >>> ro.plot()                                                  # doctest: +SKIP
     """
+    from .results import ConversionResult
+
+    if not isinstance(result, ConversionResult):
+        raise TypeError("result must be a ConversionResult (from ConversionModel(...).fit()), "
+                        f"got {type(result).__name__}")
     if isinstance(ci_prob, bool) or not isinstance(ci_prob, numbers.Real) \
             or not 0 < ci_prob < 1:
         raise ValueError(f"ci_prob must be a number in (0, 1), got {ci_prob!r}")

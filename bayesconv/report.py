@@ -86,23 +86,35 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
     warn_html = "".join(f"<p class='warn'>{html.escape(p)}</p>" for p in problems) or \
         "<p class='note'>All convergence checks passed (R-hat ≤ 1.01, ESS ≥ 400, no " \
         "divergences).</p>"
-    headlines = "".join(f"<p class='headline'>{html.escape(h)}</p>"
-                        for h in readout._headlines())
+    weak = summary.index[summary["weakly_identified"]].tolist()
+    weak_html = ""
+    if weak:
+        weak_html = (
+            "<p class='warn'><b>The eventual rate is weakly identified</b> for "
+            f"{html.escape(', '.join(map(str, weak)))}: follow-up reaches only part of the lag "
+            "distribution (see <i>followup_share</i> below), so the eventual rate, its lift and "
+            "the nowcast's eventual totals are mostly extrapolation of the lag family and the "
+            "prior. Base decisions on the readout by a horizon within the follow-up.</p>")
     diag_cols = ["units", "converted", "naive_rate", "km_end", "rate_mean", "rate_lower",
-                 "rate_upper", "median_lag_mean", "r_hat", "ess_bulk", "ess_tail"]
+                 "rate_upper", "median_lag_mean", "followup_share", "weakly_identified",
+                 "r_hat", "ess_bulk", "ess_tail"]
     now_cols = ["units", "converted", "pending", "remaining_mean", "remaining_lower",
                 "remaining_upper", "eventual_mean", "eventual_lower", "eventual_upper"]
     unit = data.time_unit
     post = result.posterior
+    observed = ("followed to each unit's recorded duration" if data.observed_until is None
+                else f"observed until {data.observed_until}")
+    pooling = {"none": "independent priors per arm", "partial": "partial pooling across arms",
+               "complete": "one curve for all arms"}[result.spec.pooling]
     doc = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_CSS}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="note">{html.escape(source)} {data.n_units:,} units in {data.n_cohorts} cohorts
-({html.escape(', '.join(map(str, data.cohorts)))}); time unit {html.escape(unit)}; observed until
-{html.escape(str(data.observed_until))}. Model: {html.escape(result.spec.lag)} lag,
-{html.escape(result.spec.pooling)} pooling, sampler {html.escape(result.sampler)},
+({html.escape(', '.join(map(str, data.cohorts)))}); time unit {html.escape(unit)};
+{html.escape(observed)}. Model: {html.escape(result.spec.lag)} lag,
+{html.escape(pooling)}, sampler {html.escape(result.sampler)},
 {post.sizes['chain']} chains × {post.sizes['draw']} draws.</p>
-<h2>Readout</h2>{headlines}
+<h2>Readout</h2>{weak_html}
 {readout._repr_html_()}
 {fig_lift}{figs_extra}
 <h2>Conversion curves</h2>
@@ -111,7 +123,7 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
 <h2>Nowcast</h2>
 <p>Conversions so far, still to come from units not converted yet (posterior predictive,
 {ci_prob:.0%} HDI), and eventual totals.</p>{_table(nowcast[now_cols], 1)}
-<h2>Diagnostics</h2>{warn_html}
+<h2>Diagnostics</h2>{warn_html}{weak_html}
 {_table(summary[diag_cols])}
 <p class="note">Max R-hat {diag.get('max_r_hat', float('nan')):.3f}; min bulk ESS
 {diag.get('min_ess_bulk', float('nan')):.0f}; min tail ESS {diag.get('min_ess_tail', float('nan')):.0f};

@@ -437,7 +437,14 @@ class ConversionResult:
                 continue
             color = f"C{i % 10}"
             key = str(label)
-            ax.plot(t, mean.sel(cohort=key), color=color, lw=2, label=f"{label}")
+            # solid within the cohort's follow-up, dotted where the curve is extrapolation
+            fmax = self.data.duration[self.data.cohort == i].max()
+            inside = t <= fmax
+            m = mean.sel(cohort=key).values
+            ax.plot(t[inside], m[inside], color=color, lw=2, label=f"{label}")
+            ax.plot(t[~inside | (np.arange(len(t)) == inside.sum() - 1)],
+                    m[~inside | (np.arange(len(t)) == inside.sum() - 1)], color=color, lw=1.5,
+                    ls=":")
             ax.fill_between(t, band.sel(cohort=key, ci_bound="lower"),
                             band.sel(cohort=key, ci_bound="upper"), color=color, alpha=0.2,
                             lw=0)
@@ -449,8 +456,8 @@ class ConversionResult:
         ax.set_ylim(0, None)
         ax.set_xlabel(f"time since creation ({_unit_name(self.data.time_unit)})")
         ax.set_ylabel("cumulative conversion")
-        ax.set_title(f"posterior mean and {ci_prob:.0%} HDI (solid), Kaplan–Meier (dashed)",
-                     fontsize="medium")
+        ax.set_title(f"posterior mean and {ci_prob:.0%} HDI (solid; dotted beyond the "
+                     "cohort's follow-up), Kaplan–Meier (dashed)", fontsize="medium")
         ax.legend(title=self.data.cohort_name or "cohort", fontsize="small")
         return ax
 

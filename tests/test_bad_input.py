@@ -72,6 +72,9 @@ PREPARE_ERRORS = [
      lambda: _prep(_ev(), converted="purchase_at"),
      r"converted='purchase_at' is not a column.*available columns: \['created', "),
     ("empty table", lambda: _prep(_ev().iloc[:0]), r"the events table is empty"),
+    ("ambiguous observation date string",
+     lambda: _prep(_ev(), observed_until="04/03/2024"),
+     r"observed_until='04/03/2024' is not an ISO 8601 date"),
     ("unknown time unit", lambda: _prep(_ev(), time_unit="months"),
      r"time_unit='months' is not one of"),
 ]
@@ -191,6 +194,17 @@ def test_compare_errors(degenerate_fit, call, pattern):
 
 
 # ------------------------------------------------------------------ CLI
+
+
+def test_cli_same_arm_is_caught_before_fitting(tmp_path, capsys):
+    path = tmp_path / "ev.csv"
+    _ev().to_csv(path)
+    code = main(["report", str(path), "--created", "created", "--converted", "converted",
+                 "--observed-until", "2024-02-01", "--cohort", "arm", "--control", "A",
+                 "--treatment", "A", "--out", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert code == 2 and "fitting" not in captured.out
+    assert "--treatment 'A' is also the control arm" in captured.err
 
 
 @pytest.mark.parametrize("extra,message", [

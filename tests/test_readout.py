@@ -191,6 +191,11 @@ def test_errors(fab, kwargs, match):
         compare(fab, args.pop("treatment"), args.pop("control"), **args)
 
 
+def test_not_a_result(fab):
+    with pytest.raises(TypeError, match="ConversionResult"):
+        compare(fab.posterior, "B", "A")
+
+
 def test_map_result_is_rejected(model):
     one = _fabricate(model, chains=1, draws=1)
     with pytest.raises(ValueError, match="compare needs posterior draws"):
@@ -237,7 +242,10 @@ def test_no_difference_stays_uncertain():
 
 
 def test_faster_is_not_more():
-    # same eventual rate, B converts 3x faster; observed early (ages 10 to 30 days)
+    # same eventual rate, B converts 3x faster; observed early (ages 10 to 30 days). Across
+    # seeds P(B better) on the eventual rate is close to uniform, not pinned at 0.5, and with
+    # day-resolution timestamps slightly tilted towards B (validation/null_uniformity.py
+    # --scenario faster); this seed gives 0.48
     res = _fit(3, [0.30, 0.30], [15.0, 5.0], enrollment=20, followup=10)
     naive = res.data.cohort_table()["naive_rate"]
     assert naive["B"] > naive["A"] + 0.05  # the naive rate says B converts more

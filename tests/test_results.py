@@ -109,7 +109,8 @@ def test_plots_return_axes(model):
     res = _fabricate(model)
     ax = res.plot()
     assert ax.get_xlabel() == "time since creation (days)"
-    assert len(ax.get_lines()) == 4  # a mean curve and a Kaplan–Meier step per cohort
+    # per cohort: the mean within follow-up, its extrapolation, and a Kaplan–Meier step
+    assert len(ax.get_lines()) == 6
     ax2 = res.plot_ppc_km(n_draws=10, random_seed=1)
     assert len(ax2.get_lines()) == 2 * 10 + 2
 

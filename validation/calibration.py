@@ -56,11 +56,13 @@ FOLLOWUP_RANGE = (5, 90)
 COHORTS_RANGE = (2, 8)
 LEVELS = (0.5, 0.9)
 TARGETS = {0.5: (0.42, 0.58), 0.9: (0.85, 0.95)}
+NOTES_START, NOTES_END = "<!-- notes: kept when the report is regenerated -->", "<!-- /notes -->"
 QUANTITIES = {"rate": "eventual rate c", "h14": f"c·F({HORIZON:g} d)"}
 
 
 # ---------------------------------------------------------------------- simulation
-def draw_design(rng: np.random.Generator) -> dict:
+def draw_design(rng: np.random.Generator, lag_mean_range=LAG_MEAN_RANGE,
+                followup_range=FOLLOWUP_RANGE, enrollment_range=ENROLLMENT_RANGE) -> dict:
     """Truths and design of one data set."""
     k = int(rng.integers(COHORTS_RANGE[0], COHORTS_RANGE[1] + 1))
 
@@ -71,11 +73,11 @@ def draw_design(rng: np.random.Generator) -> dict:
     return {
         "n_cohorts": k,
         "eventual_rate": special.expit(rng.uniform(lo, hi, k)),
-        "lag_mean": log_uniform(*LAG_MEAN_RANGE, k),
+        "lag_mean": log_uniform(*lag_mean_range, k),
         "lag_shape": log_uniform(*SHAPE_RANGE, k),
         "n_units": np.rint(log_uniform(*UNITS_RANGE, k)).astype(int),
-        "enrollment": int(rng.integers(ENROLLMENT_RANGE[0], ENROLLMENT_RANGE[1] + 1)),
-        "followup": int(rng.integers(FOLLOWUP_RANGE[0], FOLLOWUP_RANGE[1] + 1)),
+        "enrollment": int(rng.integers(enrollment_range[0], enrollment_range[1] + 1)),
+        "followup": int(rng.integers(followup_range[0], followup_range[1] + 1)),
     }
 
 
@@ -89,7 +91,8 @@ def true_curve(design: dict, t: float) -> np.ndarray:
 def one_dataset(index: int, args) -> list[dict]:
     """Simulate, fit and score one data set; one dict per cohort."""
     rng = np.random.default_rng([args.seed, index])
-    design = draw_design(rng)
+    design = draw_design(rng, args.lag_mean_range, args.followup_range,
+                         args.enrollment_range)
     sim_seed = int(rng.integers(2**31))
     fit_seed = int(rng.integers(2**31))
     events = bc.simulate(n_units=design["n_units"], eventual_rate=design["eventual_rate"],
@@ -129,6 +132,10 @@ def one_dataset(index: int, args) -> list[dict]:
             "followup": design["followup"], "lag_mean": design["lag_mean"][g],
             "lag_shape": design["lag_shape"][g],
             "ratio": design["followup"] / design["lag_mean"][g],
+            # true F(longest follow-up): share of eventual converters the oldest units reveal
+            "share_true": float(stats.gamma.cdf(
+                design["enrollment"] + design["followup"], a=design["lag_shape"][g],
+                scale=design["lag_mean"][g] / design["lag_shape"][g])),
             "converted": int(np.sum(data.count * data.converted * (data.cohort == g))),
         }
         for name in QUANTITIES:
@@ -254,6 +261,23 @@ def ratio_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def share_table(df: pd.DataFrame) -> str:
+    """Coverage by the true share of the lag distribution the oldest units reach."""
+    bins = [0, 0.75, 0.95, 0.99, 1.0 + 1e-12]
+    labels = ["< 0.75", "0.75–0.95", "0.95–0.99", "≥ 0.99"]
+    cut = pd.cut(df["share_true"], bins, right=False, labels=labels)
+    head = ["true F(enrollment + follow-up)", "cohorts", "c 50%", "c 90%",
+            f"c·F({HORIZON:g}) 50%", f"c·F({HORIZON:g}) 90%"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label in labels:
+        sub = df[cut == label]
+        if len(sub):
+            lines.append(f"| {label} | {len(sub)} | {fmt_cov(sub, 'rate_in50')} | "
+                         f"{fmt_cov(sub, 'rate_in90')} | {fmt_cov(sub, 'h14_in50')} | "
+                         f"{fmt_cov(sub, 'h14_in90')} |")
+    return "\n".join(lines)
+
+
 def diag_summary(df: pd.DataFrame) -> dict:
     per = df.groupby("dataset").first()
     return {
@@ -290,9 +314,13 @@ def verdict(df: pd.DataFrame) -> list[str]:
                 lo, hi = TARGETS[q]
                 if not lo <= share <= hi:
                     w = wilson(int(sub[col].sum()), len(sub))
+                    clear = w[0] > hi or w[1] < lo
                     out.append(f"{label}: {QUANTITIES[name]} {round(q * 100)}% interval "
-                               f"covers {share:.0%} (Wilson {w[0]:.0%}–{w[1]:.0%}; target "
-                               f"{lo:.0%}–{hi:.0%})")
+                               f"covers {share:.1%} of {len(sub)} (Wilson {w[0]:.0%}–{w[1]:.0%}; "
+                               f"target {lo:.0%}–{hi:.0%}; "
+                               + ("the whole Wilson interval is outside the target)" if clear
+                                  else "the Wilson interval overlaps the target, so this is "
+                                  "not distinguishable from it)"))
     return out
 
 
@@ -300,6 +328,7 @@ def write_report(df: pd.DataFrame, args, path: Path, runtime_s: float | None,
                  command: str) -> None:
     df = add_coverage(df)
     d = diag_summary(df)
+    lm, fu, en = args.lag_mean_range, args.followup_range, args.enrollment_range
     overall = {}
     for name in QUANTITIES:
         for q in LEVELS:
@@ -328,9 +357,9 @@ Generated by `validation/calibration.py`. Re-run with
 {d['n']} data sets, {len(df)} cohorts (seed {args.seed}; data set *i* uses
 `numpy.random.default_rng([{args.seed}, i])`). Per data set: 2–8 cohorts (uniform integer); per
 cohort an eventual rate **logit-uniform** on [0.02, 0.8] (median 0.22), a gamma lag with mean
-log-uniform on [2, 30] days and shape log-uniform on [0.5, 4], and log-uniform 100–3,000 units;
-one enrollment window (uniform integer 10–60 days) and one follow-up after it (uniform integer
-5–90 days) per data set; `bc.simulate(..., resolution="D")` floors timestamps to the day. Each
+log-uniform on [{lm[0]:g}, {lm[1]:g}] days and shape log-uniform on [0.5, 4], and log-uniform
+100–3,000 units; one enrollment window (uniform integer {en[0]}–{en[1]} days) and one follow-up after it
+(uniform integer {fu[0]}–{fu[1]} days) per data set; `bc.simulate(..., resolution="D")` floors timestamps to the day. Each
 data set is fitted with the defaults, `bc.ConversionModel(data)` (gamma lag, `pooling="auto"`:
 independent priors with 2 cohorts, partial pooling with 3+; `parametrization="auto"`), NUTS via
 nutpie with {args.chains} chains × {args.draws} draws after {args.tune} tuning steps, fits run one
@@ -361,6 +390,12 @@ Eventual rate by finer bins of follow-up / lag mean:
 
 {ratio_table(df)}
 
+By the true share of the lag distribution that the oldest units reach, F(enrollment +
+follow-up); below 0.75 the package flags the eventual rate as weakly identified
+(`IdentificationWarning`):
+
+{share_table(df) if "share_true" in df else "(not in this CSV)"}
+
 ## Sampler diagnostics (per data set)
 
 | fits | any divergence | max R-hat > 1.01 | min bulk ESS < 400 | min tail ESS < 400 | any check failed | median fit time | median sampling time |
@@ -375,6 +410,10 @@ Fit time includes compiling: {d['compiles']} of {d['n']} fits compiled a new mod
 {d['compile_median']:.0f} s each); the others reused a cached compiled model of the same structure.
 Total fitting time {d['fit_total'] / 60:.1f} min; {runtime} on {platform.machine()} with 2 cores.
 
+## Notes and diagnosis
+
+{{NOTES}}
+
 ## Outside the target bands
 
 Subsets with at least 20 cohorts whose coverage is outside 85–95% (90% intervals) or 42–58%
@@ -382,7 +421,13 @@ Subsets with at least 20 cohorts whose coverage is outside 85–95% (90% interva
 
 {chr(10).join('* ' + b for b in bad) if bad else '* none'}
 """
-    path.write_text(text)
+    # keep hand-written notes (between the markers) of an earlier report
+    notes = NOTES_START + "\n(none yet)\n" + NOTES_END
+    if path.exists():
+        old = path.read_text()
+        if NOTES_START in old and NOTES_END in old:
+            notes = old[old.index(NOTES_START):old.index(NOTES_END) + len(NOTES_END)]
+    path.write_text(text.replace("{NOTES}", notes))
 
 
 # ---------------------------------------------------------------------- main
@@ -393,6 +438,12 @@ def main(argv=None) -> None:
     ap.add_argument("--tune", type=int, default=500, help="tuning steps per chain (500)")
     ap.add_argument("--chains", type=int, default=4, help="chains (4)")
     ap.add_argument("--seed", type=int, default=2024, help="master seed (2024)")
+    ap.add_argument("--lag-mean-range", type=float, nargs=2, default=LAG_MEAN_RANGE,
+                    metavar=("LO", "HI"), help="true gamma lag means, days (2 30)")
+    ap.add_argument("--enrollment-range", type=int, nargs=2, default=ENROLLMENT_RANGE,
+                    metavar=("LO", "HI"), help="enrollment window, days (10 60)")
+    ap.add_argument("--followup-range", type=int, nargs=2, default=FOLLOWUP_RANGE,
+                    metavar=("LO", "HI"), help="follow-up after enrollment, days (5 90)")
     ap.add_argument("--out", type=Path, default=Path("validation/calibration"),
                     help="output stem: writes <out>.csv and <out>.md (validation/calibration)")
     ap.add_argument("--from-csv", type=Path, default=None,
@@ -403,6 +454,10 @@ def main(argv=None) -> None:
         sys.argv[1:] if argv is None else argv)
     if args.from_csv is not None:
         df = pd.read_csv(args.from_csv)
+        if "share_true" not in df:  # CSVs written before the column existed
+            df["share_true"] = stats.gamma.cdf(df["enrollment"] + df["followup"],
+                                               a=df["lag_shape"],
+                                               scale=df["lag_mean"] / df["lag_shape"])
         args.seed = int(df["seed"].iloc[0])
         args.chains, args.draws, args.tune = (int(df[c].iloc[0]) for c in
                                               ("chains", "draws", "tune"))
@@ -410,6 +465,12 @@ def main(argv=None) -> None:
         command = (".venv/bin/python validation/calibration.py "
                    f"--n-datasets {df['dataset'].nunique()} --draws {args.draws} "
                    f"--tune {args.tune} --chains {args.chains} --seed {args.seed}")
+        if tuple(args.lag_mean_range) != LAG_MEAN_RANGE:
+            command += " --lag-mean-range {:g} {:g}".format(*args.lag_mean_range)
+        if tuple(args.enrollment_range) != ENROLLMENT_RANGE:
+            command += " --enrollment-range {} {}".format(*args.enrollment_range)
+        if tuple(args.followup_range) != FOLLOWUP_RANGE:
+            command += " --followup-range {} {}".format(*args.followup_range)
         write_report(df, args, out.with_suffix(".md"), runtime, command)
         print(f"wrote {out.with_suffix('.md')}")
         return
