@@ -72,6 +72,13 @@ class LikelihoodRows:
         return self.cohort[m], self.lower[m], self.upper[m], self.count[m].astype(float)
 
 
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """Lower weighted median of ``values`` (ndarray of shape (n,)) with ``weights`` (n,)."""
+    order = np.argsort(values)
+    cw = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cw, cw[-1] / 2.0)])
+
+
 def default_time_scale(data: ConversionData) -> float:
     """A time scale that follows the data, so that priors do not depend on the time unit.
 
@@ -79,10 +86,7 @@ def default_time_scale(data: ConversionData) -> float:
     Fitting the same events in hours or in days gives the same scale in calendar time.
     """
     m = data.converted if data.converted.any() else np.ones(data.n_rows, bool)
-    d, w = data.duration[m], data.count[m]
-    order = np.argsort(d)
-    cw = np.cumsum(w[order])
-    med = d[order][np.searchsorted(cw, cw[-1] / 2.0)]
+    med = weighted_median(data.duration[m], data.count[m])
     if med <= 0:
         pos = data.duration[data.duration > 0]
         med = pos.max() if pos.size else 1.0

@@ -17,6 +17,7 @@ from .likelihood import (
     padded_arrays,
     rows_from_data,
     total_loglik,
+    weighted_median,
 )
 
 __all__ = ["ConversionModel", "DEFAULT_PRIORS", "POOLING", "choose_parametrization"]
@@ -94,10 +95,7 @@ def choose_parametrization(data: ConversionData) -> dict:
     for g in range(data.n_cohorts):
         m = (data.cohort == g) & data.converted
         if m.any():
-            t, w = data.duration[m], data.count[m]
-            order = np.argsort(t)
-            cw = np.cumsum(w[order])
-            med = t[order][np.searchsorted(cw, cw[-1] / 2)]
+            med = weighted_median(data.duration[m], data.count[m])
             est_lag[g] = np.log(max(med, 1e-12))
     d_safe = np.maximum(d_g, 0.25)
     se_lag = 1.25 / np.sqrt(d_safe)
