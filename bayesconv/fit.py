@@ -82,11 +82,19 @@ def _quiet_pymc():
         logger.setLevel(level)
 
 
-def _sample(model, *, draws, tune, chains, random_seed, sampler, progressbar, cores,
-            target_accept):
-    cores = cores or min(chains, os.cpu_count() or 1)
+def _resolve_sampler(sampler: str) -> str:
     if sampler == "auto":
-        sampler = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
+        return "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
+    if sampler not in ("nutpie", "pymc"):
+        raise ValueError(f"sampler={sampler!r} is not one of 'auto', 'nutpie', 'pymc'")
+    return sampler
+
+
+def _sample(model, *, draws, tune, chains, random_seed, sampler, progressbar, cores,
+            target_accept, sampler_kwargs=None):
+    cores = cores or min(chains, os.cpu_count() or 1)
+    sampler = _resolve_sampler(sampler)
+    extra = dict(sampler_kwargs or {})
     timing = {}
     if sampler == "nutpie":
         import nutpie
@@ -95,7 +103,7 @@ def _sample(model, *, draws, tune, chains, random_seed, sampler, progressbar, co
         t0 = time.perf_counter()
         dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
                            seed=random_seed, save_warmup=False, progress_bar=progressbar,
-                           target_accept=target_accept)
+                           target_accept=target_accept, **extra)
         timing["sampling_s"] = time.perf_counter() - t0
     elif sampler == "pymc":
         t0 = time.perf_counter()
@@ -105,10 +113,9 @@ def _sample(model, *, draws, tune, chains, random_seed, sampler, progressbar, co
             dt = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
                            random_seed=random_seed, progressbar=progressbar,
                            nuts_sampler="pymc", target_accept=target_accept,
-                           compute_convergence_checks=False, model=model.pymc_model)
+                           compute_convergence_checks=False, model=model.pymc_model,
+                           **extra)
         timing["sampling_s"] = time.perf_counter() - t0  # includes PyTensor compilation
-    else:
-        raise ValueError(f"sampler={sampler!r} is not one of 'auto', 'nutpie', 'pymc'")
     return dt, sampler, timing
 
 
@@ -202,9 +209,14 @@ def _warn_weak_identification(result) -> None:
 
 
 def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, method, cores,
-              target_accept):
+              target_accept, sampler_kwargs=None):
     """Fit a :class:`~bayesconv.model.ConversionModel`; see its ``fit`` method."""
     from .results import ConversionResult
+
+    if tune is None and method == "nuts":
+        tune = 500 if _resolve_sampler(sampler) == "nutpie" else 1000
+    elif tune is None:
+        tune = 0
 
     for name, value in (("draws", draws), ("chains", chains)):
         if not (isinstance(value, int | np.integer) and value >= 1):
@@ -218,7 +230,8 @@ def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, 
         dt, used, timing = _sample(model, draws=draws, tune=tune, chains=chains,
                                    random_seed=random_seed, sampler=sampler,
                                    progressbar=progressbar, cores=cores,
-                                   target_accept=target_accept)
+                                   target_accept=target_accept,
+                                   sampler_kwargs=sampler_kwargs)
     else:
         raise ValueError(f"method={method!r} is not one of 'nuts', 'map'")
     result = ConversionResult._from_fit(model, dt, sampler=used, timing=timing,

@@ -233,12 +233,19 @@ def total_loglik(family, rows: LikelihoodRows, log_c, log1m_c, loc, shape, xp,
 
 
 def _bucket(n: int) -> int:
-    """Smallest power of two >= n (at least 16)."""
-    return max(16, 1 << (int(n) - 1).bit_length())
+    """Smallest ``j * 2**e >= n`` with ``8 <= j < 16`` (at least 16).
+
+    Eight buckets per doubling: padding wastes at most 1/8 of the rows (a power of two
+    wasted up to half, and padded rows cost as much as real ones), while data sets of
+    similar size still share a compiled model.
+    """
+    n = max(int(n), 16)
+    e = max(n.bit_length() - 4, 0)
+    return -(-n // (1 << e)) * (1 << e)
 
 
 def padded_arrays(family, rows: LikelihoodRows) -> dict:
-    """:func:`rows_as_arrays` with each kind's rows padded to a power-of-two length.
+    """:func:`rows_as_arrays` with each kind's rows padded to a bucketed length (:func:`_bucket`).
 
     Padding rows have count 0, cohort 0 and harmless times (lower 0.5, upper 1), so they add
     exactly 0 to the log-likelihood. Data sets whose row counts fall in the same buckets then

@@ -138,7 +138,7 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
     secs = TIME_UNITS[time_unit]
     if window is None and horizon is not None:
         window = float(horizon)
-    fit_kwargs = {"draws": 1000, "tune": 1000, "chains": 4, "progressbar": False,
+    fit_kwargs = {"draws": 1000, "chains": 4, "progressbar": False,
                   **(fit_kwargs or {})}
     rng = np.random.default_rng(random_seed)
     if window is None:
