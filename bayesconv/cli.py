@@ -92,18 +92,53 @@ def _demo_cohorts(args: argparse.Namespace) -> None:
           f"({time.perf_counter() - start:.0f} s in all)")
 
 
-def _read_events(path: str):
-    import pandas as pd
+def _read_events(path: str, date_columns=()):
+    """An events file as a DuckDB relation: nothing is loaded into Python memory.
+
+    CSV (optionally compressed) and Parquet are scanned by an embedded DuckDB, so the
+    validation and aggregation in :func:`bayesconv.prepare` run in DuckDB and files larger
+    than memory work. Columns in ``date_columns`` that DuckDB read as text (e.g. a column that
+    is empty in every row) are cast to TIMESTAMP; text that is not an ISO 8601 date is an
+    error naming the first such rows.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+    """
+    import duckdb
 
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"events file {path!r} does not exist")
     suffixes = "".join(p.suffixes).lower()
+    con = duckdb.connect()
     if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
-        return pd.read_parquet(p)
-    if ".csv" in suffixes or ".txt" in suffixes:
-        return pd.read_csv(p)
-    raise ValueError(f"cannot read {path!r}: expected a .csv (optionally .gz) or .parquet file")
+        rel = con.read_parquet(str(p))
+    elif ".csv" in suffixes or ".txt" in suffixes:
+        rel = con.read_csv(str(p))
+    else:
+        raise ValueError(f"cannot read {path!r}: expected a .csv (optionally .gz) or .parquet "
+                         "file")
+    types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+    text = [c for c in dict.fromkeys(date_columns) if types.get(c) == "VARCHAR"]
+    if not text:
+        return rel
+
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    for col in text:
+        bad = rel.filter(f"{q(col)} IS NOT NULL AND TRY_CAST({q(col)} AS TIMESTAMP) IS NULL")
+        n_bad = bad.aggregate("count(*)").fetchall()[0][0]
+        if n_bad:
+            first = "; ".join(f"({col}={v!r})" for (v,) in bad.select(q(col)).limit(5).fetchall())
+            more = f", and {n_bad - 5} more" if n_bad > 5 else ""
+            rows = "row" if n_bad == 1 else "rows"
+            raise ValueError(f"values in column {col!r} that are not ISO 8601 dates "
+                             f"(YYYY-MM-DD[ HH:MM:SS]) in {n_bad} {rows}: {first}{more}")
+    cols = ", ".join(f"TRY_CAST({q(c)} AS TIMESTAMP) AS {q(c)}" if c in text else q(c)
+                     for c in rel.columns)
+    return rel.select(cols)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -117,12 +152,13 @@ def _report(args: argparse.Namespace) -> int:
     if args.horizon is not None and not (args.horizon > 0 and args.horizon < float("inf")):
         raise ValueError(f"--horizon must be a positive number of {args.time_unit}, "
                          f"got {args.horizon}")
-    events = _read_events(args.events)
     obs = args.observed_until
+    events = _read_events(args.events, [args.created, args.converted, obs])
+    kw = dict(created=args.created, converted=args.converted, observed_until=obs,
+              cohort=args.cohort, time_unit=args.time_unit, bin_width=args.bin_width)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", bc.DataWarning)
-        data = bc.prepare(events, created=args.created, converted=args.converted,
-                          observed_until=obs, cohort=args.cohort, time_unit=args.time_unit)
+        data = bc.prepare(events, **kw)
     for w in caught:
         print(f"note: {str(w.message).split('; first:')[0]}")
     treatments = [t for group in args.treatment for t in group.split(",") if t]
@@ -138,9 +174,13 @@ def _report(args: argparse.Namespace) -> int:
     # only the arms being compared are fitted
     keep = [labels[a] for a in [control, *treatments]]
     if len(keep) < data.n_cohorts:
-        sub = events[events[args.cohort].astype(str).isin([str(k) for k in keep])]
-        data = bc.prepare(sub, created=args.created, converted=args.converted,
-                          observed_until=obs, cohort=args.cohort, time_unit=args.time_unit)
+        import narwhals as nw
+
+        sub = nw.from_native(events).filter(
+            nw.col(args.cohort).cast(nw.String).is_in([str(k) for k in keep])).to_native()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bc.DataWarning)  # already printed above
+            data = bc.prepare(sub, **kw)
     print(f"fitting {data!r}")
     result = bc.ConversionModel(data, lag=args.lag).fit(
         draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
@@ -184,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     rep = sub.add_parser("report", help="fit an events file and write an A/B report")
-    rep.add_argument("events", help="CSV (optionally gzipped) or Parquet file, one row per unit")
+    rep.add_argument("events", help="CSV (optionally gzipped) or Parquet file, one row per "
+                                    "unit; read and aggregated by DuckDB")
     rep.add_argument("--created", required=True, help="column of creation times")
     rep.add_argument("--converted", required=True,
                      help="column of conversion times (empty if not converted)")
@@ -197,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--horizon", type=float, default=None,
                      help="also read out conversion by this time (in --time-unit)")
     rep.add_argument("--time-unit", default="D", choices=["s", "min", "h", "D", "W", "Y"])
+    rep.add_argument("--bin-width", type=float, default=None,
+                     help="coarsen follow-up to a grid of this width (in --time-unit): at most "
+                          "about 2 x follow-up / width rows per arm (see bayesconv.prepare)")
     rep.add_argument("--lag", default="gamma", help="lag family (default gamma)")
     rep.add_argument("--rope", type=float, default=None,
                      help="half-width of the region of practical equivalence (rate units)")

@@ -290,7 +290,7 @@ def _numeric(frame: pd.DataFrame, col: str, values: pd.Series) -> np.ndarray:
 
 
 def prepare(
-    events: pd.DataFrame,
+    events: Any,
     *,
     created: str | None = None,
     converted: str | None = None,
@@ -301,6 +301,7 @@ def prepare(
     duration: str | None = None,
     event: str | None = None,
     unit_id: str | None = None,
+    bin_width: float | None = None,
 ) -> ConversionData:
     """Validate an events table and aggregate it into :class:`ConversionData`.
 
@@ -313,9 +314,19 @@ def prepare(
     * **Durations** (``duration``, ``event``): survival-style input, the time from creation to
       conversion or censoring in ``time_unit``, and a 0/1 (or bool) conversion indicator.
 
+    ``events`` may also be a Polars DataFrame or LazyFrame, a DuckDB relation
+    (``duckdb.DuckDBPyRelation``), a PySpark DataFrame or any other frame that narwhals reads.
+    Then durations, validation counts and the aggregation run inside that engine (as narwhals
+    expressions); only one row of validation counts, the aggregated tables and, for bad input,
+    the first few offending rows are collected. Dates must be engine date/datetime columns
+    (strings are not parsed portably: a string column is an error asking for a cast);
+    offending rows are named by position for eager frames and by their values for lazy ones.
+    Durations are computed from microsecond timestamps there (nanoseconds in pandas).
+
     Parameters
     ----------
-    events : pandas.DataFrame
+    events : pandas.DataFrame, polars.DataFrame, polars.LazyFrame, duckdb.DuckDBPyRelation, \
+pyspark.sql.DataFrame
         The events table, one row per unit or per group of identical units.
     created, converted : str
         Column names of the creation time and of the conversion time (empty if not converted).
@@ -336,12 +347,16 @@ def prepare(
         Survival-style input instead of dates (see above).
     unit_id : str, optional
         Column with a unit identifier; duplicated identifiers are an error.
+    bin_width : float, optional
+        Width w > 0 of a time grid, in ``time_unit``, to coarsen the data to (grouped data):
+        the number of rows then no longer grows with the time resolution. None (default)
+        keeps exact times. See Notes.
 
     Returns
     -------
     ConversionData
-        One row per distinct (cohort, duration, converted) with summed counts, sorted by cohort
-        and duration.
+        One row per distinct (cohort, lower, duration, converted) with summed counts, sorted
+        by cohort and duration. Without ``bin_width`` ``lower == duration`` everywhere.
 
     Raises
     ------
@@ -351,7 +366,12 @@ def prepare(
         columns); missing creation time or observation date; dates that cannot be parsed;
         timezone-aware mixed with naive timestamps; NaN or infinite numeric times; conversion
         before creation; observation date before creation; missing cohort label; negative or
-        non-integer counts; duplicated unit ids; an unknown ``time_unit``.
+        non-integer counts; duplicated unit ids; an unknown ``time_unit``; a ``bin_width``
+        that is not a positive finite number; for engine inputs, string or unknown-typed date
+        columns (the message says how to cast them).
+
+    TypeError
+        If ``events`` is neither a pandas DataFrame nor a frame narwhals can read.
 
     Warns
     -----
@@ -364,12 +384,46 @@ def prepare(
     -----
     Conversions at duration 0 (same timestamp as creation) are kept; see
     :mod:`bayesconv.likelihood` for how they enter the model.
+
+    **Time binning.** With ``bin_width`` w every time is read on the grid 0, w, 2w, ... (in
+    ``time_unit``), as grouped, interval-censored survival data (Kalbfleisch & Prentice,
+    *The Statistical Analysis of Failure Time Data*, 2nd ed. 2002, §1.3 and §5.5 on grouped
+    data and interval censoring). A unit of age a at the observation date is followed up to
+    its last complete grid point a_eff = floor(a / w) · w, and a conversion at time d lies in
+    the bin k = floor(d / w), i.e. [k w, (k + 1) w):
+
+    * converted, k < floor(a / w): an interval-censored row ``lower = k w``,
+      ``duration = (k + 1) w`` (k = 0 is the first bin (0, w] of the likelihood);
+    * converted in the last, incomplete bin (k = floor(a / w)): right-censored at a_eff. The
+      conversion happened after a_eff, so under the coarsened follow-up it is not observed
+      yet; counting it would make the censoring depend on the outcome;
+    * not converted: right-censored at a_eff (a_eff = 0 rows contribute nothing).
+
+    ``followup`` then holds the floored ages a_eff. In the duration/event layout there is no
+    separate follow-up for converted units: their bin is taken to be complete (interval
+    [k w, (k + 1) w)), and censored units are censored at floor(duration / w) · w.
+
+    Each cohort then has at most K converted rows and K + 1 censored rows, K = floor(longest
+    follow-up / w): at most n_cohorts × (2K + 1) rows (n_cohorts × (2K + 2) for the
+    duration/event layout), however many units there are.
     """
     if time_unit not in TIME_UNITS:
         raise ValueError(f"time_unit={time_unit!r} is not one of {list(TIME_UNITS)} "
                          "(a year 'Y' is 365.25 days)")
-    if not isinstance(events, pd.DataFrame):
-        raise TypeError(f"events must be a pandas DataFrame, got {type(events).__name__}")
+    if bin_width is not None:
+        if isinstance(bin_width, bool) or not isinstance(bin_width, int | float | np.number) \
+                or not (np.isfinite(bin_width) and bin_width > 0):
+            raise ValueError(f"bin_width must be a positive finite number (in time units "
+                             f"{time_unit!r}) or None, got {bin_width!r}")
+        bin_width = float(bin_width)
+    on_engine = not isinstance(events, pd.DataFrame)
+    if on_engine:
+        import narwhals as nw
+
+        if nw.from_native(events, pass_through=True) is events:
+            raise TypeError(f"events must be a pandas DataFrame, got {type(events).__name__}; "
+                            "Polars DataFrames and LazyFrames, DuckDB relations and PySpark "
+                            "DataFrames (any frame narwhals reads) are accepted too")
     dates_layout = created is not None or converted is not None
     dur_layout = duration is not None or event is not None
     if dates_layout and dur_layout:
@@ -384,6 +438,34 @@ def prepare(
     if dur_layout and (duration is None or event is None):
         raise ValueError(f"duration= and event= are both required (got duration={duration!r}, "
                          f"event={event!r})")
+
+    meta: dict = {"layout": "durations" if dur_layout else "dates"}
+    if bin_width is not None:
+        meta["bin_width"] = bin_width
+    if on_engine:
+        from .engine import prepare_engine
+
+        rows, ages, info = prepare_engine(
+            events, created=created, converted=converted, observed_until=observed_until,
+            cohort=cohort, time_unit=time_unit, count=count, duration=duration, event=event,
+            unit_id=unit_id, bin_width=bin_width, secs=TIME_UNITS[time_unit],
+            scalar_date=_scalar_date, stacklevel=3)
+        categories = info["categories"]
+        if categories is not None:
+            used = set(rows["g"])
+            empty = [c for c in categories if c not in used]
+            if empty:
+                warnings.warn(f"cohort categories with no rows are left out: {empty}",
+                              DataWarning, stacklevel=2)
+            labels = tuple(c for c in categories if c in used)
+        else:
+            labels = tuple(pd.Categorical(rows["g"]).categories)
+        codes = pd.Categorical(rows["g"], categories=list(labels)).codes.astype(np.int64)
+        rows["g"] = codes
+        if ages is not None:
+            ages["g"] = pd.Categorical(ages["g"], categories=list(labels)).codes.astype(np.int64)
+        return _finish(rows, ages, labels, time_unit=time_unit, observed_until=info[
+            "observed_until"], cohort_name=cohort, meta=meta)
 
     obs_is_col = isinstance(observed_until, Hashable) and observed_until in events.columns
     _require_columns(events, {"created": created, "converted": converted, "cohort": cohort,
@@ -432,7 +514,6 @@ def prepare(
         labels = tuple(cat.cat.categories)
 
     # ---- durations
-    meta: dict = {}
     if dur_layout:
         dur = _numeric(frame, duration, frame[duration])
         _check(frame, np.isnan(dur), f"missing duration in column {duration!r}", [duration])
@@ -489,6 +570,12 @@ def prepare(
             secs = TIME_UNITS[time_unit]
             to_conv = ((v - c).dt.total_seconds() / secs).to_numpy(dtype=float)
             to_obs = ((o - c).dt.total_seconds() / secs).to_numpy(dtype=float)
+            # exact integer nanoseconds for the aggregation (NaT -> 0, masked below)
+            ns_conv = (v - c).astype("timedelta64[ns]").fillna(pd.Timedelta(0)) \
+                .to_numpy().astype(np.int64)
+            ns_obs = (o - c).astype("timedelta64[ns]").fillna(pd.Timedelta(0)) \
+                .to_numpy().astype(np.int64)
+            ticks = (1e9, secs)
         else:
             cn = _numeric(frame, created, c_raw)
             vn = _numeric(frame, converted, v_raw)
@@ -512,6 +599,7 @@ def prepare(
                    [observed_until])
             to_conv = vn - cn
             to_obs = on - cn
+            ticks = None
         cols = [created, converted] + ([observed_until] if obs_is_col else [])
         _check(frame, to_conv < 0, f"conversion before creation ({converted!r} earlier "
                f"than {created!r})", cols)
@@ -526,51 +614,71 @@ def prepare(
                 f"{_format_rows(frame, late, cols)}", DataWarning, stacklevel=2)
             conv = conv & ~late
         dur = np.where(conv, to_conv, to_obs)
+        if ticks is not None:
+            dur, to_obs = np.where(conv, ns_conv, ns_obs), ns_obs
 
     # ---- zero counts
     zero = cnt == 0
     if zero.any():
         warnings.warn(f"{int(zero.sum())} rows with count 0 stand for no units and are left out",
                       DataWarning, stacklevel=2)
-    keep = ~zero
-    if not keep.any():
-        raise ValueError("every row has count 0: there are no units")
+    import narwhals as nw
 
-    agg = (
-        pd.DataFrame({"cohort": codes[keep], "duration": dur[keep], "converted": conv[keep],
-                      "count": cnt[keep]})
-        .groupby(["cohort", "duration", "converted"], sort=True, observed=True)["count"]
-        .sum()
-        .reset_index()
-    )
-    present = np.unique(agg["cohort"].to_numpy())
+    from .engine import aggregate
+
+    if dur_layout:
+        ticks, to_obs = None, np.full(n, np.nan)
+    units = pd.DataFrame({"g": codes, "d": dur, "conv": conv, "age": to_obs, "n": cnt})
+    per_second, secs = ticks if ticks is not None else (1.0, 1.0)
+    rows, ages = aggregate(nw.from_native(units, eager_only=True), bin_width=bin_width,
+                           followup=not dur_layout, ticks_per_second=per_second, secs=secs,
+                           integer=ticks is not None)
+    return _finish(rows, ages, labels, time_unit=time_unit, observed_until=obs_meta,
+                   cohort_name=cohort, meta=meta)
+
+
+def _finish(rows: pd.DataFrame, ages: pd.DataFrame | None, labels: tuple, *, time_unit: str,
+            observed_until, cohort_name, meta: dict) -> ConversionData:
+    """ConversionData from aggregated rows (``g`` = cohort code, counts may sum to 0).
+
+    Drops groups whose count is 0 (warning about cohorts left without units), sorts by
+    cohort, duration, converted and lower edge, and builds the follow-up table.
+    """
+    rows = rows[rows["count"] > 0]
+    if len(rows) == 0:
+        raise ValueError("every row has count 0: there are no units")
+    present = np.unique(rows["g"].to_numpy())
     remap = None
     if len(present) < len(labels):  # a cohort whose rows all had count 0
         missing = [labels[i] for i in range(len(labels)) if i not in set(present)]
-        warnings.warn(f"cohorts with no units are left out: {missing}", DataWarning, stacklevel=2)
+        warnings.warn(f"cohorts with no units are left out: {missing}", DataWarning,
+                      stacklevel=3)
         remap = np.full(len(labels), -1)
         remap[present] = np.arange(len(present))
-        agg["cohort"] = remap[agg["cohort"].to_numpy()]
         labels = tuple(labels[i] for i in present)
+    rows = rows.sort_values(["g", "duration", "converted", "lower"], kind="stable")
+    g = rows["g"].to_numpy(dtype=np.int64)
     followup = None
-    if not dur_layout:
-        followup = (pd.DataFrame({"cohort": codes[keep], "age": to_obs[keep], "count": cnt[keep]})
-                    .groupby(["cohort", "age"], sort=True)["count"].sum().reset_index())
-    if remap is not None and followup is not None:
-        followup["cohort"] = remap[followup["cohort"].to_numpy()]
-        followup = followup[followup["cohort"] >= 0].reset_index(drop=True)
-    meta["layout"] = "durations" if dur_layout else "dates"
-    d = agg["duration"].to_numpy(dtype=float)
+    if ages is not None:
+        ages = ages[ages["count"] > 0]
+        followup = pd.DataFrame({"cohort": ages["g"].to_numpy(dtype=np.int64),
+                                 "age": ages["age"].to_numpy(dtype=float),
+                                 "count": ages["count"].to_numpy(dtype=np.int64)})
+        if remap is not None:
+            followup["cohort"] = remap[followup["cohort"].to_numpy()]
+        followup = followup.sort_values(["cohort", "age"], kind="stable").reset_index(drop=True)
+    if remap is not None:
+        g = remap[g]
     return ConversionData(
-        cohort=agg["cohort"].to_numpy(dtype=np.int64),
-        duration=d,
-        lower=d.copy(),
-        converted=agg["converted"].to_numpy(dtype=bool),
-        count=agg["count"].to_numpy(dtype=np.int64),
+        cohort=g,
+        duration=rows["duration"].to_numpy(dtype=float),
+        lower=rows["lower"].to_numpy(dtype=float),
+        converted=rows["converted"].to_numpy(dtype=bool),
+        count=rows["count"].to_numpy(dtype=np.int64),
         cohorts=labels,
         time_unit=time_unit,
-        observed_until=obs_meta,
-        cohort_name=cohort,
+        observed_until=observed_until,
+        cohort_name=cohort_name,
         followup=followup,
         meta=meta,
     )
