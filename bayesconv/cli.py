@@ -182,6 +182,10 @@ def _report(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore", bc.DataWarning)  # already printed above
             data = bc.prepare(sub, **kw)
     print(f"fitting {data!r}")
+    if args.bin_width is None and data.n_rows > 50_000:
+        print(f"note: {data.n_rows:,} distinct rows (times recorded finely); the fit's cost grows "
+              "with them: --bin-width 1 (one time unit) would bound them by about "
+              "2 x follow-up per arm")
     result = bc.ConversionModel(data, lag=args.lag).fit(
         draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
         progressbar=not args.no_progress)
@@ -210,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the main job on the bundled real data")
     demo.add_argument("--out", default="demo-output", help="output folder (default: %(default)s)")
     demo.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
-    demo.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
+    demo.add_argument("--tune", type=int, default=None,
+                      help="tuning steps per chain (default: 500 with nutpie, 1000 with PyMC)")
     demo.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     demo.add_argument("--seed", type=int, default=2018, help="random seed")
     demo.add_argument("--min-rows", type=int, default=100,
@@ -249,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--title", default=None)
     rep.add_argument("--out", required=True, help="output folder")
     rep.add_argument("--draws", type=int, default=1000)
-    rep.add_argument("--tune", type=int, default=1000)
+    rep.add_argument("--tune", type=int, default=None,
+                     help="tuning steps per chain (default: 500 with nutpie, 1000 with PyMC)")
     rep.add_argument("--chains", type=int, default=4)
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--no-progress", action="store_true")

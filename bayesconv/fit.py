@@ -238,6 +238,6 @@ def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, 
                                         random_seed=random_seed)
     if method == "nuts":
         # stacklevel 4: check_convergence <- fit_model <- ConversionModel.fit <- user code
-        result._diagnostics = check_convergence(result.idata, stacklevel=4)
+        result._diagnostics = check_convergence(result._idata, stacklevel=4)
         _warn_weak_identification(result)
     return result

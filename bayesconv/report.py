@@ -136,7 +136,7 @@ misfit of the lag shape.</p>{fig_ppc}
 <p class="note">Each unit of an arm converts eventually with probability c, after a lag drawn from
 one {html.escape(result.spec.lag)} distribution; units not converted by the observation date are
 right-censored; censoring is unrelated to when a unit would convert. Written by bayesconv
-{html.escape(str(result.idata.attrs.get('bayesconv_version', '')))}.</p>
+{html.escape(str(result._idata.attrs.get('bayesconv_version', '')))}.</p>
 </body></html>"""
     paths["report"].write_text(doc, encoding="utf-8")
     return paths

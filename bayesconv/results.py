@@ -57,7 +57,7 @@ class ConversionResult:
 
     def __init__(self, idata: xr.DataTree, data: ConversionData, spec, *, sampler: str,
                  timing: dict | None = None):
-        self.idata = idata
+        self._idata = idata
         self.data = data
         self.spec = spec
         self.family = get_lag(spec.lag)
@@ -98,10 +98,26 @@ class ConversionResult:
         }
         idata = xr.DataTree.from_dict(groups)
         idata.attrs.update(attrs)
-        result = cls(idata, data, spec, sampler=sampler, timing=timing)
-        ll = result.pointwise_loglik()
-        result.idata["log_likelihood"] = xr.DataTree(xr.Dataset({"conversion": ll}))
-        return result
+        return cls(idata, data, spec, sampler=sampler, timing=timing)
+
+    @property
+    def idata(self) -> xr.DataTree:
+        """The posterior and data as an ArviZ ``DataTree`` (see the class docstring).
+
+        The ``log_likelihood`` group (draws × aggregated rows; 4,000 × 6,000 values on the NYC
+        demo, seconds of computation) is filled in on first access to this attribute, not
+        at fitting time: it is needed by LOO and model comparison only, and it is a function
+        of the posterior and the data, so it is not saved either (:meth:`save`).
+        """
+        if ("log_likelihood" not in self._idata.children and isinstance(self.data, ConversionData)
+                and "posterior" in self._idata.children):
+            ll = self.pointwise_loglik()
+            self._idata["log_likelihood"] = xr.DataTree(xr.Dataset({"conversion": ll}))
+        return self._idata
+
+    @idata.setter
+    def idata(self, value: xr.DataTree) -> None:
+        self._idata = value
 
     # ------------------------------------------------------------------ saving
     def save(self, path, *, include_data: bool = True, overwrite: bool = False):
@@ -129,7 +145,7 @@ class ConversionResult:
     @property
     def posterior(self) -> xr.Dataset:
         """The posterior group as an xarray Dataset."""
-        return self.idata["posterior"].to_dataset()
+        return self._idata["posterior"].to_dataset()
 
     def eventual_rate(self) -> xr.DataArray:
         """Posterior draws of each cohort's eventual conversion rate.
@@ -199,7 +215,7 @@ class ConversionResult:
         if self._diagnostics is None:
             from .fit import check_convergence
 
-            self._diagnostics = check_convergence(self.idata, warn=False)
+            self._diagnostics = check_convergence(self._idata, warn=False)
         return self._diagnostics
 
     def summary(self, ci_prob: float = 0.94) -> pd.DataFrame:
@@ -461,6 +477,12 @@ class ConversionResult:
         ax.legend(title=self.data.cohort_name or "cohort", fontsize="small")
         return ax
 
+    #: Above this many units in a cohort, posterior predictive data sets are simulated on a
+    #: grid of times instead of unit by unit (see :meth:`posterior_predictive_km`).
+    PPC_UNIT_LIMIT = 100_000
+    #: Most grid cells per cohort for the gridded simulation.
+    PPC_MAX_CELLS = 1_000
+
     def posterior_predictive_km(self, n_draws: int = 100, random_seed=None) -> pd.DataFrame:
         """Kaplan–Meier curves of data sets simulated from the posterior (a PPC).
 
@@ -469,6 +491,14 @@ class ConversionResult:
         follow-up, exactly as the real data were observed. For the duration/event input layout
         the follow-up of converted units is unknown and every unit is assumed followed to its
         cohort's longest duration (true of fixed-follow-up studies such as Rossi's).
+
+        Cohorts of more than :attr:`PPC_UNIT_LIMIT` units are simulated on a grid (the
+        cohort's distinct observed times, thinned to at most :attr:`PPC_MAX_CELLS` by
+        quantiles): the converting units of each follow-up group are spread over the grid
+        cells below their age with one multinomial draw, each conversion recorded at its
+        cell's upper edge, as data recorded at that resolution would be (and if there are
+        more distinct follow-up ages than cells, each is moved down to the grid point below
+        it). The cost then grows with distinct times, not with units.
 
         Parameters
         ----------
@@ -484,26 +514,72 @@ class ConversionResult:
         c, loc, shape = (x.stack(s=("chain", "draw")).values for x in self._params())
         picks = rng.choice(c.shape[-1], size=min(n_draws, c.shape[-1]), replace=False)
         fu = self._followup()
+        grids = [self._ppc_grid(g, fu[g][0]) if fu[g][1].sum() > self.PPC_UNIT_LIMIT else None
+                 for g in range(self.data.n_cohorts)]
+        for g, edges in enumerate(grids):
+            ages, n = fu[g]
+            if edges is not None and len(ages) > self.PPC_MAX_CELLS:
+                # too many distinct follow-ups: each unit is followed to the grid point below
+                idx = np.searchsorted(edges, ages, side="right") - 1
+                snapped = np.where(idx >= 0, edges[np.maximum(idx, 0)], 0.0)
+                ages, inverse = np.unique(snapped, return_inverse=True)
+                fu[g] = (ages, np.bincount(inverse, weights=n).astype(np.int64))
         frames = []
         for j, s in enumerate(picks):
             for g, label in enumerate(self.data.cohorts):
                 ages, n = fu[g]
-                p_by_age = c[g, s] * np.exp(self.family.logcdf(ages, loc[g, s], shape[g, s]))
-                k = rng.binomial(n, p_by_age)
-                # conversion times of the k units converting before their age: F truncated
                 cdf_age = np.exp(self.family.logcdf(ages, loc[g, s], shape[g, s]))
-                rep_age = np.repeat(ages, k)
-                u = rng.uniform(0.0, np.repeat(cdf_age, k))
-                times = self.family.quantile(u, loc[g, s], shape[g, s])
-                times = np.minimum(times, rep_age)
-                dur = np.concatenate([times, ages])
-                conv = np.concatenate([np.ones(k.sum(), bool), np.zeros(len(ages), bool)])
-                cnt = np.concatenate([np.ones(k.sum()), n - k])
+                k = rng.binomial(n, c[g, s] * cdf_age)
+                if grids[g] is None:
+                    # conversion times of the k units converting before their age: F truncated
+                    rep_age = np.repeat(ages, k)
+                    u = rng.uniform(0.0, np.repeat(cdf_age, k))
+                    times = self.family.quantile(u, loc[g, s], shape[g, s])
+                    times = np.minimum(times, rep_age)
+                    t_conv, n_conv = times, np.ones(k.sum())
+                else:
+                    t_conv, n_conv = self._ppc_gridded(grids[g], ages, k, cdf_age,
+                                                       loc[g, s], shape[g, s], rng)
+                dur = np.concatenate([t_conv, ages])
+                conv = np.concatenate([np.ones(len(t_conv), bool), np.zeros(len(ages), bool)])
+                cnt = np.concatenate([n_conv, n - k])
                 keep = cnt > 0
                 tt, _, _, _, surv, _ = _km_arrays(dur[keep], conv[keep], cnt[keep])
                 frames.append(pd.DataFrame({"draw": j, "cohort": label, "time": tt,
                                             "conversion": 1 - surv}))
         return pd.concat(frames, ignore_index=True)
+
+    def _ppc_grid(self, g: int, ages: np.ndarray) -> np.ndarray:
+        """Cell upper edges for the gridded PPC of cohort ``g``: distinct observed times."""
+        times = np.unique(np.concatenate([self.data.duration[self.data.cohort == g], ages]))
+        times = times[times > 0]
+        if len(times) > self.PPC_MAX_CELLS:
+            times = np.unique(np.quantile(times, np.linspace(0, 1, self.PPC_MAX_CELLS)))
+        return times
+
+    def _ppc_gridded(self, edges, ages, k, cdf_age, loc, shape, rng):
+        """Spread ``k[i]`` conversions of follow-up group ``i`` over grid cells below its age.
+
+        Cell ``j`` is ``(edges[j-1], edges[j]]`` (``edges[-1] = 0``); a group's last cell ends at
+        its age. Returns (times, counts) of the simulated conversions, aggregated.
+        """
+        cdf_edges = np.exp(self.family.logcdf(edges, loc, shape))
+        # cumulative probability at each cell's upper edge, capped at each group's age
+        upper = np.minimum(cdf_edges[None, :], cdf_age[:, None])
+        lower = np.concatenate([np.zeros((len(ages), 1)), upper[:, :-1]], axis=1)
+        probs = np.where(edges[None, :] <= ages[:, None], upper - lower, 0.0)
+        # the part of (last edge below the age, age] goes to the age itself
+        below = edges[None, :] <= ages[:, None]
+        rest = np.clip(cdf_age - (upper * below).max(axis=1, initial=0.0), 0.0, None)
+        probs = np.concatenate([probs, rest[:, None]], axis=1)
+        total = probs.sum(axis=1, keepdims=True)
+        probs = np.divide(probs, total, out=np.zeros_like(probs), where=total > 0)
+        probs[total[:, 0] <= 0, -1] = 1.0
+        counts = rng.multinomial(k, probs)  # (n_groups, n_cells + 1)
+        times = np.concatenate([np.broadcast_to(edges, (len(ages), len(edges))),
+                                ages[:, None]], axis=1)
+        hit = counts > 0
+        return times[hit], counts[hit].astype(float)
 
     def _followup(self):
         """Per cohort: (ages, counts) of every unit's follow-up."""
