@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 CHECKED = ("eventual_rate", "lag_loc", "lag_shape")
 
 # the simulated experiment (day resolution, 90 days from the first creation to the readout)
-AB_RATES = (0.30, 0.33)
+AB_RATES = (0.30, 0.305)
 AB_LAG_MEAN = 10.0
 AB_LAG_SHAPE = 1.5
 AB_WINDOW = 90.0
@@ -286,7 +286,7 @@ def run_demo(args) -> tuple[list[dict], dict, str]:
         rates[name] = res.posterior["eventual_rate"].mean(("chain", "draw")).to_numpy()
         return row
 
-    print(f"demo: {data!r}; {args.chains} chains x {args.draws} draws (tune {args.tune})",
+    print(f"demo: {data!r}; {args.chains} chains x {args.draws} draws (tune {args.tune or 'default'})",
           flush=True)
     clear_compile_cache()
     for name, sampler in (("bayesconv, nutpie (first run, compiles)", "nutpie"),
@@ -298,7 +298,8 @@ def run_demo(args) -> tuple[list[dict], dict, str]:
 
     name = "plain per-row PyMC model, PyMC NUTS"
     print(f"  {name} ...", end=" ", flush=True)
-    idata, row = fit_plain_pymc(data, draws=args.draws, tune=args.tune, chains=args.chains,
+    idata, row = fit_plain_pymc(data, draws=args.draws,
+                                tune=1000 if args.tune is None else args.tune, chains=args.chains,
                                 seed=args.seed, pooling="partial")
     rows.append({"method": name, **row})
     print(f"{row['wall_s']:.1f} s", flush=True)
@@ -468,7 +469,8 @@ def ab_worker(path: str, method: str, draws: int, tune: int, chains: int, seed: 
             row["rate_b"] = float(sel["treatment_mean"].iloc[0])
         elif method == "pymc-plain":
             t0 = time.perf_counter()
-            idata, diag = fit_plain_pymc(data, draws=draws, tune=tune, chains=chains, seed=seed)
+            idata, diag = fit_plain_pymc(data, draws=draws, tune=1000 if tune is None else tune,
+                                         chains=chains, seed=seed)
             row["fit_s"] = time.perf_counter() - t0
             row.update({k: diag[k] for k in ("min_ess_bulk", "max_r_hat", "divergences",
                                              "steps_per_draw")})
@@ -647,7 +649,8 @@ def main(argv=None) -> int:
         return 0
     if argv and argv[0] == "_ab":
         path, method, draws, tune, chains, seed = argv[1:7]
-        print(json.dumps(ab_worker(path, method, int(draws), int(tune), int(chains),
+        print(json.dumps(ab_worker(path, method, int(draws),
+                                   None if tune == "None" else int(tune), int(chains),
                                    int(seed))))
         return 0
 
@@ -664,7 +667,8 @@ def main(argv=None) -> int:
                     help="largest size for lifelines on one row per unit (default 10^7;"
                          " larger sizes are skipped with the time measured at the largest run)")
     ap.add_argument("--draws", type=int, help="draws per chain (default 1000; --quick 100)")
-    ap.add_argument("--tune", type=int, help="tuning steps per chain (default 1000; --quick 100)")
+    ap.add_argument("--tune", type=int, help="tuning steps per chain (default: each sampler's own, bayesconv+nutpie "
+                         "500, PyMC 1000; --quick 100)")
     ap.add_argument("--chains", type=int, help="chains (default 4; --quick 2)")
     ap.add_argument("--seed", type=int, default=2018)
     ap.add_argument("--out", help="write the tables and the machine description to this "
@@ -675,12 +679,16 @@ def main(argv=None) -> int:
                     help="do not delete the temporary Parquet files")
     args = ap.parse_args(argv)
     args.draws = args.draws or (100 if args.quick else 1000)
-    args.tune = args.tune if args.tune is not None else (100 if args.quick else 1000)
+    # None: each bayesconv sampler uses its own default (nutpie 500, PyMC 1000); the plain
+    # PyMC model gets PyMC's default, 1000
+    args.tune = args.tune if args.tune is not None else (100 if args.quick else None)
     args.chains = args.chains or (2 if args.quick else 4)
 
     _quiet()
     parts = [f"# bayesconv benchmarks\n\n{machine()}\n- sampling: {args.chains} chains × "
-             f"{args.draws} draws (tune {args.tune}), seed {args.seed}"
+             f"{args.draws} draws (tune: "
+             + ("each sampler's default: bayesconv+nutpie 500, PyMC 1000" if args.tune is None
+                else str(args.tune)) + f"), seed {args.seed}"
              + (" (--quick: NOT for quoting)" if args.quick else "")]
     print(parts[0], flush=True)
     if args.only in (None, "demo"):
