@@ -196,7 +196,7 @@ def _report(args: argparse.Namespace) -> int:
     paths = bc.write_report(result, readout, args.out, title=args.title or
                             f"Conversion readout: {', '.join(treatments)} vs {control}",
                             source=f"Events from {args.events}.")
-    print(f"wrote {paths['report']} and {paths['readout']}")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
