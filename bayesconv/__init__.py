@@ -6,6 +6,8 @@ sampled by MCMC with PyMC and checked with ArviZ.
 """
 
 from . import datasets
+from .checks import plot_prior_curves
+from .comparison import ParetoKWarning, compare_models
 from .data import TIME_UNITS, ConversionData, DataWarning, prepare
 from .fit import ConvergenceWarning
 from .kaplan_meier import kaplan_meier, plot_kaplan_meier
@@ -31,6 +33,9 @@ __all__ = [
     "IdentificationWarning",
     "Readout",
     "compare",
+    "compare_models",
+    "ParetoKWarning",
+    "plot_prior_curves",
     "plot_replay",
     "replay",
     "save_result",

@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--bin-width", type=float, default=None,
                      help="coarsen follow-up to a grid of this width (in --time-unit): at most "
                           "about 2 x follow-up / width rows per arm (see bayesconv.prepare)")
-    rep.add_argument("--lag", default="gamma", help="lag family (default gamma)")
+    rep.add_argument("--lag", default="gamma",
+                     help="lag family: gamma (default), weibull, exponential, lognormal, gengamma")
     rep.add_argument("--rope", type=float, default=None,
                      help="half-width of the region of practical equivalence (rate units)")
     rep.add_argument("--lower-is-better", action="store_true",

@@ -21,7 +21,7 @@ RHAT_MAX = 1.01
 ESS_MIN = 400
 
 #: Variables whose convergence is checked and reported.
-CHECKED_VARS = ("eventual_rate", "lag_loc", "lag_shape")
+CHECKED_VARS = ("eventual_rate", "lag_loc", "lag_shape", "lag_q")
 
 _COMPILED: dict = {}
 

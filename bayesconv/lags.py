@@ -11,14 +11,28 @@ either of two numeric back ends, passed as ``xp``:
 * :data:`PT` -- :mod:`pytensor.tensor` (for PyMC model graphs, gradients, and the
   C and numba back ends; nutpie compiles through numba).
 
-Every family is parameterised by ``(loc, shape)``: ``loc > 0`` is a location in the
-data's time unit (the mean for the gamma family, the median for the Weibull family,
-see :attr:`LagFamily.location`) and ``shape > 0`` is the shape ``k``. Everything is
-computed in log space, and the log CDF and log survival function stay finite and
-accurate where ``P`` or ``Q = 1 - P`` underflow double precision.
+Every family is parameterised by ``loc`` followed by the parameters in its
+:attr:`LagFamily.extra_params` (:attr:`LagFamily.param_names` lists them all, in the
+order the methods take them): ``loc > 0`` is a location in the data's time unit (see
+:attr:`LagFamily.location`), ``shape > 0`` a shape, and the generalized gamma adds a
+real ``q``.
+
+=================  ===================  ===========================  ==================
+family             parameters           ``loc`` is                   contains
+=================  ===================  ===========================  ==================
+``exponential``    loc                  median (``ln 2 / rate``)     --
+``weibull``        loc, shape ``k``     median                       exponential (k=1)
+``gamma``          loc, shape ``k``     mean                         exponential (k=1)
+``lognormal``      loc, shape ``1/σ``   median (``e^μ``)             --
+``gengamma``       loc, shape, ``q``    ``e^μ``, mode of ``log t``   all of the above
+=================  ===================  ===========================  ==================
+
+Everything is computed in log space, and the log CDF and log survival function stay
+finite and accurate where ``P`` or ``Q = 1 - P`` underflow double precision.
 
 Adding a family means writing one subclass of :class:`LagFamily` and adding it to
-:data:`LAG_FAMILIES`.
+:data:`LAG_FAMILIES`; a parameter the model does not know yet needs a :class:`LagParam`
+(and its prior key in :data:`bayesconv.model.DEFAULT_PRIORS`).
 """
 
 from __future__ import annotations
@@ -36,9 +50,13 @@ import scipy.special as sc
 __all__ = [
     "LAG_FAMILIES",
     "NP",
+    "Exponential",
     "Gamma",
     "GammaSuffStats",
+    "GenGamma",
     "LagFamily",
+    "LagParam",
+    "LogNormal",
     "Weibull",
     "get_lag",
     "log_gamma_pq",
@@ -404,39 +422,86 @@ class GammaSuffStats(NamedTuple):
     S_t: Any
 
 
+class LagParam(NamedTuple):
+    """How the model samples one lag parameter besides ``loc``.
+
+    Attributes
+    ----------
+    name : str
+        Argument name in the family's methods (``"shape"``, ``"q"``).
+    var : str
+        Posterior variable, per cohort (``"lag_shape"``, ``"lag_q"``).
+    prior : str
+        Key of its ``Normal(mu, sigma)`` prior in :data:`bayesconv.model.DEFAULT_PRIORS`,
+        on the log scale when ``positive``.
+    positive : bool
+        Sampled as ``log`` of the parameter (the model's variable ``log_<var>``).
+    shared : bool
+        One value for all cohorts (stored per cohort, all equal) instead of one
+        independent value per cohort. Neither is pooled hierarchically.
+    """
+
+    name: str
+    var: str
+    prior: str
+    positive: bool = True
+    shared: bool = False
+
+
+#: The shape parameter: positive, one per cohort, prior on log shape.
+SHAPE_PARAM = LagParam("shape", "lag_shape", "log_lag_shape", positive=True, shared=False)
+#: The generalized gamma's ``q``: real, one value shared by all cohorts.
+Q_PARAM = LagParam("q", "lag_q", "lag_q", positive=False, shared=True)
+
+
 @dataclass(frozen=True)
 class LagFamily:
-    """Base class of lag distributions parameterised by ``(loc, shape)``.
+    """Base class of lag distributions parameterised by ``loc`` and :attr:`extra_params`.
 
     Subclasses set the class attributes and implement the ``natural_params``,
     ``logpdf``, ``logcdf``, ``logsf``, ``quantile``, ``mean`` and ``rvs`` methods.
+    Every method takes the parameters positionally in the order of
+    :attr:`param_names` (``(t, loc, shape, xp)`` for two-parameter families,
+    ``(t, loc, xp)`` for the exponential, ``(t, loc, shape, q, xp)`` for the
+    generalized gamma); generic code calls ``family.logcdf(t, *params, xp=xp)``.
     All log-density methods take ``xp`` (:data:`NP` or :data:`PT`) and broadcast
-    ``t``, ``loc`` and ``shape`` together; ``t`` is in the data's time unit and must
-    be ``>= 0``.
+    ``t`` and the parameters together; ``t`` is in the data's time unit and must be
+    ``>= 0``.
 
     Attributes
     ----------
     name : str
         Registry key.
     location : str
-        Which quantity ``loc`` is: ``"mean"`` or ``"median"``.
+        Which quantity ``loc`` is: ``"mean"``, ``"median"`` or ``"log-mode"``.
+    extra_params : tuple of LagParam
+        Parameters after ``loc`` and how the model samples them.
     param_names : tuple of str
-        ``("loc", "shape")``.
+        ``("loc",)`` followed by the names of :attr:`extra_params`.
     suff_stats : callable or None
-        ``suff_stats(t, n)`` when the exact-time likelihood reduces to a few sums
+        ``suff_stats(t, n, axis)`` when the exact-time likelihood reduces to a few sums
         (see :meth:`Gamma.suff_stats`), else ``None``.
+    suff_stat_names : tuple of str
+        Short names of the fields of ``suff_stats`` (the first is always ``"n"``); the
+        likelihood stores them as ``"stats_<name>"``.
     loglik_exact_from_stats : callable or None
-        Companion of ``suff_stats``, else ``None``.
+        Companion of ``suff_stats``: ``loglik_exact_from_stats(*stats, *params, xp)``.
     """
 
     name: ClassVar[str] = ""
     location: ClassVar[str] = ""
-    param_names: ClassVar[tuple[str, ...]] = ("loc", "shape")
+    extra_params: ClassVar[tuple[LagParam, ...]] = (SHAPE_PARAM,)
     suff_stats: ClassVar[Callable[..., Any] | None] = None
+    suff_stat_names: ClassVar[tuple[str, ...]] = ()
     loglik_exact_from_stats: ClassVar[Callable[..., Any] | None] = None
 
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """``("loc", ...)``: the parameters every method takes after ``t``, in order."""
+        return ("loc",) + tuple(p.name for p in self.extra_params)
+
     def natural_params(self, loc, shape, xp=NP):
-        """Return the textbook parameters ``(k, scale)`` for ``(loc, shape)``."""
+        """Return the textbook parameters (``(k, scale)`` for gamma and Weibull)."""
         raise NotImplementedError
 
     def logpdf(self, t, loc, shape, xp=NP):
@@ -455,9 +520,9 @@ class LagFamily:
         """Quantile function (numpy), in the data's time unit."""
         raise NotImplementedError
 
-    def median(self, loc, shape):
+    def median(self, *params):
         """Median lag (numpy), in the data's time unit."""
-        return self.quantile(0.5, loc, shape)
+        return self.quantile(0.5, *params)
 
     def mean(self, loc, shape):
         """Mean lag (numpy), in the data's time unit."""
@@ -490,6 +555,7 @@ class Gamma(LagFamily):
 
     name: ClassVar[str] = "gamma"
     location: ClassVar[str] = "mean"
+    suff_stat_names: ClassVar[tuple[str, ...]] = ("n", "slogt", "st")
 
     def natural_params(self, loc, shape, xp=NP):
         """Return ``(k, theta)`` with ``theta = loc / k`` (shapes broadcast)."""
@@ -729,7 +795,479 @@ class Weibull(LagFamily):
         return lam * rng.weibull(k, size=size)
 
 
-LAG_FAMILIES: dict[str, LagFamily] = {"gamma": Gamma(), "weibull": Weibull()}
+def _suff_sums(t, n, axis, *funcs):
+    """``sum n * f(t)`` for each ``f`` in ``funcs`` (``f = None``: ``sum n``), validated.
+
+    Rows with ``n = 0`` are ignored whatever their ``t``; others need finite ``t > 0``.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    n = np.ones_like(t) if n is None else np.asarray(n, dtype=np.float64)
+    t, n = np.broadcast_arrays(t, n)
+    used = n > 0
+    if np.any(used & ~(np.isfinite(t) & (t > 0))):
+        raise ValueError("suff_stats needs finite exact lags t > 0 where n > 0")
+    t_safe = np.where(used, t, 1.0)
+    w = np.where(used, n, 0.0)
+    return tuple(np.sum(w if f is None else w * f(t_safe), axis=axis) for f in funcs)
+
+
+class ExponentialSuffStats(NamedTuple):
+    """Sufficient statistics of exactly observed exponential lags: ``sum n``, ``sum n t``."""
+
+    N: Any
+    S_t: Any
+
+
+class LogNormalSuffStats(NamedTuple):
+    """Sufficient statistics of exactly observed log-normal lags.
+
+    ``sum n``, ``sum n log t`` and ``sum n (log t)^2`` (``t`` in the data's time unit).
+    """
+
+    N: Any
+    S_logt: Any
+    S_logt2: Any
+
+
+_WEIBULL = Weibull()
+
+
+@dataclass(frozen=True)
+class Exponential(LagFamily):
+    """Exponential lag distribution parameterised by its median (one parameter).
+
+    ``loc`` is the median lag ``m > 0`` (data's time unit); the scale (mean) is
+    ``theta = m / ln 2`` and the rate ``1 / theta``. ``log f(t) = -log theta - t/theta``,
+    ``log S(t) = -t/theta``, ``log F(t) = log(1 - exp(-t/theta))``. It is the Weibull with
+    ``k = 1`` (same ``loc``), whose formulas (and their care for tiny and huge ``t``) are
+    reused. Methods take ``(t, loc, xp)``: there is no shape, so a model with this family
+    has no ``lag_shape`` variable. The memoryless lag: a constant hazard from time 0.
+    """
+
+    name: ClassVar[str] = "exponential"
+    location: ClassVar[str] = "median"
+    extra_params: ClassVar[tuple[LagParam, ...]] = ()
+    suff_stat_names: ClassVar[tuple[str, ...]] = ("n", "st")
+
+    def natural_params(self, loc, xp=NP):
+        """Return ``(theta,)``, the scale ``loc / ln 2`` (scipy ``expon(scale=theta)``)."""
+        return (xp.asarray(loc) / LN2,)
+
+    def logpdf(self, t, loc, xp=NP):
+        """``-log theta - t/theta``; ``-log theta`` at ``t = 0``.
+
+        Parameters
+        ----------
+        t : array_like or TensorVariable
+            Lags ``>= 0`` in the data's time unit.
+        loc : array_like or TensorVariable
+            Median lag (time unit); broadcast with ``t``.
+        xp : _Namespace, default NP
+        """
+        return _WEIBULL.logpdf(t, loc, 1.0, xp=xp)
+
+    def logcdf(self, t, loc, xp=NP):
+        """``log(1 - exp(-t/theta))`` (:meth:`Weibull.logcdf` with ``k = 1``); ``-inf`` at 0."""
+        return _WEIBULL.logcdf(t, loc, 1.0, xp=xp)
+
+    def logsf(self, t, loc, xp=NP):
+        """``-t/theta``; ``0`` at ``t = 0``."""
+        return _WEIBULL.logsf(t, loc, 1.0, xp=xp)
+
+    def quantile(self, q, loc):
+        """``-theta log(1 - q)`` (numpy)."""
+        return _WEIBULL.quantile(q, loc, 1.0)
+
+    def median(self, loc):
+        """The median is ``loc`` itself."""
+        return np.asarray(loc, dtype=np.float64) + 0.0
+
+    def mean(self, loc):
+        """``theta = loc / ln 2`` (numpy)."""
+        return np.asarray(loc, dtype=np.float64) / LN2
+
+    def rvs(self, rng, loc, size=None):
+        """Exponential draws ``rng.exponential(theta, size)`` in the data's time unit."""
+        rng = np.random.default_rng(rng)
+        return rng.exponential(np.asarray(loc, dtype=np.float64) / LN2, size=size)
+
+    @staticmethod
+    def suff_stats(t, n=None, axis=None) -> ExponentialSuffStats:
+        """``(sum n, sum n t)`` of exactly observed lags; as :meth:`Gamma.suff_stats`."""
+        return ExponentialSuffStats(*_suff_sums(t, n, axis, None, lambda x: x))
+
+    @staticmethod
+    def loglik_exact_from_stats(N, S_t, loc, xp=NP):
+        """``sum n log f(t) = N log(ln 2 / loc) - S_t ln 2 / loc``."""
+        log_theta = xp.log(xp.asarray(loc)) - _LOG_LN2
+        return -N * log_theta - S_t * xp.exp(-log_theta)
+
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class LogNormal(LagFamily):
+    """Log-normal lag distribution parameterised by its median and ``1 / sigma``.
+
+    ``log t ~ Normal(mu, sigma^2)``; ``loc`` is the median lag ``m = e^mu`` (data's time
+    unit) and ``shape`` is ``k = 1 / sigma`` (larger is tighter, as for the gamma and
+    Weibull shapes; ``mu`` and ``sigma`` are orthogonal in the Fisher information). With
+    ``z = k log(t/m)``: ``log f(t) = log k - log t - log(2 pi)/2 - z^2/2``,
+    ``log F(t) = log Phi(z)``, ``log S(t) = log Phi(-z)``, through a log Phi that stays
+    finite in both tails (scipy ``log_ndtr``; :func:`_pt_log_ndtr` for PyTensor).
+    A hazard that rises then falls: for lags spread over orders of magnitude.
+    """
+
+    name: ClassVar[str] = "lognormal"
+    location: ClassVar[str] = "median"
+    suff_stat_names: ClassVar[tuple[str, ...]] = ("n", "slogt", "slogt2")
+
+    def natural_params(self, loc, shape, xp=NP):
+        """Return ``(sigma, scale)`` = ``(1 / shape, loc)`` (scipy ``lognorm(s, scale=)``)."""
+        return 1.0 / xp.asarray(shape), xp.asarray(loc) + 0.0 * xp.asarray(shape)
+
+    def _z(self, t, loc, shape, xp):
+        k = xp.asarray(shape)
+        _, pos, logz = _t_parts(t, xp.log(xp.asarray(loc)), xp)
+        return k, pos, logz, k * logz
+
+    def logpdf(self, t, loc, shape, xp=NP):
+        """``log k - log t - log(2 pi)/2 - z^2/2``; ``-inf`` at ``t = 0``.
+
+        Parameters
+        ----------
+        t : array_like or TensorVariable
+            Lags ``>= 0`` in the data's time unit.
+        loc, shape : array_like or TensorVariable
+            Median lag (time unit) and ``k = 1 / sigma``; broadcast with ``t``.
+        xp : _Namespace, default NP
+        """
+        with xp.errstate():
+            k, pos, logz, z = self._z(t, loc, shape, xp)
+            t_safe = xp.where(pos, xp.asarray(t), 1.0)
+            val = xp.log(k) - xp.log(t_safe) - _LOG_SQRT_2PI - 0.5 * z * z
+            return xp.where(pos, val, _NEG_INF)
+
+    def logcdf(self, t, loc, shape, xp=NP):
+        """``log Phi(z)``; ``-inf`` at 0. Parameters as :meth:`logpdf`."""
+        with xp.errstate():
+            k, pos, logz, z = self._z(t, loc, shape, xp)
+            return xp.where(pos, xp.log_ndtr(z), _NEG_INF)
+
+    def logsf(self, t, loc, shape, xp=NP):
+        """``log Phi(-z)``; ``0`` at 0. Parameters as :meth:`logpdf`."""
+        with xp.errstate():
+            k, pos, logz, z = self._z(t, loc, shape, xp)
+            return xp.where(pos, xp.log_ndtr(-z), 0.0)
+
+    def quantile(self, q, loc, shape):
+        """``loc * exp(ndtri(q) / k)`` (numpy)."""
+        return np.asarray(loc, dtype=np.float64) * np.exp(
+            sc.ndtri(np.asarray(q, dtype=np.float64)) / np.asarray(shape, dtype=np.float64))
+
+    def median(self, loc, shape):
+        """The median is ``loc`` itself (broadcast with ``shape``)."""
+        return np.asarray(loc, dtype=np.float64) + 0.0 * np.asarray(shape, dtype=np.float64)
+
+    def mean(self, loc, shape):
+        """``loc * exp(sigma^2 / 2)`` (numpy)."""
+        return np.asarray(loc, dtype=np.float64) * np.exp(
+            0.5 / np.asarray(shape, dtype=np.float64) ** 2)
+
+    def rvs(self, rng, loc, shape, size=None):
+        """``loc * exp(Z / k)`` with standard normal ``Z``, in the data's time unit."""
+        rng = np.random.default_rng(rng)
+        return np.asarray(loc, dtype=np.float64) * np.exp(
+            rng.standard_normal(size) / np.asarray(shape, dtype=np.float64))
+
+    @staticmethod
+    def suff_stats(t, n=None, axis=None) -> LogNormalSuffStats:
+        """``(sum n, sum n log t, sum n (log t)^2)``; as :meth:`Gamma.suff_stats`."""
+        return LogNormalSuffStats(*_suff_sums(t, n, axis, None, np.log,
+                                              lambda x: np.log(x) ** 2))
+
+    @staticmethod
+    def loglik_exact_from_stats(N, S_logt, S_logt2, loc, shape, xp=NP):
+        """``N (log k - log(2 pi)/2) - S_logt - k^2/2 (S_logt2 - 2 log(m) S_logt + N log(m)^2)``."""
+        k = xp.asarray(shape)
+        lm = xp.log(xp.asarray(loc))
+        quad = S_logt2 - 2.0 * lm * S_logt + N * lm * lm
+        return N * (xp.log(k) - _LOG_SQRT_2PI) - S_logt - 0.5 * k * k * quad
+
+
+# Below |q| = 5e-3 the generalized gamma's CDF uses Temme's uniform expansion with its
+# first coefficient (error O(q^3): ~3e-10 in log F at |q| = 3e-3, 2e-8 at 1e-2, measured
+# against mpmath); above, the incomplete gamma with k = 1/q^2 <= 4e4.
+_GG_BAND = 5e-3
+# Below |q| = 0.18 (k = 1/q^2 > 30) the Stirling remainder of gammaln(k) is a series in q^2.
+_GG_STIRLING_Q = 0.18
+# x = q w at which exp(x) / q^2 would overflow: the density and tail are 0 to double precision.
+_GG_LOG_MAX = 700.0
+# Outside e^-40 < u < e^16 the incomplete gamma of shape k <= 4e4 is a short series.
+_GG_LOG_U_SMALL = 40.0
+_GG_LOG_U_BIG = 16.0
+
+
+def _h_expm1(x, xp):
+    """``h(x) = (e^x - 1 - x) / x^2`` (``1/2`` at 0), by its Taylor series for ``|x| < 0.01``."""
+    small = xp.abs(x) < 1e-2
+    xs = xp.where(small, x, 0.0)
+    xb = xp.where(small, 1.0, x)
+    series = 0.5 + xs * (1.0 / 6 + xs * (1.0 / 24 + xs * (1.0 / 120 + xs * (
+        1.0 / 720 + xs / 5040.0))))
+    return xp.where(small, series, (xp.expm1(xb) - xb) / (xb * xb))
+
+
+def _gg_stirling(q, xp):
+    """``gammaln(k) - (k - 1/2) log k + k - log(2 pi)/2`` at ``k = 1/q^2`` (``0`` at q = 0).
+
+    Series ``q^2/12 - q^6/360 + q^10/1260 - q^14/1680`` (DLMF 5.11.1) for ``|q| < 0.18``,
+    where the next term is below 1e-16; direct elsewhere.
+    """
+    small = xp.abs(q) < _GG_STIRLING_Q
+    q2 = xp.where(small, q * q, 0.0)
+    series = q2 * (1.0 / 12 - q2 * q2 * (1.0 / 360 - q2 * q2 * (1.0 / 1260 - q2 * q2 / 1680.0)))
+    qb = xp.where(small, 1.0, q)
+    k = 1.0 / (qb * qb)
+    direct = xp.gammaln(k) - (k - 0.5) * xp.log(k) + k - _LOG_SQRT_2PI
+    return xp.where(small, series, direct)
+
+
+@dataclass(frozen=True)
+class GenGamma(LagFamily):
+    """Generalized gamma lag distribution, Prentice (1974) parametrization ``(mu, sigma, q)``.
+
+    With ``w = (log t - mu) / sigma`` and, for ``q != 0``, ``u = q^-2 exp(q w)``, ``u`` is
+    standard gamma with shape ``q^-2`` (Prentice 1974, *Biometrika* 61:539; Cox, Chu,
+    Schneider & Muñoz 2007, *Stat Med* 26:4352, eq. 1)::
+
+        log f(t) = log(|q| / sigma) - log t + q^-2 log u - u - gammaln(q^-2)
+        F(t) = P(q^-2, u) (q > 0),   Q(q^-2, u) (q < 0: the reflection w -> -w),
+        q = 0: the log-normal, F(t) = Phi(w).
+
+    It contains the Weibull (``q = 1``, Weibull shape ``1/sigma``), the gamma (``q = sigma``,
+    gamma shape ``1/sigma^2``), the log-normal (``q = 0``) and the exponential
+    (``q = sigma = 1``). Parameters here: ``loc = e^mu`` (data's time unit), the lag at
+    which the density of ``log t`` peaks for every ``q`` (the median of the log-normal
+    member, the scale of the Weibull member), ``shape = 1 / sigma`` (as :class:`LogNormal`)
+    and ``q`` (real; the model shares one ``q`` across cohorts, see
+    :data:`Q_PARAM`). scipy: ``gengamma(a=q^-2, c=q shape, scale=loc q^(2/(q shape)))``.
+
+    Numerics: the density is written as ``log shape - log t - log(2 pi)/2 - S(q) -
+    w^2 h(q w)`` with ``h(x) = (e^x - 1 - x)/x^2`` and ``S`` the Stirling remainder of
+    ``gammaln(q^-2)`` (:func:`_gg_stirling`), which is exact for every ``q`` and continuous
+    through ``q = 0``. The CDF and survival use :func:`log_gamma_pq` (the fused numba Op on
+    PyTensor) for ``|q| >= 5e-3`` and, in the band ``|q| < 5e-3`` (incomplete gamma shape
+    above 4e4), Temme's uniform expansion (Temme 1979; DLMF 8.12.3-8.12.10) with its first
+    coefficient: ``F = Phi(w~) - q phi(w~) c0(eta)``, ``w~ = w sqrt(2 h(q w))``,
+    ``eta = q w~``, ``c0(eta) = 1/(e^{q w} - 1) - 1/eta`` (error O(q^3)), which is exactly
+    the log-normal at ``q = 0``. Branches get safe inputs ("double where") so gradients
+    have no NaN.
+    """
+
+    name: ClassVar[str] = "gengamma"
+    location: ClassVar[str] = "log-mode"
+    extra_params: ClassVar[tuple[LagParam, ...]] = (SHAPE_PARAM, Q_PARAM)
+
+    def natural_params(self, loc, shape, q, xp=NP):
+        """Return scipy's ``gengamma`` ``(a, c, scale)`` (valid for ``q != 0``).
+
+        ``a = 1/q^2``, ``c = q * shape``, ``scale = loc * exp(2 log|q| / (q * shape))``.
+        """
+        q = xp.asarray(q)
+        k = xp.asarray(shape)
+        c = q * k
+        return 1.0 / (q * q), c, xp.asarray(loc) * xp.exp(2.0 * xp.log(xp.abs(q)) / c)
+
+    def _w(self, t, loc, shape, xp):
+        k = xp.asarray(shape)
+        t_safe, pos, logz = _t_parts(t, xp.log(xp.asarray(loc)), xp)
+        return k, t_safe, pos, k * logz
+
+    def logpdf(self, t, loc, shape, q, xp=NP):
+        """Log density ``log shape - log t - log(2 pi)/2 - S(q) - w^2 h(q w)``.
+
+        Parameters
+        ----------
+        t : array_like or TensorVariable
+            Lags ``>= 0`` in the data's time unit.
+        loc, shape, q : array_like or TensorVariable
+            ``e^mu`` (time unit), ``1/sigma`` and ``q``; broadcast with ``t``.
+        xp : _Namespace, default NP
+
+        Returns
+        -------
+        ndarray or TensorVariable
+            At ``t = 0``: ``-inf`` for ``q <= 0`` or ``shape > q``, ``+inf`` for
+            ``shape < q``, finite at ``shape = q``.
+        """
+        with xp.errstate():
+            q = xp.asarray(q)
+            k, t_safe, pos, w = self._w(t, loc, shape, xp)
+            x = q * w
+            aq = xp.abs(q)
+            log_aq = xp.log(xp.where(aq > 0.0, aq, 1.0))
+            ovf = (x - 2.0 * log_aq) > _GG_LOG_MAX
+            xc = xp.where(ovf, 0.0, x)
+            wc = xp.where(ovf, 0.0, w)
+            val = (xp.log(k) - xp.log(t_safe) - _LOG_SQRT_2PI - _gg_stirling(q, xp)
+                   - wc * wc * _h_expm1(xc, xp))
+            val = xp.where(ovf, _NEG_INF, val)
+            # t = 0: t^(shape/q - 1) for q > 0, 0 otherwise
+            qp = xp.where(q > 0.0, q, 1.0)
+            gam = 1.0 / (qp * qp)
+            edge = (gam - 1.0) * xp.log(gam) - xp.gammaln(gam) - xp.log(xp.asarray(loc))
+            at0 = xp.where(q > 0.0, xp.where(k > q, _NEG_INF, xp.where(k < q, math.inf, edge)),
+                           _NEG_INF)
+            return xp.where(pos, val, at0)
+
+    def _log_cdf_sf(self, t, loc, shape, q, xp):
+        with xp.errstate():
+            q = xp.asarray(q)
+            k, t_safe, pos, w = self._w(t, loc, shape, xp)
+            band = xp.abs(q) < _GG_BAND
+            # incomplete gamma branch, |q| >= _GG_BAND
+            qg = xp.where(band, _GG_BAND, q)
+            gam = 1.0 / (qg * qg)
+            log_u = xp.log(gam) + qg * w
+            # far tails of u by short series (keeps the incomplete gamma's argument sane)
+            big = log_u > _GG_LOG_U_BIG
+            small = log_u < -_GG_LOG_U_SMALL
+            log_u_c = xp.where(big | small, 0.0, log_u)
+            lp, lq = log_gamma_pq(gam, xp.exp(log_u_c), xp)
+            # u < e^-40: P = u^k / Gamma(k + 1) (1 + O(u)) (A&S 6.5.29)
+            lp_small = gam * xp.where(small, log_u, -_GG_LOG_U_SMALL) - xp.gammaln(gam + 1.0)
+            lq_small = xp.log1mexp(xp.minimum(lp_small, -1e-300))
+            # u > e^16 > 200 k: Q = u^(k-1) e^-u / Gamma(k) sum_j (k-1)...(k-j) / u^j
+            # (DLMF 8.11.2, 8 terms: exact to double precision), which also spares the
+            # gradient of log Q in u, exp(log f - log Q), a cancellation of two values ~ -u;
+            # beyond u = e^700 log Q is -inf and log P is 0 in double precision
+            ovf = log_u > _GG_LOG_MAX
+            log_u_b = xp.where(big & ~ovf, log_u, _GG_LOG_U_BIG + 1.0)
+            inv_u = xp.exp(-log_u_b)
+            term = 1.0
+            series = 1.0
+            for j in range(1, 9):
+                term = term * (gam - float(j)) * inv_u
+                series = series + term
+            lq_big = ((gam - 1.0) * log_u_b - xp.exp(log_u_b) - xp.gammaln(gam)
+                      + xp.log(series))
+            lp_big = xp.log1mexp(lq_big)
+            lp = xp.where(small, lp_small, xp.where(big, xp.where(ovf, 0.0, lp_big), lp))
+            lq = xp.where(small, lq_small, xp.where(big, xp.where(ovf, _NEG_INF, lq_big), lq))
+            f_gam = xp.where(qg > 0.0, lp, lq)
+            s_gam = xp.where(qg > 0.0, lq, lp)
+            # uniform expansion branch, |q| < _GG_BAND
+            qb = xp.where(band, q, 0.0)
+            x = xp.minimum(qb * w, _GG_LOG_MAX)
+            r = xp.sqrt(2.0 * _h_expm1(x, xp))
+            wt = w * r
+            eta = x * r
+            small_eta = xp.abs(eta) < 1e-3
+            es = xp.where(small_eta, eta, 0.0)
+            c0_series = -1.0 / 3 + es * (1.0 / 12 + es * (-2.0 / 135 + es / 864.0))
+            xd = xp.where(small_eta, 1.0, x)
+            ed = xp.where(small_eta, 1.0, eta)
+            c0 = xp.where(small_eta, c0_series, 1.0 / xp.expm1(xd) - 1.0 / ed)
+            log_phi = -0.5 * wt * wt - _LOG_SQRT_2PI
+            ln_f = xp.log_ndtr(wt)
+            ln_s = xp.log_ndtr(-wt)
+            floor = -1.0 + 2.0**-52
+            f_band = ln_f + xp.log1p(xp.maximum(-qb * c0 * xp.exp(log_phi - ln_f), floor))
+            s_band = ln_s + xp.log1p(xp.maximum(qb * c0 * xp.exp(log_phi - ln_s), floor))
+            log_f = xp.where(pos, xp.where(band, f_band, f_gam), _NEG_INF)
+            log_s = xp.where(pos, xp.where(band, s_band, s_gam), 0.0)
+        return log_f, log_s
+
+    def logcdf(self, t, loc, shape, q, xp=NP):
+        """``log F(t)``; ``-inf`` at 0. Parameters as :meth:`logpdf` (see the class notes)."""
+        return self._log_cdf_sf(t, loc, shape, q, xp)[0]
+
+    def logsf(self, t, loc, shape, q, xp=NP):
+        """``log S(t)``; ``0`` at 0. Parameters as :meth:`logpdf` (see the class notes)."""
+        return self._log_cdf_sf(t, loc, shape, q, xp)[1]
+
+    def _w_quantile(self, p, shape, q):
+        """Quantile of ``w = shape log(t / loc)`` (numpy)."""
+        p, k, q = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (p, shape, q)))
+        band = np.abs(q) < _GG_BAND
+        qg = np.where(band, _GG_BAND, q)
+        gam = 1.0 / qg**2
+        with np.errstate(all="ignore"):
+            u = np.where(qg > 0, sc.gammaincinv(gam, p), sc.gammainccinv(gam, p))
+            w_gam = (np.log(u) - np.log(gam)) / qg
+            # band: Cornish-Fisher start (F = Phi(w) + q (w^2 + 2) phi(w) / 6 + O(q^2)), then
+            # Newton steps on log F (log S above the median) of the uniform expansion
+            qb = np.where(band, q, 0.0)
+            z = sc.ndtri(p)
+            w = z - qb * (z * z + 2.0) / 6.0
+            upper = p > 0.5
+            target = np.where(upper, np.log1p(-p), np.log(p))
+            for _ in range(3):
+                ok = np.isfinite(w)
+                wf = np.where(ok, w, 0.0)
+                lf, ls = self._log_cdf_sf(np.exp(wf), 1.0, 1.0, qb, NP)
+                log_dens = -_LOG_SQRT_2PI - _gg_stirling(qb, NP) - wf * wf * _h_expm1(qb * wf, NP)
+                lv = np.where(upper, ls, lf)
+                step = (lv - target) * np.exp(lv - log_dens)
+                w = np.where(ok, w - np.where(upper, -step, step), w)
+        return np.where(band, w, w_gam)
+
+    def quantile(self, p, loc, shape, q):
+        """``loc * exp(w_p / shape)`` with ``w_p`` from ``gammaincinv`` (numpy).
+
+        ``u_p = gammaincinv(q^-2, p)`` (``gammainccinv`` for ``q < 0``),
+        ``w_p = log(q^2 u_p) / q``; in the band ``|q| < 5e-3`` a Cornish-Fisher start refined
+        by Newton steps on :meth:`logcdf`.
+        """
+        k = np.asarray(shape, dtype=np.float64)
+        return np.asarray(loc, dtype=np.float64) * np.exp(self._w_quantile(p, k, q) / k)
+
+    def mean(self, loc, shape, q):
+        """``loc * q^(-2 s) Gamma(q^-2 + s) / Gamma(q^-2)``, ``s = 1/(q shape)`` (numpy).
+
+        ``inf`` where it does not exist (``q^-2 + s <= 0``); for ``|q| < 5e-3``
+        ``loc * exp(sigma^2/2 + q sigma^3/6)`` (cumulant expansion, error O(q^2)).
+        """
+        loc, k, q = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (loc, shape, q)))
+        sigma = 1.0 / k
+        band = np.abs(q) < _GG_BAND
+        qg = np.where(band, 1.0, q)
+        gam = 1.0 / qg**2
+        s = sigma / qg
+        with np.errstate(all="ignore"):
+            direct = np.where(gam + s > 0, -s * np.log(gam) + sc.gammaln(gam + s) - sc.gammaln(gam),
+                              np.inf)
+        near = 0.5 * sigma**2 + q * sigma**3 / 6.0
+        return loc * np.exp(np.where(band, near, direct))
+
+    def rvs(self, rng, loc, shape, q, size=None):
+        """``loc * exp(w / shape)``, ``w = log(q^2 u) / q``, ``u ~ Gamma(q^-2)`` (numpy).
+
+        In the band ``|q| < 5e-3`` by inversion (:meth:`quantile` of uniforms).
+        """
+        rng = np.random.default_rng(rng)
+        loc, k, q = (np.asarray(v, dtype=np.float64) for v in (loc, shape, q))
+        if size is None:
+            size = np.broadcast_shapes(loc.shape, k.shape, q.shape)
+        band = np.abs(q) < _GG_BAND
+        qg = np.where(band, 1.0, q)
+        gam = 1.0 / qg**2
+        u = rng.gamma(np.broadcast_to(gam, size))
+        w_gam = (np.log(u) - np.log(gam)) / qg
+        w_band = self._w_quantile(rng.uniform(size=size), np.broadcast_to(k, size),
+                                  np.broadcast_to(np.where(band, q, 0.0), size))
+        return loc * np.exp(np.where(band, w_band, w_gam) / k)
+
+
+LAG_FAMILIES: dict[str, LagFamily] = {
+    "exponential": Exponential(),
+    "weibull": Weibull(),
+    "gamma": Gamma(),
+    "lognormal": LogNormal(),
+    "gengamma": GenGamma(),
+}
 """Registry of lag families by name."""
 
 

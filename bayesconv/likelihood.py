@@ -6,7 +6,7 @@ For a unit of cohort g with eventual conversion probability c_g and lag distribu
 ========================  ========================================  ==============================
 row                       log-likelihood of one unit                computed as
 ========================  ========================================  ==============================
-converted at exact t > 0  log c_g + log f(t)                        (gamma: sufficient statistics)
+converted at exact t > 0  log c_g + log f(t)                        sufficient statistics if any
 converted in (0, b]       log c_g + log F(b)                        logcdf
 converted in (a, b], a>0  log c_g + log(F(b) − F(a))                logdiffexp of log F, or of
                                                                     log S in the upper tail
@@ -136,27 +136,42 @@ def rows_from_data(data: ConversionData, *, time_scale: float | None = None,
                           n_cohorts=data.n_cohorts)
 
 
-def _terms(family, kind, g, lo, up, log_c, log1m_c, loc, shape, xp):
-    """Per-unit log-likelihood of rows of a single kind (vectorised)."""
-    lc, lk, sk = log_c[..., g], loc[..., g], shape[..., g]
+def _split_xp(params, xp):
+    """``(params, xp)`` from ``*params`` whose last item may be the namespace (old call form)."""
+    from .lags import _Namespace
+
+    if xp is None and params and isinstance(params[-1], _Namespace):
+        return params[:-1], params[-1]
+    if xp is None:
+        raise TypeError("the numeric namespace xp (bayesconv.lags.NP or PT) is required")
+    return params, xp
+
+
+def _terms(family, kind, g, lo, up, log_c, log1m_c, params, xp):
+    """Per-unit log-likelihood of rows of a single kind (vectorised).
+
+    ``params``: the family's lag parameters (``family.param_names`` order), per cohort.
+    """
+    lc = log_c[..., g]
+    pk = tuple(p[..., g] for p in params)
     if kind == 0:
-        return lc + family.logpdf(up, lk, sk, xp=xp)
+        return lc + family.logpdf(up, *pk, xp=xp)
     if kind == 1:
-        return lc + family.logcdf(up, lk, sk, xp=xp)
+        return lc + family.logcdf(up, *pk, xp=xp)
     if kind == 2:
-        lcb = family.logcdf(up, lk, sk, xp=xp)
-        lca = family.logcdf(lo, lk, sk, xp=xp)
-        lsa = family.logsf(lo, lk, sk, xp=xp)
-        lsb = family.logsf(up, lk, sk, xp=xp)
+        lcb = family.logcdf(up, *pk, xp=xp)
+        lca = family.logcdf(lo, *pk, xp=xp)
+        lsa = family.logsf(lo, *pk, xp=xp)
+        lsb = family.logsf(up, *pk, xp=xp)
         via_cdf = lcb + xp.log1mexp(xp.minimum(lca - lcb, _TINY_NEG))
         via_sf = lsa + xp.log1mexp(xp.minimum(lsb - lsa, _TINY_NEG))
         return lc + xp.where(lsa < np.log(0.5), via_sf, via_cdf)
     if kind == 3:
-        return xp.logaddexp(log1m_c[..., g], lc + family.logsf(up, lk, sk, xp=xp))
+        return xp.logaddexp(log1m_c[..., g], lc + family.logsf(up, *pk, xp=xp))
     raise ValueError(f"unknown row kind {kind}")
 
 
-def row_loglik(family, rows: LikelihoodRows, log_c, log1m_c, loc, shape, xp):
+def row_loglik(family, rows: LikelihoodRows, log_c, log1m_c, *params, xp=None):
     """Per-unit log-likelihood of every row, in data order (numpy only).
 
     Parameters
@@ -165,10 +180,11 @@ def row_loglik(family, rows: LikelihoodRows, log_c, log1m_c, loc, shape, xp):
     rows : LikelihoodRows
     log_c, log1m_c : ndarray of shape (..., n_cohorts)
         log c_g and log(1 − c_g); leading dims (e.g. chain, draw) broadcast.
-    loc, shape : ndarray of shape (..., n_cohorts)
-        Lag location (internal time unit) and shape per cohort.
+    *params : ndarray of shape (..., n_cohorts)
+        The lag parameters per cohort in ``family.param_names`` order (``loc, shape`` for
+        most families; lag location in the internal time unit).
     xp : namespace
-        ``bayesconv.lags.NP``.
+        ``bayesconv.lags.NP`` (keyword, or positionally after the parameters).
 
     Returns
     -------
@@ -176,21 +192,22 @@ def row_loglik(family, rows: LikelihoodRows, log_c, log1m_c, loc, shape, xp):
         Log-likelihood of one unit of each row, in the data's time unit (exact rows include
         the Jacobian −log(time_scale)). Multiply by ``rows.count`` for the row's total.
     """
-    log_c, log1m_c, loc, shape = np.broadcast_arrays(log_c, log1m_c, loc, shape)
+    params, xp = _split_xp(params, xp)
+    log_c, log1m_c, *params = np.broadcast_arrays(log_c, log1m_c, *params)
     out = np.zeros(log_c.shape[:-1] + (len(rows.kind),))
     for kind in (0, 1, 2, 3):
         m = rows.kind == kind
         if not m.any():
             continue
         val = _terms(family, kind, rows.cohort[m], rows.lower[m], rows.upper[m], log_c,
-                     log1m_c, loc, shape, xp)
+                     log1m_c, params, xp)
         if kind == 0:
             val = val - np.log(rows.time_scale)
         out[..., m] = val
     return out
 
 
-def total_loglik(family, rows: LikelihoodRows, log_c, log1m_c, loc, shape, xp,
+def total_loglik(family, rows: LikelihoodRows, log_c, log1m_c, *params, xp=None,
                  data_vars: dict | None = None):
     """Sum of count × log-likelihood over all rows: the model's likelihood term.
 
@@ -198,36 +215,39 @@ def total_loglik(family, rows: LikelihoodRows, log_c, log1m_c, loc, shape, xp,
     ----------
     family : LagFamily
     rows : LikelihoodRows
-    log_c, log1m_c, loc, shape : vectors of shape (n_cohorts,)
-        Parameters (numpy arrays or PyTensor tensors), lag location in the internal time unit.
+    log_c, log1m_c, *params : vectors of shape (n_cohorts,)
+        Parameters (numpy arrays or PyTensor tensors): log c, log(1 − c) and the lag
+        parameters in ``family.param_names`` order, lag location in the internal time unit.
     xp : namespace
-        ``bayesconv.lags.NP`` or ``bayesconv.lags.PT``.
+        ``bayesconv.lags.NP`` or ``bayesconv.lags.PT`` (keyword, or positionally after the
+        parameters).
     data_vars : dict, optional
         Replacement arrays (e.g. ``pm.Data`` tensors) keyed ``"{kind}_{name}"`` for
-        name in (cohort, lower, upper, count), and ``"stats_{n, slogt, st}"`` for the gamma
-        sufficient statistics.
+        name in (cohort, lower, upper, count), and ``"stats_<name>"`` for the sufficient
+        statistics (``family.suff_stat_names``, e.g. ``n, slogt, st`` for the gamma).
 
     Returns
     -------
     scalar
         Log-likelihood up to the constant Jacobian of the time scale. Exact conversions of a
-        family with sufficient statistics (gamma) are summed per cohort from
-        (Σ n, Σ n log t, Σ n t) instead of row by row.
+        family with sufficient statistics (gamma: Σ n, Σ n log t, Σ n t; exponential,
+        log-normal) are summed per cohort from them instead of row by row.
     """
+    params, xp = _split_xp(params, xp)
     arrays = data_vars if data_vars is not None else rows_as_arrays(family, rows)
     total = 0.0
     for kind in (0, 1, 2, 3):
         if kind == 0 and "stats_n" in arrays:
-            n, slogt, st = arrays["stats_n"], arrays["stats_slogt"], arrays["stats_st"]
-            total = total + (n * log_c).sum() + family.loglik_exact_from_stats(
-                n, slogt, st, loc, shape, xp=xp).sum()
+            stats = [arrays[f"stats_{name}"] for name in family.suff_stat_names]
+            total = total + (stats[0] * log_c).sum() + family.loglik_exact_from_stats(
+                *stats, *params, xp=xp).sum()
             continue
         key = f"{kind}_count"
         if key not in arrays:
             continue
         g, up, cnt = (arrays[f"{kind}_{name}"] for name in ("cohort", "upper", "count"))
         lo = arrays.get(f"{kind}_lower")
-        total = total + (cnt * _terms(family, kind, g, lo, up, log_c, log1m_c, loc, shape,
+        total = total + (cnt * _terms(family, kind, g, lo, up, log_c, log1m_c, params,
                                       xp)).sum()
     return total
 
@@ -267,7 +287,7 @@ def padded_arrays(family, rows: LikelihoodRows) -> dict:
 
 
 def rows_as_arrays(family, rows: LikelihoodRows) -> dict:
-    """The numpy arrays :func:`total_loglik` reads, per kind (and gamma statistics).
+    """The numpy arrays :func:`total_loglik` reads, per kind (and sufficient statistics).
 
     Rows of a kind that has no rows are left out, so the model graph has no empty terms.
     """
@@ -278,8 +298,9 @@ def rows_as_arrays(family, rows: LikelihoodRows) -> dict:
             if cnt.size:
                 # weights of shape (n_cohorts, n_rows): row r counts only for its own cohort
                 w = np.where(g[None, :] == np.arange(rows.n_cohorts)[:, None], cnt, 0.0)
-                n, slogt, st = family.suff_stats(up, w, axis=1)
-                out.update(stats_n=n, stats_slogt=slogt, stats_st=st)
+                stats = family.suff_stats(up, w, axis=1)
+                out.update({f"stats_{name}": v
+                            for name, v in zip(family.suff_stat_names, stats, strict=True)})
             continue
         if cnt.size:
             out.update({f"{kind}_cohort": g, f"{kind}_upper": up, f"{kind}_count": cnt})

@@ -36,6 +36,8 @@ DEFAULT_PRIORS: dict = {
     "log_lag_loc_sd": 1.0,
     # log(lag shape) of each cohort: centred on 1 (exponential), 0.14 to 7 at 2 sd
     "log_lag_shape": {"mu": 0.0, "sigma": 1.0},
+    # generalized gamma only: q, shared by all cohorts; 0 log-normal, 1 Weibull, sigma gamma
+    "lag_q": {"mu": 0.0, "sigma": 1.0},
 }
 
 _GROUPS = ("logit_rate", "log_lag_loc")
@@ -153,6 +155,7 @@ class ConversionModel:
         logit c_g      ~ Normal(μ_c, σ_c),   μ_c ~ Normal(0, 1.5),   σ_c ~ HalfNormal(1)
         log(m_g / s)   ~ Normal(μ_m, σ_m),   μ_m ~ Normal(0, 2),     σ_m ~ HalfNormal(1)
         log k_g        ~ Normal(0, 1)        (not pooled)
+        q              ~ Normal(0, 1)        (generalized gamma only; one for all cohorts)
 
     where s is ``time_scale``, the count-weighted median observed conversion time, so the priors
     are the same in any time unit (fitting in hours or days gives the same posterior in
@@ -167,8 +170,12 @@ class ConversionModel:
     ----------
     data : ConversionData
         Output of :func:`bayesconv.prepare`.
-    lag : {"gamma", "weibull"} or LagFamily, default "gamma"
-        Lag family. The gamma location is its mean, the Weibull location its median.
+    lag : {"gamma", "weibull", "exponential", "lognormal", "gengamma"} or LagFamily
+        Lag family (default "gamma"; see :mod:`bayesconv.lags`). The gamma location is its
+        mean; the Weibull, exponential and log-normal locations their medians; the
+        generalized gamma's ``e^mu``. The exponential has no shape (no ``lag_shape``
+        variable); the generalized gamma adds ``lag_q``, one value shared by all cohorts
+        (stored per cohort), whose per-cohort version is weakly identified under censoring.
     pooling : {"auto", "partial", "none", "complete"}, default "auto"
         "partial": hierarchical priors across cohorts (partial pooling). "none": each cohort
         gets the population priors independently. "complete": one curve for all cohorts.
@@ -266,24 +273,35 @@ class ConversionModel:
         value = pt.set_subtensor(value[idx_n], mu + sigma * z)
         return pm.Deterministic(name, value, dims="cohort")
 
+    def _lag_param(self, param):
+        """A lag parameter besides the location (:class:`~bayesconv.lags.LagParam`), per cohort.
+
+        Not pooled hierarchically (see the class docstring): one independent value per cohort
+        (``pooling="none"``/``"partial"``) or one for all (``"complete"``, or a ``shared``
+        parameter such as the generalized gamma's ``q``). Positive parameters are sampled on
+        the log scale (``log_<var>``); the parameter itself is the per-cohort variable ``var``.
+        """
+        pooling = "complete" if (param.shared or self.spec.pooling == "complete") else "none"
+        if not param.positive:
+            return self._cohort_vector(param.var, param.prior, pooling)
+        raw = self._cohort_vector(f"log_{param.var}", param.prior, pooling)
+        return pm.Deterministic(param.var, pt.exp(raw), dims="cohort")
+
     def _build(self) -> pm.Model:
         with pm.Model(coords=self.coords) as model:
             # a Data container, so a cached compiled model can be reused with another scale
             s = pm.Data("time_scale", np.float64(self.spec.time_scale))
             logit_c = self._cohort_vector("logit_rate", "logit_rate")
             log_loc = self._cohort_vector("log_lag_loc", "log_lag_loc")
-            # the lag shape is not pooled (see the class docstring)
-            shape_pooling = "complete" if self.spec.pooling == "complete" else "none"
-            log_shape = self._cohort_vector("log_lag_shape", "log_lag_shape", shape_pooling)
             pm.Deterministic("eventual_rate", pm.math.sigmoid(logit_c), dims="cohort")
             pm.Deterministic("lag_loc", pt.exp(log_loc) * s, dims="cohort")
-            pm.Deterministic("lag_shape", pt.exp(log_shape), dims="cohort")
+            lag_params = [pt.exp(log_loc)] + [self._lag_param(p) for p in self.family.extra_params]
             log_c = -pt.softplus(-logit_c)
             log1m_c = -pt.softplus(logit_c)
             arrays = padded_arrays(self.family, self.rows)
             data_vars = {k: pm.Data(f"lik_{k}", v) for k, v in arrays.items()}
-            ll = total_loglik(self.family, self.rows, log_c, log1m_c, pt.exp(log_loc),
-                              pt.exp(log_shape), PT, data_vars=data_vars)
+            ll = total_loglik(self.family, self.rows, log_c, log1m_c, *lag_params, xp=PT,
+                              data_vars=data_vars)
             pm.Potential("loglik", ll)
         return model
 
@@ -340,6 +358,30 @@ class ConversionModel:
         return fit_model(self, draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                          sampler=sampler, progressbar=progressbar, method=method, cores=cores,
                          target_accept=target_accept, sampler_kwargs=sampler_kwargs)
+
+    def sample_prior_predictive(self, draws: int = 500, random_seed=None):
+        """Draws of every cohort's parameters from the priors alone (no data).
+
+        Uses ``pymc.sample_prior_predictive`` on :attr:`pymc_model`; see
+        :func:`bayesconv.checks.sample_prior`.
+
+        Returns
+        -------
+        xarray.Dataset with dims (chain = 1, draw, cohort): ``eventual_rate``, ``lag_loc``
+        (data's time unit), ``lag_shape``, ``median_lag`` (data's time unit), ...
+        """
+        from .checks import sample_prior
+
+        return sample_prior(self, draws=draws, random_seed=random_seed)
+
+    def plot_prior_curves(self, ax=None, **kwargs):
+        """Prior draws of the conversion curve c·F(t) in the data's time unit.
+
+        See :func:`bayesconv.checks.plot_prior_curves` (keyword arguments). Returns the Axes.
+        """
+        from .checks import plot_prior_curves
+
+        return plot_prior_curves(self, ax, **kwargs)
 
     def __repr__(self) -> str:
         return (f"ConversionModel(lag={self.spec.lag!r}, pooling={self.spec.pooling!r}, "

@@ -42,7 +42,8 @@ class ConversionResult:
     Attributes
     ----------
     idata : xarray.DataTree
-        Groups ``posterior`` (``eventual_rate``, ``lag_loc``, ``lag_shape``, ``median_lag`` per
+        Groups ``posterior`` (``eventual_rate``, ``lag_loc``, ``lag_shape`` (not for the
+        exponential lag), ``lag_q`` (generalized gamma), ``median_lag`` per
         cohort, plus hyperparameters; lags in the data's time unit), ``sample_stats``,
         ``log_likelihood`` (``conversion``: log-likelihood of one unit of each aggregated row,
         dims (chain, draw, row)), ``observed_data`` (``duration``, ``converted`` per row) and
@@ -74,7 +75,8 @@ class ConversionResult:
         post = post[keep]
         if "cohort" in post.coords:
             post = post.assign_coords(cohort=list(model.coords["cohort"]))
-        post["median_lag"] = xr.apply_ufunc(family.median, post["lag_loc"], post["lag_shape"])
+        post["median_lag"] = xr.apply_ufunc(
+            family.median, post["lag_loc"], *(post[p.var] for p in family.extra_params))
         post["median_lag"].attrs["units"] = data.time_unit
         post["lag_loc"].attrs.update(units=data.time_unit, meaning=f"{family.location} lag")
         groups = {"posterior": post}
@@ -156,10 +158,19 @@ class ConversionResult:
         """
         return self.posterior["eventual_rate"]
 
-    def _params(self):
+    def _lag_params(self) -> tuple:
+        """The lag parameters per draw and cohort, in ``family.param_names`` order.
+
+        ``(lag_loc, lag_shape)`` for most families, ``(lag_loc,)`` for the exponential,
+        ``(lag_loc, lag_shape, lag_q)`` for the generalized gamma; call family functions as
+        ``family.logcdf(t, *result._lag_params(), xp=NP)``.
+        """
         p = self.posterior
-        c = p["eventual_rate"]
-        return c, p["lag_loc"], p["lag_shape"]
+        return (p["lag_loc"],) + tuple(p[q.var] for q in self.family.extra_params)
+
+    def _params(self):
+        """``(eventual_rate, *lag parameters)`` (see :meth:`_lag_params`)."""
+        return (self.posterior["eventual_rate"],) + self._lag_params()
 
     def curves(self, t) -> xr.DataArray:
         """Posterior draws of the cumulative conversion curve c·F(t) of every cohort.
@@ -177,10 +188,9 @@ class ConversionResult:
         t = np.atleast_1d(np.asarray(t, dtype=float))
         if np.any(t < 0) or not np.all(np.isfinite(t)):
             raise ValueError("t must be finite and >= 0")
-        c, loc, shape = self._params()
+        c, *lag = self._params()
         tt = xr.DataArray(t, dims="t", coords={"t": t})
-        logf = xr.apply_ufunc(lambda a, b, x: self.family.logcdf(x, a, b, xp=NP),
-                              loc, shape, tt)
+        logf = xr.apply_ufunc(lambda x, *a: self.family.logcdf(x, *a, xp=NP), tt, *lag)
         out = c * np.exp(logf)
         out.name = "conversion"
         out.attrs["units_t"] = self.data.time_unit
@@ -197,14 +207,14 @@ class ConversionResult:
         """
         from .likelihood import rows_from_data
 
-        c, loc, shape = self._params()
+        c, loc, *rest = self._params()
         rows = rows_from_data(self.data, time_scale=self.spec.time_scale,
                               zero_width=self.spec.zero_width)
         logit = np.log(c.values) - np.log1p(-c.values)
         log_c = -np.logaddexp(0, -logit)
         log1m_c = -np.logaddexp(0, logit)
         vals = row_loglik(self.family, rows, log_c, log1m_c, loc.values / rows.time_scale,
-                          shape.values, NP)
+                          *(x.values for x in rest), xp=NP)
         return xr.DataArray(vals, dims=("chain", "draw", "row"),
                             coords={"chain": c["chain"], "draw": c["draw"],
                                     "row": np.arange(self.data.n_rows)})
@@ -250,7 +260,7 @@ class ConversionResult:
             table[f"{col}_lower"] = h.sel(ci_bound="lower").values
             table[f"{col}_upper"] = h.sel(ci_bound="upper").values
         diag = self.diagnostics()
-        checked = ["eventual_rate", "lag_loc", "lag_shape"]
+        checked = ["eventual_rate", "lag_loc", "lag_shape", "lag_q"]
         for key, how in (("r_hat", "max"), ("ess_bulk", "min"), ("ess_tail", "min")):
             ds = diag.get(key)
             if ds is None:
@@ -283,12 +293,12 @@ class ConversionResult:
         DataFrame indexed by cohort with columns ``followup_share``, ``rate_hdi_width`` and
         ``weakly_identified``.
         """
-        c, loc, shape = self._params()
+        c, *lag = self._params()
         fmax = np.array([self.data.duration[self.data.cohort == g].max()
                          for g in range(self.data.n_cohorts)])
         tt = xr.DataArray(fmax, dims="cohort", coords={"cohort": c["cohort"]})
-        share = np.exp(xr.apply_ufunc(lambda a, b, x: self.family.logcdf(x, a, b, xp=NP),
-                                      loc, shape, tt)).mean(("chain", "draw"))
+        share = np.exp(xr.apply_ufunc(lambda x, *a: self.family.logcdf(x, *a, xp=NP),
+                                      tt, *lag)).mean(("chain", "draw"))
         width = _hdi(c, 0.94).diff("ci_bound").squeeze("ci_bound", drop=True)
         out = pd.DataFrame({"followup_share": share.values, "rate_hdi_width": width.values},
                            index=pd.Index(self.data.cohorts, name=self.data.cohort_name or
@@ -307,12 +317,12 @@ class ConversionResult:
 
     def _log_p_eventual(self, age, g=None):
         """log P(converts eventually | not converted by age), draws × ages."""
-        c, loc, shape = self._params()
+        c, *lag = self._params()
         if g is not None:
-            c, loc, shape = (x.isel(cohort=g) for x in (c, loc, shape))
-        cv, lv, sv = (np.asarray(x.values)[..., None] for x in (c, loc, shape))
+            c, *lag = (x.isel(cohort=g) for x in (c, *lag))
+        cv, *lv = (np.asarray(x.values)[..., None] for x in (c, *lag))
         log_c = np.log(cv)
-        log_sf = self.family.logsf(age, lv, sv)
+        log_sf = self.family.logsf(age, *lv)
         return log_c + log_sf - np.logaddexp(np.log1p(-cv), log_c + log_sf)
 
     def conversion_probability(self, age, cohort) -> xr.DataArray:
@@ -383,19 +393,19 @@ class ConversionResult:
         table["pending"] = table["units"] - table["converted"]
         pending = ~self.data.converted
         out = {k: [] for k in ("remaining_mean", "remaining_lower", "remaining_upper")}
-        c, loc, shape = self._params()
+        c, *lag = self._params()
         for g in range(self.data.n_cohorts):
             m = pending & (self.data.cohort == g)
             ages, n = self.data.duration[m], self.data.count[m]
             lp = self._log_p_eventual(ages, g)  # (chain, draw, rows)
             if within is not None:
-                cv, lv, sv = (np.asarray(x.isel(cohort=g).values)[..., None]
-                              for x in (c, loc, shape))
+                cv, *lv = (np.asarray(x.isel(cohort=g).values)[..., None]
+                           for x in (c, *lag))
                 fam = self.family
-                log_num = np.log(cv) + fam.logcdf(ages + within, lv, sv) + np.log1p(
-                    -np.exp(np.minimum(fam.logcdf(ages, lv, sv)
-                                       - fam.logcdf(ages + within, lv, sv), -1e-300)))
-                log_sf = fam.logsf(ages, lv, sv)
+                log_num = np.log(cv) + fam.logcdf(ages + within, *lv) + np.log1p(
+                    -np.exp(np.minimum(fam.logcdf(ages, *lv)
+                                       - fam.logcdf(ages + within, *lv), -1e-300)))
+                log_sf = fam.logsf(ages, *lv)
                 lp = log_num - np.logaddexp(np.log1p(-cv), np.log(cv) + log_sf)
             p = np.clip(np.exp(lp), 0.0, 1.0)
             draws = rng.binomial(n, p).sum(axis=-1).astype(float)  # (chain, draw)
@@ -511,7 +521,7 @@ class ConversionResult:
         DataFrame with columns ``draw`` (0..n_draws-1), ``cohort``, ``time``, ``conversion``.
         """
         rng = np.random.default_rng(random_seed)
-        c, loc, shape = (x.stack(s=("chain", "draw")).values for x in self._params())
+        c, *lag = (x.stack(s=("chain", "draw")).values for x in self._params())
         picks = rng.choice(c.shape[-1], size=min(n_draws, c.shape[-1]), replace=False)
         fu = self._followup()
         grids = [self._ppc_grid(g, fu[g][0]) if fu[g][1].sum() > self.PPC_UNIT_LIMIT else None
@@ -528,18 +538,18 @@ class ConversionResult:
         for j, s in enumerate(picks):
             for g, label in enumerate(self.data.cohorts):
                 ages, n = fu[g]
-                cdf_age = np.exp(self.family.logcdf(ages, loc[g, s], shape[g, s]))
+                lag_gs = [x[g, s] for x in lag]
+                cdf_age = np.exp(self.family.logcdf(ages, *lag_gs))
                 k = rng.binomial(n, c[g, s] * cdf_age)
                 if grids[g] is None:
                     # conversion times of the k units converting before their age: F truncated
                     rep_age = np.repeat(ages, k)
                     u = rng.uniform(0.0, np.repeat(cdf_age, k))
-                    times = self.family.quantile(u, loc[g, s], shape[g, s])
+                    times = self.family.quantile(u, *lag_gs)
                     times = np.minimum(times, rep_age)
                     t_conv, n_conv = times, np.ones(k.sum())
                 else:
-                    t_conv, n_conv = self._ppc_gridded(grids[g], ages, k, cdf_age,
-                                                       loc[g, s], shape[g, s], rng)
+                    t_conv, n_conv = self._ppc_gridded(grids[g], ages, k, cdf_age, lag_gs, rng)
                 dur = np.concatenate([t_conv, ages])
                 conv = np.concatenate([np.ones(len(t_conv), bool), np.zeros(len(ages), bool)])
                 cnt = np.concatenate([n_conv, n - k])
@@ -557,13 +567,14 @@ class ConversionResult:
             times = np.unique(np.quantile(times, np.linspace(0, 1, self.PPC_MAX_CELLS)))
         return times
 
-    def _ppc_gridded(self, edges, ages, k, cdf_age, loc, shape, rng):
+    def _ppc_gridded(self, edges, ages, k, cdf_age, lag, rng):
         """Spread ``k[i]`` conversions of follow-up group ``i`` over grid cells below its age.
 
         Cell ``j`` is ``(edges[j-1], edges[j]]`` (``edges[-1] = 0``); a group's last cell ends at
-        its age. Returns (times, counts) of the simulated conversions, aggregated.
+        its age. ``lag``: the lag parameters of one draw. Returns (times, counts) of the
+        simulated conversions, aggregated.
         """
-        cdf_edges = np.exp(self.family.logcdf(edges, loc, shape))
+        cdf_edges = np.exp(self.family.logcdf(edges, *lag))
         # cumulative probability at each cell's upper edge, capped at each group's age
         upper = np.minimum(cdf_edges[None, :], cdf_age[:, None])
         lower = np.concatenate([np.zeros((len(ages), 1)), upper[:, :-1]], axis=1)
@@ -634,6 +645,28 @@ class ConversionResult:
                      fontsize="medium")
         ax.legend(fontsize="small")
         return ax
+
+    def calibration_table(self, bands=10, *, by_cohort: bool = False, ci_prob: float = 0.94,
+                          n_draws: int | None = 1000, random_seed=None) -> pd.DataFrame:
+        """Observed vs posterior predictive share converted by follow-up age band.
+
+        See :func:`bayesconv.checks.calibration_table` (same parameters and table).
+        """
+        from .checks import calibration_table
+
+        return calibration_table(self, bands, by_cohort=by_cohort, ci_prob=ci_prob,
+                                 n_draws=n_draws, random_seed=random_seed)
+
+    def plot_calibration(self, ax=None, *, bands=10, by_cohort: bool = False,
+                         ci_prob: float = 0.94, n_draws: int | None = 1000, random_seed=None):
+        """Calibration plot: observed vs predicted share converted, by follow-up age band.
+
+        See :func:`bayesconv.checks.plot_calibration`. Returns the matplotlib Axes.
+        """
+        from .checks import plot_calibration
+
+        return plot_calibration(self, ax, bands=bands, by_cohort=by_cohort, ci_prob=ci_prob,
+                                n_draws=n_draws, random_seed=random_seed)
 
     def __repr__(self) -> str:
         p = self.posterior

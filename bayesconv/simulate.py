@@ -11,7 +11,8 @@ from .lags import get_lag
 __all__ = ["simulate"]
 
 
-def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=1.0, lag="gamma", cohorts=None,
+def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=None, lag="gamma", lag_q=None,
+             cohorts=None,
              start="2024-01-01", enrollment: float = 30.0, followup: float = 60.0,
              time_unit: str = "D", resolution: str | None = None,
              random_seed=None) -> pd.DataFrame:
@@ -29,10 +30,13 @@ def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=1.0, lag="gamma", coh
     eventual_rate : float or sequence of float
         True eventual conversion probability per cohort, in [0, 1].
     lag_loc, lag_shape : float or sequence of float
-        True lag location (the mean for gamma, the median for Weibull; in ``time_unit``) and
-        shape per cohort.
+        True lag location (the mean for gamma, the median for Weibull, exponential and
+        log-normal, ``e^mu`` for the generalized gamma; in ``time_unit``) and shape per
+        cohort. ``lag_shape`` defaults to 1 and must be left out for the exponential.
     lag : str, default "gamma"
         Lag family (see :mod:`bayesconv.lags`).
+    lag_q : float or sequence of float, optional
+        The generalized gamma's ``q`` (required for it, not allowed for other families).
     cohorts : sequence of str, optional
         Cohort labels (default "A", "B", ...).
     start : str or Timestamp, default "2024-01-01"
@@ -58,8 +62,16 @@ def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=1.0, lag="gamma", coh
     """
     family = get_lag(lag)
     rng = np.random.default_rng(random_seed)
-    n, c, loc, shape = np.broadcast_arrays(np.atleast_1d(n_units), np.atleast_1d(eventual_rate),
-                                           np.atleast_1d(lag_loc), np.atleast_1d(lag_shape))
+    names = family.param_names
+    if lag_shape is not None and "shape" not in names:
+        raise ValueError(f"the {family.name} lag has no shape; leave lag_shape out")
+    if (lag_q is None) == ("q" in names):
+        raise ValueError(f"lag_q is {'required' if 'q' in names else 'not allowed'} for the "
+                         f"{family.name} lag")
+    extra = {"shape": 1.0 if lag_shape is None else lag_shape, "q": lag_q}
+    n, c, loc, *rest = np.broadcast_arrays(
+        np.atleast_1d(n_units), np.atleast_1d(eventual_rate), np.atleast_1d(lag_loc),
+        *(np.atleast_1d(extra[name]).astype(float) for name in names[1:]))
     n = n.astype(np.int64)
     if np.any((c < 0) | (c > 1)):
         raise ValueError(f"eventual_rate must be in [0, 1], got {c.tolist()}")
@@ -74,7 +86,7 @@ def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=1.0, lag="gamma", coh
     for g, label in enumerate(cohorts):
         age0 = rng.uniform(0.0, enrollment, size=n[g])
         converts = rng.uniform(size=n[g]) < c[g]
-        lags = family.rvs(rng, loc[g], shape[g], size=n[g])
+        lags = family.rvs(rng, loc[g], *(x[g] for x in rest), size=n[g])
         at = age0 + lags
         seen = converts & (at <= enrollment + followup)
         frames.append(pd.DataFrame({
@@ -88,8 +100,10 @@ def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=1.0, lag="gamma", coh
         out["created"] = out["created"].dt.floor(resolution)
         out["converted"] = out["converted"].dt.floor(resolution)
     out["observed_until"] = observed
-    out.attrs["truth"] = pd.DataFrame({"eventual_rate": c, "lag_loc": loc, "lag_shape": shape},
-                                      index=pd.Index(cohorts, name="cohort")).to_dict("index")
+    truth = {"eventual_rate": c, "lag_loc": loc}
+    truth.update({p.var: x for p, x in zip(family.extra_params, rest, strict=True)})
+    out.attrs["truth"] = pd.DataFrame(truth, index=pd.Index(cohorts, name="cohort")
+                                      ).to_dict("index")
     out.attrs["lag"] = family.name
     out.attrs["time_unit"] = time_unit
     return out

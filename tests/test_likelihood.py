@@ -6,12 +6,20 @@ import pytest
 from scipy import stats
 
 from bayesconv.data import ConversionData
-from bayesconv.lags import NP, PT, get_lag
+from bayesconv.lags import LAG_FAMILIES, NP, PT, get_lag
 from bayesconv.likelihood import row_loglik, rows_as_arrays, rows_from_data, total_loglik
 
 C = np.array([0.3, 0.8])
-LOC = np.array([5.0, 40.0])    # gamma: mean; weibull: median (days)
+LOC = np.array([5.0, 40.0])    # gamma: mean; weibull, exponential, lognormal: median (days)
 SHAPE = np.array([2.5, 0.7])
+Q = np.array([0.6, 0.6])       # generalized gamma (one q shared by the cohorts)
+LAGS = list(LAG_FAMILIES)
+
+
+def _params(lag, scale=1.0):
+    """The lag parameters per cohort in the family's order (location in units of scale)."""
+    values = {"loc": LOC / scale, "shape": SHAPE, "q": Q}
+    return [values[name] for name in get_lag(lag).param_names]
 
 
 def _data():
@@ -29,9 +37,15 @@ def _data():
                           count=n.astype(np.int64), cohorts=("a", "b"), time_unit="D")
 
 
-def _scipy_dist(lag, loc, shape):
+def _scipy_dist(lag, loc, shape, q):
     if lag == "gamma":
         return stats.gamma(shape, scale=loc / shape)
+    if lag == "exponential":
+        return stats.expon(scale=loc / np.log(2))
+    if lag == "lognormal":
+        return stats.lognorm(1 / shape, scale=loc)
+    if lag == "gengamma":
+        return stats.gengamma(1 / q**2, q * shape, scale=loc * q ** (2 / (q * shape)))
     return stats.weibull_min(shape, scale=loc / np.log(2) ** (1 / shape))
 
 
@@ -39,7 +53,7 @@ def _by_hand(lag, data, zero_width):
     out = []
     for g, lo, t, cv in zip(data.cohort, data.lower, data.duration, data.converted,
                             strict=True):
-        dist, c = _scipy_dist(lag, LOC[g], SHAPE[g]), C[g]
+        dist, c = _scipy_dist(lag, LOC[g], SHAPE[g], Q[g]), C[g]
         if cv and t == 0:
             out.append(np.log(c) + dist.logcdf(zero_width))
         elif cv and lo < t:
@@ -51,31 +65,32 @@ def _by_hand(lag, data, zero_width):
     return np.array(out)
 
 
-@pytest.mark.parametrize("lag", ["gamma", "weibull"])
+@pytest.mark.parametrize("lag", LAGS)
 def test_row_loglik_matches_scipy(lag):
     data = _data()
     rows = rows_from_data(data, time_scale=1.0, zero_width=0.5)
-    got = row_loglik(get_lag(lag), rows, np.log(C), np.log1p(-C), LOC, SHAPE, NP)
+    got = row_loglik(get_lag(lag), rows, np.log(C), np.log1p(-C), *_params(lag), xp=NP)
     np.testing.assert_allclose(got, _by_hand(lag, data, 0.5), rtol=1e-9, atol=1e-12)
     assert np.all(np.isfinite(got))
 
 
-@pytest.mark.parametrize("lag", ["gamma", "weibull"])
+@pytest.mark.parametrize("lag", LAGS)
 @pytest.mark.parametrize("scale", [1.0, 7.3])
 def test_total_loglik_pytensor_equals_sum_of_rows(lag, scale):
     data, family = _data(), get_lag(lag)
     rows = rows_from_data(data, time_scale=scale, zero_width=0.5)
-    per_row = row_loglik(family, rows, np.log(C), np.log1p(-C), LOC / scale, SHAPE, NP)
+    per_row = row_loglik(family, rows, np.log(C), np.log1p(-C), *_params(lag, scale), xp=NP)
     expected = float(np.sum(data.count * per_row))
     # the model works in units of `scale`: exact conversions differ by the Jacobian log(scale)
     n_exact = data.count[rows.kind == 0].sum()
-    lc, l1c, loc, sh = (pytensor.shared(v) for v in (np.log(C), np.log1p(-C), LOC / scale,
-                                                      SHAPE))
+    lc, l1c, *lag_params = (pytensor.shared(v) for v in (np.log(C), np.log1p(-C),
+                                                          *_params(lag, scale)))
     arrays = {k: pytensor.shared(v) for k, v in rows_as_arrays(family, rows).items()}
-    f = pytensor.function([], total_loglik(family, rows, lc, l1c, loc, sh, PT, data_vars=arrays))
+    f = pytensor.function([], total_loglik(family, rows, lc, l1c, *lag_params, xp=PT,
+                                           data_vars=arrays))
     np.testing.assert_allclose(f() - n_exact * np.log(scale), expected, rtol=1e-10)
-    # and the numpy path of the same function agrees
-    np_total = total_loglik(family, rows, np.log(C), np.log1p(-C), LOC / scale, SHAPE, NP)
+    # and the numpy path of the same function agrees (also with xp passed positionally)
+    np_total = total_loglik(family, rows, np.log(C), np.log1p(-C), *_params(lag, scale), NP)
     np.testing.assert_allclose(np_total - n_exact * np.log(scale), expected, rtol=1e-10)
 
 
@@ -85,6 +100,12 @@ def test_gamma_uses_sufficient_statistics():
     assert "stats_n" in arrays and "0_count" not in arrays
     np.testing.assert_allclose(arrays["stats_n"], [4, 4])  # exact rows: 4 in a; 1+2+1 in b
     assert "0_count" in rows_as_arrays(get_lag("weibull"), rows)
+    assert "0_count" in rows_as_arrays(get_lag("gengamma"), rows)
+    for lag, names in (("exponential", {"stats_n", "stats_st"}),
+                       ("lognormal", {"stats_n", "stats_slogt", "stats_slogt2"})):
+        arrays = rows_as_arrays(get_lag(lag), rows)
+        assert names <= set(arrays) and "0_count" not in arrays
+        np.testing.assert_allclose(arrays["stats_n"], [4, 4])
 
 
 def test_extreme_parameters_stay_finite():

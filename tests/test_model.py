@@ -100,7 +100,7 @@ def test_priors_override_and_errors(sim):
         bc.ConversionModel(data, lag="beta")
 
 
-@pytest.mark.parametrize("lag", ["gamma", "weibull"])
+@pytest.mark.parametrize("lag", list(bc.LAG_FAMILIES))
 def test_logp_is_invariant_to_the_time_unit(sim, lag):
     """Same events in hours and in days: the posterior density differs by a constant only.
 
@@ -128,3 +128,40 @@ def test_time_scale_follows_the_data(sim):
 def test_model_rejects_non_data():
     with pytest.raises(TypeError, match="ConversionData"):
         bc.ConversionModel(pd.DataFrame())
+
+
+FAMILY_VARS = {
+    # free variables besides the eventual rate and the lag location, by pooling
+    "exponential": {"none": set(), "partial": set(), "complete": set()},
+    "weibull": {"none": {"log_lag_shape"}, "partial": {"log_lag_shape"},
+                "complete": {"log_lag_shape_all"}},
+    "lognormal": {"none": {"log_lag_shape"}, "partial": {"log_lag_shape"},
+                  "complete": {"log_lag_shape_all"}},
+    "gengamma": {"none": {"log_lag_shape", "lag_q_all"},
+                 "partial": {"log_lag_shape", "lag_q_all"},
+                 "complete": {"log_lag_shape_all", "lag_q_all"}},
+}
+
+
+@pytest.mark.parametrize("pooling", ["none", "partial", "complete"])
+@pytest.mark.parametrize("lag", list(FAMILY_VARS))
+def test_every_family_and_pooling_builds(sim, lag, pooling):
+    """Each family's extra parameters become variables; logp and its gradient are finite."""
+    model = bc.ConversionModel(_data(sim), lag=lag, pooling=pooling, parametrization="noncentered")
+    m = model.pymc_model
+    free = {v.name for v in m.free_RVs}
+    base = {"none": {"logit_rate", "log_lag_loc"},
+            "partial": {"mu_logit_rate", "sigma_logit_rate", "logit_rate_offset",
+                        "mu_log_lag_loc", "sigma_log_lag_loc", "log_lag_loc_offset"},
+            "complete": {"logit_rate_all", "log_lag_loc_all"}}[pooling]
+    assert free == base | FAMILY_VARS[lag][pooling]
+    family = bc.lags.get_lag(lag)
+    for p in family.extra_params:
+        assert m.named_vars_to_dims[p.var] == ("cohort",)
+    assert ("lag_shape" in m.named_vars) == (lag != "exponential")
+    assert ("lag_q" in m.named_vars) == (lag == "gengamma")
+    point = m.initial_point()
+    point = {k: v + 0.05 for k, v in point.items()}
+    assert np.isfinite(m.compile_logp()(point))
+    grad = m.compile_dlogp()(point)
+    assert np.all(np.isfinite(grad))

@@ -367,10 +367,10 @@ def test_unreadable_metadata_json(ab_copy, text):
 
 def test_unknown_lag_family(ab_copy):
     meta = json.loads(zarr.open_group(str(ab_copy), mode="r").attrs["bayesconv_result"])
-    meta["spec"]["lag"] = "lognormal"
+    meta["spec"]["lag"] = "loglogistic"
     _set_root_attr(ab_copy, "bayesconv_result", json.dumps(meta))
     with pytest.raises(ValueError, match=re.escape(str(ab_copy))
-                       + ".*unknown lag family 'lognormal'"):
+                       + ".*unknown lag family 'loglogistic'"):
         load(ab_copy)
 
 
