@@ -10,7 +10,7 @@ PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
             if $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
             command -v $$c || echo $$c; break; fi; done)
 
-.PHONY: venv demo test test-slow lint clean
+.PHONY: venv demo test test-slow notebooks notebooks-update lint clean
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: no Python >= 3.12 found (tried python3.14..python3.12 and pyenv)"; exit 1; fi
@@ -30,6 +30,14 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# Execute every notebook top to bottom with the venv's kernel (outputs to a temp dir); any
+# cell error fails. notebooks-update writes the executed outputs back into notebooks/.
+notebooks: $(STAMP)
+	$(PY) notebooks/run.py
+
+notebooks-update: $(STAMP)
+	$(PY) notebooks/run.py --update
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bayesconv tests
