@@ -659,19 +659,7 @@ class Gamma(LagFamily):
             If a row with ``n > 0`` has ``t <= 0`` or a non-finite ``t``
             (``log t`` is needed).
         """
-        t = np.asarray(t, dtype=np.float64)
-        n = np.ones_like(t) if n is None else np.asarray(n, dtype=np.float64)
-        t, n = np.broadcast_arrays(t, n)
-        used = n > 0
-        if np.any(used & ~(np.isfinite(t) & (t > 0))):
-            raise ValueError("suff_stats needs finite exact lags t > 0 where n > 0")
-        t_safe = np.where(used, t, 1.0)
-        w = np.where(used, n, 0.0)
-        return GammaSuffStats(
-            np.sum(w, axis=axis),
-            np.sum(w * np.log(t_safe), axis=axis),
-            np.sum(w * t_safe, axis=axis),
-        )
+        return GammaSuffStats(*_suff_sums(t, n, axis, None, np.log, lambda x: x))
 
     @staticmethod
     def loglik_exact_from_stats(N, S_logt, S_t, loc, shape, xp=NP):
