@@ -128,7 +128,7 @@ def _map(model, *, random_seed, progressbar):
 
 
 def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
-                      stacklevel: int = 2) -> dict:
+                      stacklevel: int = 2, label: str | None = None) -> dict:
     """R-hat, bulk/tail ESS and divergences of a posterior, with plain-words warnings.
 
     Parameters
@@ -140,6 +140,9 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
         Emit a :class:`ConvergenceWarning` per failed check.
     stacklevel : int, default 2
         Passed to :func:`warnings.warn`, so the warning points at the caller's line.
+    label : str, optional
+        Prefix naming the fit in the warnings (``fit`` passes e.g. "gamma lag, partial
+        pooling"), so warnings from several fits can be told apart.
 
     Returns
     -------
@@ -182,7 +185,8 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
                         "raise target_accept (e.g. 0.95) or use stronger priors")
     if warn:
         for p in problems:
-            warnings.warn(p, ConvergenceWarning, stacklevel=stacklevel)
+            warnings.warn(f"{label}: {p}" if label else p, ConvergenceWarning,
+                          stacklevel=stacklevel)
     return out
 
 
@@ -238,6 +242,8 @@ def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, 
                                         random_seed=random_seed)
     if method == "nuts":
         # stacklevel 4: check_convergence <- fit_model <- ConversionModel.fit <- user code
-        result._diagnostics = check_convergence(result._idata, stacklevel=4)
+        result._diagnostics = check_convergence(
+            result._idata, stacklevel=4,
+            label=f"{model.spec.lag} lag, {model.spec.pooling} pooling")
         _warn_weak_identification(result)
     return result

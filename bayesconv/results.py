@@ -402,9 +402,11 @@ class ConversionResult:
                 cv, *lv = (np.asarray(x.isel(cohort=g).values)[..., None]
                            for x in (c, *lag))
                 fam = self.family
-                log_num = np.log(cv) + fam.logcdf(ages + within, *lv) + np.log1p(
-                    -np.exp(np.minimum(fam.logcdf(ages, *lv)
-                                       - fam.logcdf(ages + within, *lv), -1e-300)))
+                # F(a + w) = F(a) in floating point (far tail): log1p(-1) = -inf, p = 0, exactly
+                with np.errstate(divide="ignore"):
+                    log_num = np.log(cv) + fam.logcdf(ages + within, *lv) + np.log1p(
+                        -np.exp(np.minimum(fam.logcdf(ages, *lv)
+                                           - fam.logcdf(ages + within, *lv), -1e-300)))
                 log_sf = fam.logsf(ages, *lv)
                 lp = log_num - np.logaddexp(np.log1p(-cv), np.log(cv) + log_sf)
             p = np.clip(np.exp(lp), 0.0, 1.0)

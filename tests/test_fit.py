@@ -142,3 +142,16 @@ def test_rossi_eventual_rate_is_flagged_weakly_identified():
         result = bc.ConversionModel(data).fit(draws=300, tune=500, chains=2, random_seed=1,
                                               progressbar=False)
     assert result.summary()["weakly_identified"].all()
+
+
+def test_convergence_warnings_name_the_fit():
+    """Warnings from several fits (e.g. a lag-family comparison) say which fit they are about."""
+    ev = bc.simulate(n_units=[200, 200], eventual_rate=[0.4, 0.5], lag_loc=5.0, lag_shape=2.0,
+                     enrollment=20, followup=20, random_seed=2, resolution="D")
+    data = bc.prepare(ev, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort")
+    with pytest.warns(bc.ConvergenceWarning) as caught:
+        bc.ConversionModel(data, lag="weibull").fit(draws=10, tune=10, chains=2, random_seed=1,
+                                                    progressbar=False)
+    messages = [str(w.message) for w in caught if issubclass(w.category, bc.ConvergenceWarning)]
+    assert messages and all(m.startswith("weibull lag, none pooling: ") for m in messages)
