@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from .kaplan_meier import _unit_name
+from .results import _hdi
 
 __all__ = ["Readout", "compare"]
 
@@ -100,12 +101,6 @@ def _check_horizon(horizon) -> float | None:
 
 
 # ---------------------------------------------------------------------------- computation
-def _hdi(da: xr.DataArray, prob: float) -> xr.DataArray:
-    import arviz_stats as azs
-
-    return azs.hdi(da, prob=prob, dim=list(_SAMPLE))
-
-
 def compare(result, treatment, control, *, horizon: float | None = None,
             ci_prob: float = 0.94, rope=None, higher_is_better: bool = True) -> Readout:
     """Read out an experiment: each treatment arm against the control arm, from the posterior.
