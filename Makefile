@@ -24,12 +24,18 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/bayesconv demo --out demo-output
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check bayesconv tests
-	$(PY) -m pytest -q
+# Tests run in TEST_JOBS processes (pytest-xdist), a test file per process: most of the suite's
+# time is single-threaded compilation, so 2 processes on 2 cores take about half the time.
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
+test: $(STAMP)
+	$(VENV)/bin/ruff check bayesconv tests validation
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
+
+# The slow statistical tests (recovery fits, model rankings); validation/recovery.py runs the
+# same tests and records the outcome in validation/recovery.md.
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow -n $(TEST_JOBS) --dist loadfile
 
 # Execute every notebook top to bottom with the venv's kernel (outputs to a temp dir); any
 # cell error fails. notebooks-update writes the executed outputs back into notebooks/.
@@ -40,7 +46,7 @@ notebooks-update: $(STAMP)
 	$(PY) notebooks/run.py --update
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bayesconv tests
+	$(VENV)/bin/ruff check bayesconv tests validation
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

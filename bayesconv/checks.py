@@ -299,7 +299,9 @@ def _raw_prior(model, draws: int, random_seed) -> xr.Dataset:
     level = log.level
     log.setLevel(logging.WARNING)  # not the "Sampling: [...]" message
     try:
-        with warnings.catch_warnings():
+        from .backend import reproducible_compilation
+
+        with warnings.catch_warnings(), reproducible_compilation():
             # the likelihood is a Potential, which prior sampling ignores: as intended here
             warnings.filterwarnings("ignore", message=".*Potentials.*")
             dt = pm.sample_prior_predictive(draws=int(draws), model=model.pymc_model,

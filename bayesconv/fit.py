@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 import pymc as pm
 
+from .backend import reproducible_compilation
+
 __all__ = ["ConvergenceWarning", "fit_model", "check_convergence", "clear_compile_cache"]
 
 #: Thresholds of the post-sampling checks (Vehtari et al. 2021, "Rank-normalization, folding,
@@ -66,7 +68,8 @@ def _compiled_nutpie(model):
     if hit:
         compiled = _COMPILED[key].with_data(**_data_values(model))
     else:
-        compiled = nutpie.compile_pymc_model(model.pymc_model, backend="numba")
+        with reproducible_compilation():
+            compiled = nutpie.compile_pymc_model(model.pymc_model, backend="numba")
         _COMPILED[key] = compiled
     return compiled, time.perf_counter() - t0, hit
 
@@ -107,7 +110,7 @@ def _sample(model, *, draws, tune, chains, random_seed, sampler, progressbar, co
         timing["sampling_s"] = time.perf_counter() - t0
     elif sampler == "pymc":
         t0 = time.perf_counter()
-        with _quiet_pymc(), warnings.catch_warnings():
+        with _quiet_pymc(), warnings.catch_warnings(), reproducible_compilation():
             warnings.simplefilter("ignore", UserWarning)  # "Potentials are ignored" notes
             warnings.simplefilter("ignore", DeprecationWarning)  # fork() in a threaded process
             dt = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
@@ -121,7 +124,7 @@ def _sample(model, *, draws, tune, chains, random_seed, sampler, progressbar, co
 
 def _map(model, *, random_seed, progressbar):
     t0 = time.perf_counter()
-    with _quiet_pymc():
+    with _quiet_pymc(), reproducible_compilation():
         dt = pm.find_MAP(model=model.pymc_model, progressbar=progressbar,
                          random_seed=random_seed, return_inferencedata=True, jitter=False)
     return dt, {"sampling_s": time.perf_counter() - t0}

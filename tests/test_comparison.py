@@ -165,6 +165,7 @@ def _quiet_fit(model, **kw):
         return model.fit(progressbar=False, **kw)
 
 
+@pytest.mark.slow
 def test_gamma_truth_beats_weibull():
     ev = bc.simulate(n_units=4000, eventual_rate=0.5, lag_loc=10.0, lag_shape=4.0,
                      enrollment=60, followup=40, random_seed=4)
@@ -178,6 +179,7 @@ def test_gamma_truth_beats_weibull():
     assert (table["n_pareto_k_bad"] == 0).all()
 
 
+@pytest.mark.slow
 def test_marriage_gamma_beats_weibull_decisively():
     from bayesconv.examples import marriage_data, marriage_lag_comparison
 
@@ -193,6 +195,7 @@ def test_marriage_gamma_beats_weibull_decisively():
     assert table.loc["weibull", "elpd_diff"] > 100, table
 
 
+@pytest.mark.slow
 @pytest.mark.skipif("gengamma" not in bc.LAG_FAMILIES, reason="no generalized gamma lag")
 def test_marriage_generalized_gamma_beats_gamma():
     from bayesconv.examples import marriage_lag_comparison

@@ -331,6 +331,7 @@ def test_bin_width_none_is_the_unbinned_aggregation(events):
     assert f.to_dict() == ref.to_dict()
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::bayesconv.IdentificationWarning")
 def test_binned_fit_agrees_with_exact_fit():
     """A fit on a 1-day grid (interval-censored conversions, follow-up floored to the grid)

@@ -3,6 +3,9 @@
 Two cohorts of 2,000 units (pooling "auto" = independent cohorts), 4 chains x 500 draws with
 nutpie. Exact conversion times for some families and daily bins (interval-censored rows,
 ``bin_width=1``) for others, so both likelihood paths run through the sampler.
+
+Five fits of 4 x 500 draws (the generalized gamma alone ~70 s with a cold compile cache): marked
+slow, run by ``validation/recovery.py`` (``make test-slow``), not by ``make test``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ CASES = {
 }
 
 _FITS: dict = {}
+
+pytestmark = pytest.mark.slow
 
 
 def _fit(lag):

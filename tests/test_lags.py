@@ -408,13 +408,13 @@ def test_pytensor_gradients(compiled, name):
     _check_gradients(mode, name, fam, out, t, params)
 
 
-def test_pytensor_scalar_params():
+def test_pytensor_scalar_params(py_mode):
     """Scalar parameters broadcast against a vector of times, as in a model."""
     t = np.array([0.0, 1e-300, 0.5, 3.0, 1e9])
     for fam in LAG_FAMILIES.values():
         params = [pt.dscalar(p) for p in fam.param_names]
         vals = [getattr(fam, f)(t, *params, xp=lags.PT) for f in FUNCS]
-        fn = pytensor.function(params, vals, mode="NUMBA")
+        fn = pytensor.function(params, vals, mode=py_mode)
         for k in (0.3, 1.0, 4.0):
             for q in (-0.7, 0.0, 1e-3, 1.5):
                 values = (2.0, k, q)[: len(params)]

@@ -76,7 +76,7 @@ def test_row_loglik_matches_scipy(lag):
 
 @pytest.mark.parametrize("lag", LAGS)
 @pytest.mark.parametrize("scale", [1.0, 7.3])
-def test_total_loglik_pytensor_equals_sum_of_rows(lag, scale):
+def test_total_loglik_pytensor_equals_sum_of_rows(lag, scale, py_mode):
     data, family = _data(), get_lag(lag)
     rows = rows_from_data(data, time_scale=scale, zero_width=0.5)
     per_row = row_loglik(family, rows, np.log(C), np.log1p(-C), *_params(lag, scale), xp=NP)
@@ -87,7 +87,7 @@ def test_total_loglik_pytensor_equals_sum_of_rows(lag, scale):
                                                           *_params(lag, scale)))
     arrays = {k: pytensor.shared(v) for k, v in rows_as_arrays(family, rows).items()}
     f = pytensor.function([], total_loglik(family, rows, lc, l1c, *lag_params, xp=PT,
-                                           data_vars=arrays))
+                                           data_vars=arrays), mode=py_mode)
     np.testing.assert_allclose(f() - n_exact * np.log(scale), expected, rtol=1e-10)
     # and the numpy path of the same function agrees (also with xp passed positionally)
     np_total = total_loglik(family, rows, np.log(C), np.log1p(-C), *_params(lag, scale), NP)

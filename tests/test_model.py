@@ -20,7 +20,7 @@ def _data(events, unit="D"):
                       observed_until="observed_until", cohort="cohort", time_unit=unit)
 
 
-def test_partial_pooling_structure(sim):
+def test_partial_pooling_structure(sim, py_mode):
     model = bc.ConversionModel(_data(sim))
     m = model.pymc_model
     assert model.spec.pooling == "partial"
@@ -36,7 +36,7 @@ def test_partial_pooling_structure(sim):
     for det in ("eventual_rate", "lag_loc", "lag_shape"):
         assert m.named_vars_to_dims[det] == ("cohort",)
     point = m.initial_point()
-    assert np.isfinite(m.compile_logp()(point))
+    assert np.isfinite(m.compile_logp(mode=py_mode)(point))
 
 
 @pytest.mark.parametrize("par,expect", [("centered", "logit_rate"),
@@ -101,7 +101,7 @@ def test_priors_override_and_errors(sim):
 
 
 @pytest.mark.parametrize("lag", list(bc.LAG_FAMILIES))
-def test_logp_is_invariant_to_the_time_unit(sim, lag):
+def test_logp_is_invariant_to_the_time_unit(sim, lag, py_mode):
     """Same events in hours and in days: the posterior density differs by a constant only.
 
     The priors live in units of the data's own time scale, so the log-density difference
@@ -111,7 +111,7 @@ def test_logp_is_invariant_to_the_time_unit(sim, lag):
     for unit in ("D", "h"):
         model = bc.ConversionModel(_data(sim, unit), lag=lag)
         m = model.pymc_model
-        logp = m.compile_logp()
+        logp = m.compile_logp(mode=py_mode)
         p0 = m.initial_point()
         p1 = {k: v + 0.1 for k, v in p0.items()}
         out.append(logp(p1) - logp(p0))
@@ -145,7 +145,7 @@ FAMILY_VARS = {
 
 @pytest.mark.parametrize("pooling", ["none", "partial", "complete"])
 @pytest.mark.parametrize("lag", list(FAMILY_VARS))
-def test_every_family_and_pooling_builds(sim, lag, pooling):
+def test_every_family_and_pooling_builds(sim, lag, pooling, py_mode):
     """Each family's extra parameters become variables; logp and its gradient are finite."""
     model = bc.ConversionModel(_data(sim), lag=lag, pooling=pooling, parametrization="noncentered")
     m = model.pymc_model
@@ -162,6 +162,6 @@ def test_every_family_and_pooling_builds(sim, lag, pooling):
     assert ("lag_q" in m.named_vars) == (lag == "gengamma")
     point = m.initial_point()
     point = {k: v + 0.05 for k, v in point.items()}
-    assert np.isfinite(m.compile_logp()(point))
-    grad = m.compile_dlogp()(point)
+    assert np.isfinite(m.compile_logp(mode=py_mode)(point))
+    grad = m.compile_dlogp(mode=py_mode)(point)
     assert np.all(np.isfinite(grad))

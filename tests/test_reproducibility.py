@@ -49,3 +49,63 @@ def test_hours_and_days_give_the_same_posterior(events):
     # the median lag is the same calendar time: 24 hours per day
     np.testing.assert_allclose(hours.posterior["median_lag"].mean().values / 24,
                                days.posterior["median_lag"].mean().values, rtol=0.02)
+
+
+# A seeded fit whose posterior draws are hashed: gamma lag (the fused incomplete-gamma Op on the
+# censored rows), partial pooling of 8 cohorts of 1,200 down to 1 unit (non-centred: mu + sigma z,
+# where fast-math contracted multiply-adds differently in fresh and cached code), nutpie. A
+# 2-arm fit with independent priors happened to give the same draws either way, so it would not
+# catch the defect.
+_FIT_SCRIPT = """
+import hashlib, warnings
+import numpy as np
+import bayesconv as bc
+
+ev = bc.simulate(n_units=[1200, 600, 300, 150, 60, 20, 5, 1], eventual_rate=0.35, lag_loc=8.0,
+                 lag_shape=1.5, enrollment=30, followup=40, random_seed=21, resolution="D")
+data = bc.prepare(ev, created="created", converted="converted",
+                  observed_until="observed_until", cohort="cohort")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    res = bc.ConversionModel(data).fit(draws=150, tune=200, chains=2, random_seed=3,
+                                       progressbar=False)
+post = res.posterior
+h = hashlib.sha256()
+for name in sorted(post.data_vars):
+    h.update(name.encode() + np.ascontiguousarray(post[name].values).tobytes())
+print("DRAWS", h.hexdigest())
+"""
+
+
+def _fresh_process(cache_dir, hash_seed):
+    """Start the fit in a new interpreter whose PyTensor and numba caches live in cache_dir."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONHASHSEED=str(hash_seed), NUMBA_CACHE_DIR=str(cache_dir / "nb"),
+               PYTENSOR_FLAGS=f"base_compiledir={cache_dir / 'pt'}")
+    return subprocess.Popen([sys.executable, "-c", _FIT_SCRIPT], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _draws_hash(proc):
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    return [line.split()[1] for line in out.splitlines() if line.startswith("DRAWS")][0]
+
+
+def test_same_seed_same_draws_in_fresh_and_cached_processes(tmp_path):
+    """Bit-identical draws whether the compiled code is built from scratch or read from cache.
+
+    Two interpreters start with empty compile caches (PyTensor's base_compiledir, numba's
+    cache dir) and different hash seeds; a third reuses the first one's now-warm caches, as
+    every process after the first does on a user's machine. Before the fix (PyTensor's numba
+    fast-math flags, see bayesconv.backend) the warm process drew different values.
+    """
+    first, other = tmp_path / "a", tmp_path / "b"
+    procs = [_fresh_process(first, 1), _fresh_process(other, 2)]
+    fresh_a, fresh_b = (_draws_hash(p) for p in procs)
+    assert any((first / "pt" / "numba").iterdir())  # the cache was written ...
+    warm = _draws_hash(_fresh_process(first, 3))     # ... and is read here
+    assert fresh_a == fresh_b == warm
