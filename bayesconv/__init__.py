@@ -14,8 +14,8 @@ from .kaplan_meier import kaplan_meier, plot_kaplan_meier
 from .lags import LAG_FAMILIES, get_lag
 from .model import DEFAULT_PRIORS, ConversionModel
 from .persistence import DataNotSavedError, load, save_result
-from .readout import Readout, compare
-from .replay import plot_replay, replay
+from .readout import Readout, compare, default_horizon
+from .replay import decision_dates, plot_replay, replay
 from .report import write_report
 from .results import ConversionResult, IdentificationWarning
 from .simulate import simulate
@@ -33,6 +33,8 @@ __all__ = [
     "IdentificationWarning",
     "Readout",
     "compare",
+    "decision_dates",
+    "default_horizon",
     "compare_models",
     "ParetoKWarning",
     "plot_prior_curves",

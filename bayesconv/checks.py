@@ -255,7 +255,7 @@ def plot_calibration(result, ax=None, *, bands=10, by_cohort: bool = False,
     """
     import matplotlib.pyplot as plt
 
-    from .kaplan_meier import _unit_name
+    from .kaplan_meier import unit_name
 
     table = calibration_table(result, bands, by_cohort=by_cohort, ci_prob=ci_prob,
                               n_draws=n_draws, random_seed=random_seed)
@@ -276,7 +276,7 @@ def plot_calibration(result, ax=None, *, bands=10, by_cohort: bool = False,
     ax.set_xlim(0, hi)
     ax.set_ylim(0, hi)
     ax.set_aspect("equal")
-    unit = _unit_name(result.data.time_unit)
+    unit = unit_name(result.data.time_unit)
     ax.set_xlabel(f"predicted share converted (mean, {ci_prob:.0%} predictive HDI)")
     ax.set_ylabel("observed share converted")
     n_in = int(table["inside"].sum())
@@ -392,7 +392,7 @@ def plot_prior_curves(model, ax=None, *, draws: int = 500, n_lines: int = 50,
     """
     import matplotlib.pyplot as plt
 
-    from .kaplan_meier import _unit_name, kaplan_meier
+    from .kaplan_meier import kaplan_meier, unit_name
 
     if not 0 < ci_prob < 1:
         raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
@@ -421,7 +421,7 @@ def plot_prior_curves(model, ax=None, *, draws: int = 500, n_lines: int = 50,
                     color=f"C{(i + 1) % 10}", lw=1.2, ls="--", label=f"{lab} observed (KM)")
     ax.set_xlim(0, t_max)
     ax.set_ylim(0, 1)
-    ax.set_xlabel(f"time since creation ({_unit_name(data.time_unit)})")
+    ax.set_xlabel(f"time since creation ({unit_name(data.time_unit)})")
     ax.set_ylabel("share of units converted")
     ax.set_title(f"prior predictive conversion curves ({model.spec.lag} lag, cohort {label}; "
                  f"{min(n_lines, len(vals))} draws)", fontsize="medium")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def _demo_ab(args: argparse.Namespace) -> None:
     out = Path(args.out) / "rossi"
     events = bc.datasets.load_rossi()
     data = bc.prepare(events, duration="week", event="arrest", cohort="fin", time_unit="W")
+    args._horizon, args.time_unit = 52, "W"  # for the remedies in warnings
     print(f"\nRossi randomized experiment: {data!r}; fewer re-arrests is better")
     result = bc.ConversionModel(data, lag="gamma").fit(
         draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
@@ -92,110 +94,176 @@ def _demo_cohorts(args: argparse.Namespace) -> None:
           f"({time.perf_counter() - start:.0f} s in all)")
 
 
-def _read_events(path: str, date_columns=()):
-    """An events file as a DuckDB relation: nothing is loaded into Python memory.
+def _arms(args) -> tuple[str, list[str]]:
+    treatments = [t for group in args.treatment for t in group.split(",") if t]
+    if args.control in treatments:
+        raise ValueError(f"--treatment {args.control!r} is also the control arm; compare needs "
+                         "two different arms")
+    return args.control, treatments
 
-    CSV (optionally compressed) and Parquet are scanned by an embedded DuckDB, so the
-    validation and aggregation in :func:`bayesconv.prepare` run in DuckDB and files larger
-    than memory work. Columns in ``date_columns`` that DuckDB read as text (e.g. a column that
-    is empty in every row) are cast to TIMESTAMP; text that is not an ISO 8601 date is an
-    error naming the first such rows.
 
-    Raises
-    ------
-    FileNotFoundError, ValueError
-    """
-    import duckdb
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"events file {path!r} does not exist")
-    suffixes = "".join(p.suffixes).lower()
-    con = duckdb.connect()
-    if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
-        rel = con.read_parquet(str(p))
-    elif ".csv" in suffixes or ".txt" in suffixes:
-        rel = con.read_csv(str(p))
+def _prepare_kwargs(args) -> dict:
+    """``prepare`` arguments from the command line: dates or durations layout."""
+    dates = [args.created, args.converted, args.observed_until]
+    if args.duration is not None or args.event is not None:
+        if any(d is not None for d in dates):
+            raise ValueError("give --created/--converted/--observed-until (dates) or "
+                             "--duration/--event (durations), not both")
+        if args.duration is None or args.event is None:
+            raise ValueError("--duration and --event go together")
+        kw = dict(duration=args.duration, event=args.event)
     else:
-        raise ValueError(f"cannot read {path!r}: expected a .csv (optionally .gz) or .parquet "
-                         "file")
-    types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
-    text = [c for c in dict.fromkeys(date_columns) if types.get(c) == "VARCHAR"]
-    if not text:
-        return rel
+        if any(d is None for d in dates):
+            raise ValueError("give --created, --converted and --observed-until (dates), or "
+                             "--duration and --event (durations)")
+        kw = dict(created=args.created, converted=args.converted,
+                  observed_until=args.observed_until)
+    return dict(kw, cohort=args.cohort, time_unit=args.time_unit, bin_width=args.bin_width,
+                unit_id=args.unit_id, count=args.count)
 
-    def q(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
 
-    for col in text:
-        bad = rel.filter(f"{q(col)} IS NOT NULL AND TRY_CAST({q(col)} AS TIMESTAMP) IS NULL")
-        n_bad = bad.aggregate("count(*)").fetchall()[0][0]
-        if n_bad:
-            first = "; ".join(f"({col}={v!r})" for (v,) in bad.select(q(col)).limit(5).fetchall())
-            more = f", and {n_bad - 5} more" if n_bad > 5 else ""
-            rows = "row" if n_bad == 1 else "rows"
-            raise ValueError(f"values in column {col!r} that are not ISO 8601 dates "
-                             f"(YYYY-MM-DD[ HH:MM:SS]) in {n_bad} {rows}: {first}{more}")
-    cols = ", ".join(f"TRY_CAST({q(c)} AS TIMESTAMP) AS {q(c)}" if c in text else q(c)
-                     for c in rel.columns)
-    return rel.select(cols)
+def _left_out(data, compared, column: str) -> str | None:
+    """A note on the units of arms that are not compared, flagging look-alike labels."""
+    from .data import similar_labels
+
+    others = [c for c in data.cohorts if c not in compared]
+    if not others:
+        return None
+    units = data.cohort_table()["units"]
+    parts = []
+    for label in others:
+        twin = [c for group in similar_labels(data.cohorts) if label in group
+                for c in group if c in compared]
+        flag = (f", which differs from the compared arm {twin[0]!r} only in case or "
+                "whitespace: if it is the same arm, clean the labels" if twin else "")
+        parts.append(f"{label!r} ({units.loc[label]:,} units{flag})")
+    n = int(sum(units.loc[label] for label in others))
+    return (f"left out {n:,} of {data.n_units:,} units: labels of column {column!r} that are "
+            f"not compared: {', '.join(parts)}")
+
+
+def _cli_remedy(warning, args, horizon) -> str:
+    """The remedy a command-line user can apply (options, not API calls)."""
+    from .errors import ConvergenceWarning, IdentificationWarning
+    from .kaplan_meier import unit_name
+
+    if isinstance(warning, IdentificationWarning):
+        if not horizon:
+            return "read the rate by a horizon inside the follow-up (--horizon)"
+        return (f"the report leads with conversion within {horizon:g} "
+                f"{unit_name(getattr(args, 'time_unit', ''))}, which the follow-up covers")
+    if isinstance(warning, ConvergenceWarning):
+        if warning.kind == "divergences":
+            return ("raise --target-accept (e.g. 0.95)" if hasattr(args, "target_accept")
+                    else warning.remedy)
+        return f"sample longer, e.g. --tune {2 * (args.tune or 500)} --draws {2 * args.draws}"
+    return warning.remedy
+
+
+@contextlib.contextmanager
+def _log_lines(enabled: bool):
+    """bayesconv's INFO messages ("compiling the model ...") as lines on stderr, for logs."""
+    if not enabled:
+        yield
+        return
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bayesconv: %(message)s"))
+    log = logging.getLogger("bayesconv")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+class _Progress:
+    """Sampling progress as a line every ``every`` seconds, for output that is not a terminal
+    (logs of scheduled reports); a nutpie ``progress_callback``."""
+
+    def __init__(self, every: float = 10.0):
+        import time
+
+        self._time = time.perf_counter
+        self._start = self._time()
+        self._last = self._start
+        self.every = every
+
+    def __call__(self, chains) -> None:
+        now = self._time()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        done = sum(c.finished_draws for c in chains)
+        total = sum(c.total_draws for c in chains)
+        div = sum(c.divergences for c in chains)
+        print(f"bayesconv: sampling {done:,} of {total:,} iterations ({done / max(total, 1):.0%}"
+              f", {now - self._start:.0f} s, {div} divergences)", file=sys.stderr, flush=True)
 
 
 def _report(args: argparse.Namespace) -> int:
-    import warnings
-
     import matplotlib
 
     matplotlib.use("Agg")
     import bayesconv as bc
 
+    from .kaplan_meier import unit_name
+    from .readers import read_events
+
     if args.horizon is not None and not (args.horizon > 0 and args.horizon < float("inf")):
         raise ValueError(f"--horizon must be a positive number of {args.time_unit}, "
                          f"got {args.horizon}")
-    obs = args.observed_until
-    events = _read_events(args.events, [args.created, args.converted, obs])
-    kw = dict(created=args.created, converted=args.converted, observed_until=obs,
-              cohort=args.cohort, time_unit=args.time_unit, bin_width=args.bin_width)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", bc.DataWarning)
-        data = bc.prepare(events, **kw)
-    for w in caught:
-        print(f"note: {str(w.message).split('; first:')[0]}")
-    treatments = [t for group in args.treatment for t in group.split(",") if t]
-    control = args.control
+    kw = _prepare_kwargs(args)
+    control, treatments = _arms(args)
+    obs = kw.get("observed_until")
+    events = read_events(args.events, [kw.get("created"), kw.get("converted"), obs])
+    data = bc.prepare(events, **kw)
     labels = {str(c): c for c in data.cohorts}
-    if control in treatments:
-        raise ValueError(f"--treatment {control!r} is also the control arm; compare needs two "
-                         "different arms")
     for arm in [control, *treatments]:
         if arm not in labels:
             raise ValueError(f"arm {arm!r} is not in column {args.cohort!r}; arms: "
                              f"{list(labels)}")
-    # only the arms being compared are fitted
-    keep = [labels[a] for a in [control, *treatments]]
-    if len(keep) < data.n_cohorts:
-        import narwhals as nw
-
-        sub = nw.from_native(events).filter(
-            nw.col(args.cohort).cast(nw.String).is_in([str(k) for k in keep])).to_native()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", bc.DataWarning)  # already printed above
-            data = bc.prepare(sub, **kw)
+    compared = [labels[a] for a in [control, *treatments]]
+    notes = []
+    left_out = _left_out(data, compared, args.cohort)
+    if left_out:
+        notes.append(left_out)
+        print(f"bayesconv: note: {left_out}", file=sys.stderr)
+    data = data.select_cohorts(compared)  # only the arms being compared are fitted
+    horizon = args.horizon
+    if horizon is None:
+        horizon = bc.default_horizon(data)
+        note = (f"no --horizon given: reading out conversion within {horizon:g} "
+                f"{unit_name(args.time_unit)}, the median follow-up of the shortest-followed "
+                "arm (rounded down), besides the eventual rate")
+        notes.append(note)
+        print(f"bayesconv: note: {note}", file=sys.stderr)
     print(f"fitting {data!r}")
     if args.bin_width is None and data.n_rows > 50_000:
         print(f"note: {data.n_rows:,} distinct rows (times recorded finely); the fit's cost grows "
               "with them: --bin-width 1 (one time unit) would bound them by about "
               "2 x follow-up per arm")
-    result = bc.ConversionModel(data, lag=args.lag).fit(
-        draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
-        progressbar=not args.no_progress)
+    args._horizon = horizon
+    tty = sys.stderr.isatty()
+    extra = {} if (tty or args.no_progress) else {"progress_callback": _Progress(),
+                                                   "progress_rate": 1000}
+    with _log_lines(enabled=not tty and not args.no_progress):
+        result = bc.ConversionModel(data, lag=args.lag).fit(
+            draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
+            progressbar=tty and not args.no_progress, target_accept=args.target_accept,
+            sampler_kwargs=extra or None)
     readout = bc.compare(result, treatments if len(treatments) > 1 else treatments[0], control,
-                         horizon=args.horizon, higher_is_better=not args.lower_is_better,
+                         horizon=horizon, higher_is_better=not args.lower_is_better,
                          rope=args.rope)
     print(readout)
+    arms = ", ".join(readout.arm_label(t) for t in readout.treatments)
     paths = bc.write_report(result, readout, args.out, title=args.title or
-                            f"Conversion readout: {', '.join(treatments)} vs {control}",
-                            source=f"Events from {args.events}.")
+                            f"Conversion readout: {arms} vs {readout.arm_label(control)}",
+                            source=f"Events from {args.events}.", notes=notes)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -231,18 +299,28 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="fit an events file and write an A/B report")
     rep.add_argument("events", help="CSV (optionally gzipped) or Parquet file, one row per "
                                     "unit; read and aggregated by DuckDB")
-    rep.add_argument("--created", required=True, help="column of creation times")
-    rep.add_argument("--converted", required=True,
+    rep.add_argument("--created", help="column of creation times (ISO 8601 text with or "
+                     "without a UTC offset, dates, or numbers in --time-unit)")
+    rep.add_argument("--converted",
                      help="column of conversion times (empty if not converted)")
-    rep.add_argument("--observed-until", required=True,
+    rep.add_argument("--observed-until",
                      help="column of observation dates, or one date for all rows")
+    rep.add_argument("--duration", help="instead of dates: column of durations (time to "
+                     "conversion or censoring, in --time-unit), survival-style")
+    rep.add_argument("--event", help="with --duration: column of the 0/1 conversion indicator")
+    rep.add_argument("--unit-id", help="column of unit ids: duplicated ids are an error")
+    rep.add_argument("--count", help="column of counts, for files already aggregated")
     rep.add_argument("--cohort", required=True, help="column of the arm / cohort")
     rep.add_argument("--control", required=True, help="control arm label")
     rep.add_argument("--treatment", required=True, action="append",
                      help="treatment arm label (repeat, or comma-separate, for several arms)")
     rep.add_argument("--horizon", type=float, default=None,
-                     help="also read out conversion by this time (in --time-unit)")
-    rep.add_argument("--time-unit", default="D", choices=["s", "min", "h", "D", "W", "Y"])
+                     help="also read out conversion within this time of creation (in "
+                          "--time-unit; default: the median follow-up of the shortest-followed "
+                          "arm, rounded down, so that the data cover it)")
+    rep.add_argument("--time-unit", default="D", choices=["s", "min", "h", "D", "W", "Y"],
+                     help="unit of every duration and of --horizon, and what numbers in "
+                          "numeric time columns mean (a year Y is 365.25 days; default D)")
     rep.add_argument("--bin-width", type=float, default=None,
                      help="coarsen follow-up to a grid of this width (in --time-unit): at most "
                           "about 2 x follow-up / width rows per arm (see bayesconv.prepare)")
@@ -259,21 +337,47 @@ def build_parser() -> argparse.ArgumentParser:
                      help="tuning steps per chain (default: 500 with nutpie, 1000 with PyMC)")
     rep.add_argument("--chains", type=int, default=4)
     rep.add_argument("--seed", type=int, default=0)
-    rep.add_argument("--no-progress", action="store_true")
+    rep.add_argument("--target-accept", type=float, default=None,
+                     help="NUTS target acceptance rate (default 0.9 with partial pooling, else "
+                          "0.8); raise it (e.g. 0.95) when divergences are reported")
+    rep.add_argument("--no-progress", action="store_true",
+                     help="no progress bar (on a terminal) and no progress lines (in logs)")
     rep.set_defaults(func=_report)
     return parser
 
 
+def _show_warning(args):
+    """A ``warnings.showwarning`` for the command line: one line, no Python source lines, and
+    remedies in terms of the command's options rather than API calls."""
+    from .errors import BayesconvWarning, DataWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if isinstance(message, BayesconvWarning):
+            remedy = _cli_remedy(message, args, getattr(args, "_horizon", None) or 0)
+            text = f"{message.problem}; {remedy}" if remedy else message.problem
+        else:
+            text = str(message)
+        kind = "note" if isinstance(message, DataWarning) else "warning"
+        print(f"bayesconv: {kind}: {text}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayesconv`` console script; returns the exit code."""
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, TypeError, KeyError, OSError) as err:
-        message = str(err).strip("'\"") or type(err).__name__
-        print(f"bayesconv: error: {message}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning(args)
+        try:
+            return args.func(args)
+        except (ValueError, TypeError, KeyError, OSError) as err:
+            message = str(err).strip("'\"") or type(err).__name__
+            print(f"bayesconv: error: {message}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

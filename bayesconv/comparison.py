@@ -33,11 +33,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .errors import ParetoKWarning
+
 __all__ = ["ParetoKWarning", "compare_models", "loo", "row_loo"]
-
-
-class ParetoKWarning(UserWarning):
-    """PSIS-LOO is unreliable for some units: their Pareto shape k is above the threshold."""
 
 
 def _good_k(n_samples: int) -> float:

@@ -8,6 +8,7 @@ later computation costs in proportion to distinct rows, not to units.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["TIME_UNITS", "ConversionData", "prepare", "DataWarning"]
+from .errors import DataWarning
+
+__all__ = ["TIME_UNITS", "ConversionData", "prepare", "DataWarning", "similar_labels"]
 
 #: Length of each supported time unit in seconds. A year is 365.25 days (Julian year).
 TIME_UNITS: dict[str, float] = {
@@ -29,10 +32,6 @@ TIME_UNITS: dict[str, float] = {
 }
 
 _MAX_SHOWN = 5
-
-
-class DataWarning(UserWarning):
-    """Warning about input data that was accepted but changed (never silently)."""
 
 
 def _format_rows(frame: pd.DataFrame, mask: np.ndarray, columns: Sequence[Hashable]) -> str:
@@ -144,6 +143,41 @@ class ConversionData:
         """ndarray of shape (n_rows,), bool: converted rows known only to a bin (lower, duration]."""
         return self.converted & (self.lower < self.duration)
 
+    def select_cohorts(self, labels) -> ConversionData:
+        """The rows of some cohorts only, as a new ConversionData (codes renumbered).
+
+        Parameters
+        ----------
+        labels : sequence of labels
+            Cohorts to keep, each a label of :attr:`cohorts`; kept in the order of
+            :attr:`cohorts`.
+
+        Raises
+        ------
+        ValueError
+            A label that is not a cohort, or no label.
+        """
+        keep = list(dict.fromkeys(labels))
+        unknown = [lab for lab in keep if lab not in self.cohorts]
+        if unknown or not keep:
+            raise ValueError(f"cohorts {unknown!r} are not in the data; cohorts: "
+                             f"{list(self.cohorts)}")
+        old = [i for i, lab in enumerate(self.cohorts) if lab in keep]
+        remap = np.full(self.n_cohorts, -1)
+        remap[old] = np.arange(len(old))
+        m = remap[self.cohort] >= 0
+        followup = None
+        if self.followup is not None:
+            fu = self.followup[remap[self.followup["cohort"].to_numpy()] >= 0].copy()
+            fu["cohort"] = remap[fu["cohort"].to_numpy()]
+            followup = fu.reset_index(drop=True)
+        return ConversionData(
+            cohort=remap[self.cohort[m]], duration=self.duration[m].copy(),
+            lower=self.lower[m].copy(), converted=self.converted[m].copy(),
+            count=self.count[m].copy(), cohorts=tuple(self.cohorts[i] for i in old),
+            time_unit=self.time_unit, observed_until=self.observed_until,
+            cohort_name=self.cohort_name, followup=followup, meta=dict(self.meta))
+
     def to_frame(self) -> pd.DataFrame:
         """Return the aggregated rows as a DataFrame.
 
@@ -203,13 +237,49 @@ def _require_columns(frame: pd.DataFrame, names: dict[str, Any]) -> None:
             )
 
 
+def _is_text_or_object(series: pd.Series) -> bool:
+    """Object columns, or pandas' string dtypes (the default for text from pandas 3)."""
+    return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+
+
 def _is_datetime_like(series: pd.Series) -> bool:
     return pd.api.types.is_datetime64_any_dtype(series) or (
-        series.dtype == object and series.dropna().map(
+        _is_text_or_object(series) and series.dropna().map(
             lambda v: isinstance(v, pd.Timestamp | np.datetime64 | str)
             or hasattr(v, "isoformat")).all()
         and len(series.dropna()) > 0
     )
+
+
+#: An ISO 8601 date-time text that ends in a time zone designator (Z, ±HH, ±HHMM, ±HH:MM).
+#: One pattern for the pandas path and the command line's DuckDB reader, so that both read the
+#: same text as timezone-aware; a date alone ("2024-01-05") never matches.
+TZ_TEXT_PATTERN = (r"^\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?\s*"
+                   r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)\s*$")
+
+#: The problem text of values that are not ISO 8601 dates (pandas and DuckDB readers).
+NOT_ISO_DATES = ("values in column {col!r} that are not ISO 8601 dates "
+                 "(YYYY-MM-DD[ HH:MM:SS][±HH:MM]{hint})")
+
+
+def mixed_timezone_problem(col: str, n_aware: int, n_naive: int) -> tuple[str, bool]:
+    """How to report a column that mixes timezone-aware and naive values.
+
+    The rows listed are those of the smaller group, the few a user has to find and fix (one
+    timestamp with an offset among thousands of plain ones, or the reverse).
+
+    Returns
+    -------
+    problem : str
+        Text for :func:`_check`-style messages ("... in N rows: row ...").
+    list_aware : bool
+        Whether the rows to list are the timezone-aware ones.
+    """
+    list_aware = n_aware <= n_naive
+    minority, majority = ("aware", "naive") if list_aware else ("naive", "aware")
+    n_major = n_naive if list_aware else n_aware
+    return (f"timezone-{minority} timestamps in column {col!r} mixed with {n_major} "
+            f"timezone-{majority} ones (make all naive or all aware)", list_aware)
 
 
 def _to_datetime(frame: pd.DataFrame, col: str, values: pd.Series) -> pd.Series:
@@ -217,35 +287,33 @@ def _to_datetime(frame: pd.DataFrame, col: str, values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values
     present = values.notna().to_numpy()
-    if values.dtype == object:
+    if _is_text_or_object(values):
         # Python datetimes / Timestamps: check that all agree on timezone-awareness.
         aware = values.map(lambda v: getattr(v, "tzinfo", None) is not None
                            if not isinstance(v, str) else _str_has_tz(v))
         aware = aware.to_numpy(dtype=bool) & present
-        if aware.any() and (~aware & present).any():
-            _check(frame, ~aware & present,
-                   f"timezone-naive timestamps in column {col!r} mixed with {int(aware.sum())} "
-                   "timezone-aware ones (make all naive or all aware)", [col])
+        naive = ~aware & present
+        if aware.any() and naive.any():
+            problem, list_aware = mixed_timezone_problem(col, int(aware.sum()),
+                                                         int(naive.sum()))
+            _check(frame, aware if list_aware else naive, problem, [col])
+        # all timezone-aware (a mix was refused above): read them in UTC, whatever their
+        # offsets (-05:00 and Z in one column), as the command line's DuckDB reader does
+        utc = bool(aware.any())
+    else:
+        utc = None
     try:
-        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=None)
-    except (ValueError, TypeError) as err:  # e.g. mixed offsets
-        if "tz" in str(err).lower() or "offset" in str(err).lower():
-            parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
-        else:
-            raise ValueError(f"column {col!r} could not be read as dates: {err}") from None
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=utc)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"column {col!r} could not be read as dates: {err}") from None
     bad = present & parsed.isna().to_numpy()
-    _check(frame, bad, f"values in column {col!r} that are not ISO 8601 dates (YYYY-MM-DD[ HH:MM:SS]; "
-           "parse other formats with pandas.to_datetime(..., format=...) first)",
-           [col])
+    _check(frame, bad, NOT_ISO_DATES.format(col=col, hint="; parse other formats with "
+                                            "pandas.to_datetime(..., format=...) first"), [col])
     return parsed
 
 
 def _str_has_tz(value: str) -> bool:
-    v = value.strip()
-    if v.endswith("Z"):
-        return True
-    tail = v[10:]  # after the date part
-    return ("+" in tail) or (tail.count("-") > 0 and ":" in tail)
+    return re.match(TZ_TEXT_PATTERN, value) is not None
 
 
 def _tz_state(series: pd.Series) -> bool | None:
@@ -439,7 +507,8 @@ pyspark.sql.DataFrame
         raise ValueError(f"duration= and event= are both required (got duration={duration!r}, "
                          f"event={event!r})")
 
-    meta: dict = {"layout": "durations" if dur_layout else "dates"}
+    meta: dict = {"layout": "durations" if dur_layout else "dates",
+                  "time_columns": [duration] if dur_layout else [created, converted]}
     if bin_width is not None:
         meta["bin_width"] = bin_width
     if on_engine:
@@ -669,7 +738,7 @@ def _finish(rows: pd.DataFrame, ages: pd.DataFrame | None, labels: tuple, *, tim
         followup = followup.sort_values(["cohort", "age"], kind="stable").reset_index(drop=True)
     if remap is not None:
         g = remap[g]
-    return ConversionData(
+    data = ConversionData(
         cohort=g,
         duration=rows["duration"].to_numpy(dtype=float),
         lower=rows["lower"].to_numpy(dtype=float),
@@ -682,3 +751,74 @@ def _finish(rows: pd.DataFrame, ages: pd.DataFrame | None, labels: tuple, *, tim
         followup=followup,
         meta=meta,
     )
+    _warn_similar_labels(data)
+    _warn_implausible_durations(data)
+    return data
+
+
+def similar_labels(labels) -> list[tuple]:
+    """Groups of labels that differ only in case or surrounding whitespace.
+
+    ``"IDV"`` and ``"IDV "``, or ``"B"`` and ``"b"``, are different cohorts to the model, and
+    almost always one arm spelled two ways in the data.
+
+    Returns
+    -------
+    list of tuples of labels, each of two or more labels, in the order given.
+    """
+    groups: dict[str, list] = {}
+    for label in labels:
+        groups.setdefault(str(label).strip().casefold(), []).append(label)
+    return [tuple(g) for g in groups.values() if len(g) > 1]
+
+
+def _warn_similar_labels(data: ConversionData) -> None:
+    groups = similar_labels(data.cohorts)
+    if not groups:
+        return
+    units = data.cohort_table()["units"].to_numpy()
+    code = {label: i for i, label in enumerate(data.cohorts)}
+    parts = "; ".join(" and ".join(f"{label!r} ({units[code[label]]:,} units)"
+                                   for label in group) for group in groups)
+    column = f"column {data.cohort_name!r}" if data.cohort_name else "the cohort column"
+    warnings.warn(f"cohort labels in {column} that differ only in case or surrounding "
+                  f"whitespace are separate cohorts: {parts}; if they are one arm, clean "
+                  "the labels first (e.g. .str.strip())", DataWarning, stacklevel=4)
+
+
+#: Durations outside these bounds (in seconds) are implausible for the stated time unit:
+#: more than 150 years of follow-up, or every conversion and follow-up under one second.
+PLAUSIBLE_SECONDS = (1.0, 150 * TIME_UNITS["Y"])
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _human_duration(seconds: float) -> tuple[str, str]:
+    """(text, unit) of a duration in the largest unit it reaches, e.g. ("5,215 years", "Y")."""
+    for unit, name in (("Y", "years"), ("D", "days"), ("h", "hours"), ("min", "minutes")):
+        if seconds >= TIME_UNITS[unit]:
+            return f"{_num(seconds / TIME_UNITS[unit])} {name}", unit
+    return f"{_num(seconds)} seconds", "s"
+
+
+def _warn_implausible_durations(data: ConversionData) -> None:
+    secs = TIME_UNITS[data.time_unit]
+    longest = float(data.duration.max()) * secs
+    low, high = PLAUSIBLE_SECONDS
+    if low <= longest <= high or longest == 0:
+        return
+    columns = data.meta.get("time_columns")
+    where = (f"column{'s' if len(columns) > 1 else ''} "
+             f"{', '.join(repr(c) for c in columns)}" if columns else "the input")
+    pos = data.duration[data.duration > 0]
+    ends = [_human_duration(x * secs) for x in (pos.min(), pos.max())]
+    span = f"{_num(pos.min())} to {_num(pos.max())} {data.time_unit}"
+    if any(unit != data.time_unit for _, unit in ends):
+        span += f" ({ends[0][0]} to {ends[1][0]})"
+    why = "more than 150 years" if longest > high else "all of them under one second"
+    warnings.warn(f"durations from {where} run from {span}, {why}: implausible for "
+                  f"time_unit={data.time_unit!r}; are the numbers in another unit? (time_unit "
+                  f"says what a number means for numeric columns: one of {list(TIME_UNITS)})",
+                  DataWarning, stacklevel=4)

@@ -22,7 +22,11 @@ import pandas as pd
 __all__ = ["aggregate", "prepare_engine", "to_pandas"]
 
 _MAX_SHOWN = 5
-_ROW = "__bayesconv_row"
+#: Column of row numbers. Eager frames get it from ``with_row_index``; a reader of a lazy source
+#: (the command line's DuckDB reader, :mod:`bayesconv.readers`) may add it itself, and then
+#: offending rows are named by number there too.
+ROW_COLUMN = "__bayesconv_row"
+_ROW = ROW_COLUMN
 _EPOCH = pd.Timestamp("1970-01-01")
 
 
@@ -202,9 +206,9 @@ def _scalar_us(ts: pd.Timestamp) -> int:
 class _Checks:
     """Row-level checks evaluated in one pass over the engine's data."""
 
-    def __init__(self, frame, eager: bool):
+    def __init__(self, frame, numbered: bool):
         self.frame = frame
-        self.eager = eager
+        self.eager = numbered  # rows carry a ROW_COLUMN: name them by number
         self.items: list[tuple[str, nw.Expr, list[str], str]] = []  # problem, bad, cols, how
 
     def add(self, problem: str, bad: nw.Expr, columns: Sequence[str], how: str = "error"):
@@ -246,8 +250,11 @@ class _Checks:
 
 
 def _py(value):
+    """Plain values for messages: ``13`` not ``np.int64(13)``, ISO text for timestamps."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return str(pd.Timestamp(value))
     return value
 
 
@@ -269,7 +276,7 @@ def prepare_engine(events, *, created, converted, observed_until, cohort, time_u
     eager = isinstance(frame, nw.DataFrame)
     schema = frame.schema if eager else frame.collect_schema()
     implementation = frame.implementation
-    available = list(schema.names())
+    available = [c for c in schema.names() if c != _ROW]
     for arg, name in {"created": created, "converted": converted, "cohort": cohort,
                       "count": count, "duration": duration, "event": event,
                       "unit_id": unit_id}.items():
@@ -279,8 +286,9 @@ def prepare_engine(events, *, created, converted, observed_until, cohort, time_u
     if eager:
         if len(frame) == 0:
             raise ValueError("the events table is empty: there is nothing to prepare")
-        frame = frame.with_row_index(_ROW)
-    checks = _Checks(frame, eager)
+        if _ROW not in schema:
+            frame = frame.with_row_index(_ROW)
+    checks = _Checks(frame, eager or _ROW in schema)
     kinds = {name: _kind(dtype) for name, dtype in schema.items()}
     extra: dict[str, nw.Expr] = {"__bc_n": nw.len()}
 

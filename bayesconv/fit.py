@@ -7,6 +7,7 @@ import importlib.util
 import json
 import logging
 import os
+import sys
 import time
 import warnings
 
@@ -14,6 +15,7 @@ import numpy as np
 import pymc as pm
 
 from .backend import reproducible_compilation
+from .errors import ConvergenceWarning
 
 __all__ = ["ConvergenceWarning", "fit_model", "check_convergence", "clear_compile_cache"]
 
@@ -27,9 +29,13 @@ CHECKED_VARS = ("eventual_rate", "lag_loc", "lag_shape", "lag_q")
 
 _COMPILED: dict = {}
 
+_log = logging.getLogger("bayesconv")
 
-class ConvergenceWarning(UserWarning):
-    """The sampler's output fails a convergence check; do not trust its intervals yet."""
+#: Typical seconds to compile a model of each lag family with nutpie, measured on 2 cores
+#: with PyTensor's on-disk cache of its building blocks already filled (the first compile
+#: after an install takes about twice as long); quoted by the "compiling" message.
+TYPICAL_COMPILE_S = {"exponential": 10, "weibull": 10, "gamma": 11, "lognormal": 10,
+                     "gengamma": 22}
 
 
 def clear_compile_cache() -> None:
@@ -58,7 +64,15 @@ def _data_values(model) -> dict:
     return vals
 
 
-def _compiled_nutpie(model):
+def _announce(message: str, progressbar: bool) -> None:
+    """Say what a silent step is doing: to the ``bayesconv`` logger, and on screen with a
+    progress bar (where the user is watching)."""
+    _log.info(message)
+    if progressbar:
+        print(f"bayesconv: {message}", file=sys.stderr, flush=True)
+
+
+def _compiled_nutpie(model, progressbar: bool = False):
     """Compile with nutpie (numba backend), or reuse a compiled model of the same structure."""
     import nutpie
 
@@ -68,6 +82,10 @@ def _compiled_nutpie(model):
     if hit:
         compiled = _COMPILED[key].with_data(**_data_values(model))
     else:
+        typical = TYPICAL_COMPILE_S.get(model.spec.lag)
+        _announce(f"compiling the model ({model.spec.lag} lag, {model.spec.pooling} pooling; "
+                  "first fit of this structure in this process"
+                  + (f", typically ~{typical} s" if typical else "") + ")...", progressbar)
         with reproducible_compilation():
             compiled = nutpie.compile_pymc_model(model.pymc_model, backend="numba")
         _COMPILED[key] = compiled
@@ -102,13 +120,15 @@ def _sample(model, *, draws, tune, chains, random_seed, sampler, progressbar, co
     if sampler == "nutpie":
         import nutpie
 
-        compiled, timing["compile_s"], timing["compile_cached"] = _compiled_nutpie(model)
+        compiled, timing["compile_s"], timing["compile_cached"] = _compiled_nutpie(
+            model, progressbar)
         t0 = time.perf_counter()
         dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
                            seed=random_seed, save_warmup=False, progress_bar=progressbar,
                            target_accept=target_accept, **extra)
         timing["sampling_s"] = time.perf_counter() - t0
     elif sampler == "pymc":
+        _announce("compiling and sampling with PyMC's NUTS...", progressbar)
         t0 = time.perf_counter()
         with _quiet_pymc(), warnings.catch_warnings(), reproducible_compilation():
             warnings.simplefilter("ignore", UserWarning)  # "Potentials are ignored" notes
@@ -172,25 +192,42 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
     out["min_ess_tail"] = float(ess_t.to_array().min())
     if "sample_stats" in idata.children and "diverging" in idata["sample_stats"]:
         out["divergences"] = int(idata["sample_stats"]["diverging"].sum())
-    problems = out["problems"]
+    findings = []  # (kind, problem, remedy)
     if out["max_r_hat"] > RHAT_MAX:
-        problems.append(f"R-hat is {out['max_r_hat']:.3f} (> {RHAT_MAX}): the chains disagree, "
-                        "so they have not converged; sample longer (more tune/draws) or check "
-                        "the model and priors")
+        findings.append(("r_hat", f"R-hat is {beyond(out['max_r_hat'], RHAT_MAX)} (> {RHAT_MAX}): "
+                         "the chains "
+                         "disagree, so they have not converged",
+                         "sample longer (more tune/draws) or check the model and priors"))
     low = min(out["min_ess_bulk"], out["min_ess_tail"])
     if low < ESS_MIN:
-        problems.append(f"the effective sample size is only {low:.0f} (< {ESS_MIN}): interval "
-                        "ends are noisy; run more draws")
+        findings.append(("ess", f"the effective sample size is only {low:.0f} (< {ESS_MIN}): "
+                         "interval ends are noisy", "run more draws"))
     if out["divergences"]:
         total = n_chains * n_draws
-        problems.append(f"{out['divergences']} of {total} draws ended in a divergence: the "
-                        "sampler could not explore part of the posterior, which may be biased; "
-                        "raise target_accept (e.g. 0.95) or use stronger priors")
+        findings.append(("divergences", f"{out['divergences']} of {total} draws ended in a "
+                         "divergence: the sampler could not explore part of the posterior, "
+                         "which may be biased",
+                         "raise target_accept (e.g. 0.95) or use stronger priors"))
+    out["problems"] = [f"{p}; {r}" for _, p, r in findings]
     if warn:
-        for p in problems:
-            warnings.warn(f"{label}: {p}" if label else p, ConvergenceWarning,
+        for kind, p, r in findings:
+            warnings.warn(ConvergenceWarning(f"{label}: {p}" if label else p, r, kind),
                           stacklevel=stacklevel)
     return out
+
+
+def beyond(value: float, bound: float, *, percent: bool = False) -> str:
+    """``value`` with enough digits that the text is on the same side of ``bound`` as it.
+
+    0.746 against a bound of 0.75 reads "74.6%", never a rounded "75%" beside "(< 75%)";
+    a width of 0.3004 against 0.3 reads "0.3004".
+    """
+    for digits in range(0 if percent else 2, 7):
+        text = f"{value:.{digits}%}" if percent else f"{value:.{digits}f}"
+        shown = float(text.rstrip("%")) / (100 if percent else 1)
+        if (shown < bound) == (value < bound) and shown != bound:
+            return text
+    return f"{value:.8%}" if percent else repr(value)
 
 
 def _warn_weak_identification(result) -> None:
@@ -203,16 +240,18 @@ def _warn_weak_identification(result) -> None:
         for label, row in weak.iterrows():
             why = []
             if row.followup_share < WEAK_FOLLOWUP_SHARE:
-                why.append(f"follow-up reaches only {row.followup_share:.0%} of the lag "
-                           f"distribution (< {WEAK_FOLLOWUP_SHARE:.0%})")
+                why.append(f"follow-up reaches only "
+                           f"{beyond(row.followup_share, WEAK_FOLLOWUP_SHARE, percent=True)} of "
+                           f"the lag distribution (< {WEAK_FOLLOWUP_SHARE:.0%})")
             if row.rate_hdi_width > WEAK_HDI_WIDTH:
-                why.append(f"its 94% HDI is {row.rate_hdi_width:.2f} wide (> {WEAK_HDI_WIDTH})")
+                why.append(f"its 94% HDI is {beyond(row.rate_hdi_width, WEAK_HDI_WIDTH)} wide "
+                           f"(> {WEAK_HDI_WIDTH})")
             parts.append(f"{label}: {' and '.join(why)}")
-        warnings.warn(
+        warnings.warn(IdentificationWarning(
             f"the eventual rate is weakly identified for {len(weak)} cohort(s): "
             f"{'; '.join(parts)}. The data barely constrain it, so it is mostly extrapolation "
-            "and prior; prefer a readout by a horizon within the follow-up "
-            "(compare(..., horizon=...)).", IdentificationWarning, stacklevel=4)
+            "and prior", "prefer a readout by a horizon within the follow-up "
+            "(compare(..., horizon=...))", "weak_identification"), stacklevel=4)
 
 
 def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, method, cores,

@@ -161,7 +161,7 @@ def plot_kaplan_meier(data, *, ax=None, ci=True, ci_prob=0.95, cohorts=None, col
             hi = np.concatenate([[0.0], grp["upper"].to_numpy()])
             ax.fill_between(t, lo, hi, step="post", color=color, alpha=0.15, lw=0)
     unit = km.attrs.get("time_unit", "")
-    ax.set_xlabel(f"time since creation ({_unit_name(unit)})")
+    ax.set_xlabel(f"time since creation ({unit_name(unit)})")
     ax.set_ylabel("cumulative conversion")
     ax.set_ylim(0, None)
     ax.set_xlim(0, None)
@@ -170,6 +170,6 @@ def plot_kaplan_meier(data, *, ax=None, ci=True, ci_prob=0.95, cohorts=None, col
     return ax
 
 
-def _unit_name(unit: str) -> str:
+def unit_name(unit: str) -> str:
     return {"s": "seconds", "min": "minutes", "h": "hours", "D": "days", "W": "weeks",
             "Y": "years"}.get(unit, unit)

@@ -28,13 +28,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .kaplan_meier import _unit_name
+from .kaplan_meier import unit_name
 from .results import _hdi
 
-__all__ = ["Readout", "compare"]
+__all__ = ["Readout", "compare", "default_horizon"]
 
 METRICS = ("eventual", "by_horizon")
 _SAMPLE = ("chain", "draw")
+
+#: The relative lift θ_T / θ_C − 1 is reported only where the control's rate is bounded away
+#: from 0: the lower end of its HDI must be at least this share of the upper end. Below that
+#: the ratio's draws are dominated by control draws near 0 (a control arm with no conversions
+#: gave draws of 1e-20 and a "lift" of +7.6e80 %), and the lift is reported as not defined.
+LIFT_MIN_HDI_RATIO = 0.01
 
 
 # ---------------------------------------------------------------------------- validation
@@ -98,6 +104,51 @@ def _check_horizon(horizon) -> float | None:
         raise ValueError(f"horizon must be finite and > 0 (in the data's time unit), "
                          f"got {horizon!r}")
     return h
+
+
+def default_horizon(data, cohorts=None) -> float:
+    """A readout horizon that the follow-up of every arm covers.
+
+    The count-weighted median follow-up (age at the observation date) of the arm whose median
+    is shortest, rounded down to two significant digits: at least half of every arm's units
+    have been observed for that long, so the readout by this horizon rests on data, not on
+    the lag family's extrapolation. For the duration/event layout, where follow-up is known
+    only for censored units, each arm's longest duration stands in for it (a fixed follow-up
+    study such as Rossi's: 52 weeks).
+
+    Parameters
+    ----------
+    data : ConversionData
+    cohorts : sequence of labels, optional
+        The arms to cover (default: all cohorts).
+
+    Returns
+    -------
+    float
+        In ``data.time_unit``, > 0.
+
+    Raises
+    ------
+    ValueError
+        An arm has no follow-up at all (every unit observed for 0 time units).
+    """
+    from .likelihood import weighted_median
+
+    labels = list(data.cohorts) if cohorts is None else list(cohorts)
+    spans = []
+    for label in labels:
+        g = data.cohorts.index(label)
+        if data.followup is not None:
+            fu = data.followup[data.followup["cohort"] == g]
+            spans.append(weighted_median(fu["age"].to_numpy(float), fu["count"].to_numpy()))
+        else:
+            spans.append(float(data.duration[data.cohort == g].max()))
+    span = min(spans)
+    if not span > 0:
+        raise ValueError(f"no arm-wide follow-up to read out by: the median follow-up of "
+                         f"{labels[int(np.argmin(spans))]!r} is 0 {data.time_unit}")
+    step = 10.0 ** (np.floor(np.log10(span)) - 1)
+    return float(round(np.floor(span / step + 1e-9) * step, 12))
 
 
 # ---------------------------------------------------------------------------- computation
@@ -212,9 +263,17 @@ def compare(result, treatment, control, *, horizon: float | None = None,
                         coords={"metric": list(values), "arm": arms,
                                 "chain": post["chain"].values, "draw": post["draw"].values})
     rate.name = "rate"
+    from .persistence import DataNotSavedError
+
+    try:
+        ident = result.identification()["weakly_identified"]
+        weak = [label for label in [control, *treatments] if bool(ident.loc[label])]
+    except DataNotSavedError:  # a result saved without its data: identification unknown
+        weak = []
     return Readout(rate, control=control, treatments=treatments, ci_prob=ci_prob,
                    horizon=horizon, rope=rope, higher_is_better=bool(higher_is_better),
-                   time_unit=result.data.time_unit)
+                   time_unit=result.data.time_unit, weakly_identified=weak,
+                   arm_column=result.data.cohort_name)
 
 
 class Readout:
@@ -239,10 +298,21 @@ class Readout:
     higher_is_better : bool
     time_unit : str
         Time unit of the data (and of ``horizon``).
+    weakly_identified : list of labels
+        Compared arms whose eventual rate the data barely identify
+        (:meth:`ConversionResult.identification`).
+    arm_column : str or None
+        Name of the arm (cohort) column; displays name numeric arms as ``fin=1``.
+    lead : str
+        The metric the display leads with: ``"by_horizon"`` when there is a horizon and an
+        arm's eventual rate is weakly identified (the horizon readout is what the data
+        support), else ``"eventual"``.
     """
 
     def __init__(self, rate: xr.DataArray, *, control, treatments, ci_prob, horizon, rope,
-                 higher_is_better, time_unit):
+                 higher_is_better, time_unit, weakly_identified=(), arm_column=None):
+        self.weakly_identified = list(weakly_identified)
+        self.arm_column = arm_column
         self.control = control
         self.treatments = list(treatments)
         self.ci_prob = ci_prob
@@ -268,12 +338,27 @@ class Readout:
         """Number of posterior draws (chains × draws)."""
         return self.draws.sizes["chain"] * self.draws.sizes["draw"]
 
+    @property
+    def lead(self) -> str:
+        """The metric shown first (see the class docstring)."""
+        if "by_horizon" in self.metrics and self.weakly_identified:
+            return "by_horizon"
+        return "eventual"
+
+    def arm_label(self, label) -> str:
+        """How an arm is named in text: ``"B"``, or ``"fin=1"`` for a numeric or boolean label."""
+        text = str(label)
+        if self.arm_column and (isinstance(label, numbers.Number | np.bool_)
+                                or text.lstrip("+-").replace(".", "", 1).isdigit()):
+            return f"{self.arm_column}={text}"
+        return text
+
     def metric_name(self, metric: str) -> str:
         """Plain-English name of a metric, e.g. "eventual rate" or "rate by 7 days"."""
         self._check_metric(metric)
         if metric == "eventual":
             return "eventual rate"
-        return f"rate by {self.horizon:g} {_unit_name(self.time_unit)}"
+        return f"rate by {self.horizon:g} {unit_name(self.time_unit)}"
 
     def _check_metric(self, metric):
         if metric not in self.metrics:
@@ -302,7 +387,12 @@ class Readout:
         * ``control_mean``, ``control_lower``, ``control_upper``, ``treatment_mean``,
           ``treatment_lower``, ``treatment_upper``: posterior mean and HDI of each arm's rate;
         * ``diff_mean``, ``diff_lower``, ``diff_upper``: treatment − control (rate units);
-        * ``lift_mean``, ``lift_lower``, ``lift_upper``: treatment / control − 1 (relative);
+        * ``lift_median``, ``lift_lower``, ``lift_upper``: treatment / control − 1
+          (relative): the posterior median and HDI of the per-draw ratio, never its mean (a
+          ratio's mean is dominated by control draws near 0); NaN where ``lift_defined`` is
+          False;
+        * ``lift_defined``: whether the control's rate is bounded away from 0, i.e. the lower
+          end of its HDI is at least :data:`LIFT_MIN_HDI_RATIO` of the upper end;
         * ``prob_better``: P(treatment better than control);
         * ``loss_treatment``, ``loss_control``: expected loss of choosing that arm (rate
           units; see :func:`compare`);
@@ -346,7 +436,9 @@ class Readout:
                 c_lo, c_hi = lo_hi(rate_hdi, metric=m, arm=ck)
                 t_lo, t_hi = lo_hi(rate_hdi, metric=m, arm=tk)
                 d_lo, d_hi = lo_hi(diff_hdi, **sel)
-                l_lo, l_hi = lo_hi(lift_hdi, **sel)
+                defined = bool(c_lo >= LIFT_MIN_HDI_RATIO * c_hi and c_hi > 0)
+                l_lo, l_hi = lo_hi(lift_hdi, **sel) if defined else (np.nan, np.nan)
+                l_med = float(lift.sel(**sel).median(_SAMPLE)) if defined else np.nan
                 rows.append({
                     "metric": m, "treatment": t, "control": self.control,
                     "control_mean": float(rate_mean.sel(metric=m, arm=ck)),
@@ -355,8 +447,8 @@ class Readout:
                     "treatment_lower": t_lo, "treatment_upper": t_hi,
                     "diff_mean": float(diff.sel(**sel).mean(_SAMPLE)),
                     "diff_lower": d_lo, "diff_upper": d_hi,
-                    "lift_mean": float(lift.sel(**sel).mean(_SAMPLE)),
-                    "lift_lower": l_lo, "lift_upper": l_hi,
+                    "lift_median": l_med, "lift_lower": l_lo, "lift_upper": l_hi,
+                    "lift_defined": defined,
                     "prob_better": float(prob_better.sel(**sel)),
                     "loss_treatment": float(loss_t.sel(**sel)),
                     "loss_control": float(loss_c.sel(**sel)),
@@ -414,20 +506,24 @@ class Readout:
                 "n_draws": self.n_draws}
 
     # ------------------------------------------------------------------ display
-    def headline(self, metric: str = "eventual", treatment=None) -> str:
+    def headline(self, metric: str | None = None, treatment=None) -> str:
         """One plain-English sentence about one treatment arm on one metric.
 
         Parameters
         ----------
-        metric : {"eventual", "by_horizon"}, default "eventual"
+        metric : {"eventual", "by_horizon"}, optional
+            Default: :attr:`lead`, the horizon readout when an arm's eventual rate is weakly
+            identified, else the eventual rate.
         treatment : label, optional
             Default: the first treatment arm.
 
         Returns
         -------
         str, e.g. ``"P(B better than A) on the eventual rate = 0.97; lift +12.0% (94% HDI
-        +3.1% to +21.0%)"``.
+        +3.1% to +21.0%)"``; the lift is the posterior median of treatment / control − 1, or
+        "not defined" when the control's HDI reaches 0 (see :meth:`to_frame`).
         """
+        metric = self.lead if metric is None else metric
         self._check_metric(metric)
         f = self.to_frame()
         f = f[f["metric"] == metric]
@@ -439,23 +535,43 @@ class Readout:
                 raise ValueError(f"treatment {treatment!r} is not one of {self.treatments!r}")
             row = match.iloc[0]
         better = "better" if self.higher_is_better else "better (lower)"
-        return (f"P({row['treatment']} {better} than {row['control']}) on the "
-                f"{self.metric_name(metric)} = {row['prob_better']:.2f}; lift "
-                f"{_pct(row['lift_mean'])} ({self.ci_prob:.0%} HDI {_pct(row['lift_lower'])} "
-                f"to {_pct(row['lift_upper'])})")
+        if row["lift_defined"]:
+            lift = (f"lift {_pct(row['lift_median'])} ({self.ci_prob:.0%} HDI "
+                    f"{_pct(row['lift_lower'])} to {_pct(row['lift_upper'])})")
+        else:
+            lift = (f"lift not defined (the {self.arm_label(row['control'])} rate's "
+                    f"{self.ci_prob:.0%} HDI reaches 0)")
+        return (f"P({self.arm_label(row['treatment'])} {better} than "
+                f"{self.arm_label(row['control'])}) on the {self.metric_name(metric)} = "
+                f"{row['prob_better']:.2f}; {lift}")
+
+    def _ordered_metrics(self) -> list[str]:
+        return sorted(self.metrics, key=lambda m: m != self.lead)
 
     def _headlines(self) -> list[str]:
-        lines = [self.headline(m, t) for m in self.metrics for t in self.treatments]
+        metrics = self._ordered_metrics()
+        lines = [self.headline(m, t) for m in metrics for t in self.treatments]
         if len(self.treatments) > 1:
             arms = self.arm_table()
-            for m in self.metrics:
+            for m in metrics:
                 a = arms[arms["metric"] == m]
-                parts = ", ".join(f"{r.arm} {r.prob_best:.2f}" for r in a.itertuples())
+                parts = ", ".join(f"{self.arm_label(r.arm)} {r.prob_best:.2f}"
+                                  for r in a.itertuples())
                 lines.append(f"P(best) on the {self.metric_name(m)}: {parts}")
+        if self.weakly_identified:
+            arms = ", ".join(self.arm_label(a) for a in self.weakly_identified)
+            lines.append(f"The eventual rate of {arms} is weakly identified (the follow-up "
+                         "covers only part of the lag distribution, so it is mostly "
+                         "extrapolation)" + (f": read the {self.metric_name('by_horizon')}."
+                                             if self.lead == "by_horizon" else
+                                             "; add a horizon inside the follow-up "
+                                             "(compare(..., horizon=...)) and read that."))
         return lines
 
     def _display_frame(self) -> pd.DataFrame:
         f = self.to_frame()
+        order = {m: i for i, m in enumerate(self._ordered_metrics())}
+        f = f.iloc[np.argsort([order[m] for m in f["metric"]], kind="stable")]
         p = f"{self.ci_prob:.0%}"
 
         def rate(prefix, r):
@@ -466,14 +582,15 @@ class Readout:
         for r in f.to_dict("records"):
             row = {
                 "metric": self.metric_name(r["metric"]),
-                "arms": f"{r['treatment']} vs {r['control']}",
+                "arms": f"{self.arm_label(r['treatment'])} vs {self.arm_label(r['control'])}",
                 f"control [{p} HDI]": rate("control", r),
                 f"treatment [{p} HDI]": rate("treatment", r),
                 "difference (pp)": (f"{r['diff_mean'] * 100:+.2f} "
                                     f"[{r['diff_lower'] * 100:+.2f}, "
                                     f"{r['diff_upper'] * 100:+.2f}]"),
-                "lift": (f"{_pct(r['lift_mean'])} [{_pct(r['lift_lower'])}, "
-                         f"{_pct(r['lift_upper'])}]"),
+                "lift (median)": (f"{_pct(r['lift_median'])} [{_pct(r['lift_lower'])}, "
+                                  f"{_pct(r['lift_upper'])}]" if r["lift_defined"]
+                                  else "not defined"),
                 "P(better)": f"{r['prob_better']:.3f}",
                 "loss T / C (pp)": (f"{r['loss_treatment'] * 100:.3f} / "
                                     f"{r['loss_control'] * 100:.3f}"),
@@ -490,14 +607,16 @@ class Readout:
         parts = [f"{self.n_draws} posterior draws; {direction} is better",
                  "rates as % of units; difference and expected losses in percentage points (pp)",
                  "loss = expected shortfall if you choose that arm"]
+        if not self.to_frame()["lift_defined"].all():
+            parts.append("a lift is not defined where the control's rate interval reaches 0")
         if self.rope is not None:
             lo, hi = self.rope
             parts.append(f"ROPE on the difference: [{lo * 100:+.2f}, {hi * 100:+.2f}] pp")
         return "; ".join(parts) + "."
 
     def __repr__(self) -> str:
-        arms = ", ".join(str(t) for t in self.treatments)
-        head = f"Readout({arms} vs {self.control}; {self.ci_prob:.0%} HDI)"
+        arms = ", ".join(self.arm_label(t) for t in self.treatments)
+        head = f"Readout({arms} vs {self.arm_label(self.control)}; {self.ci_prob:.0%} HDI)"
         table = self._display_frame().to_string(index=False)
         return "\n".join([head, *self._headlines(), "", table, self._footnote()])
 
@@ -508,7 +627,7 @@ class Readout:
                 f"<p style='font-size:smaller'>{html.escape(self._footnote())}</p></div>")
 
     # ------------------------------------------------------------------ plot
-    def plot(self, ax=None, metric: str = "eventual"):
+    def plot(self, ax=None, metric: str | None = None):
         """Posterior density of the absolute difference treatment − control, per treatment arm.
 
         The absolute difference (in percentage points) is shown rather than the relative lift so
@@ -517,7 +636,9 @@ class Readout:
         Parameters
         ----------
         ax : matplotlib Axes, optional
-        metric : {"eventual", "by_horizon"}, default "eventual"
+        metric : {"eventual", "by_horizon"}, optional
+            Default: :attr:`lead` (the horizon readout when an eventual rate is weakly
+            identified).
 
         Returns
         -------
@@ -533,6 +654,7 @@ class Readout:
         import matplotlib.pyplot as plt
         from scipy.stats import gaussian_kde
 
+        metric = self.lead if metric is None else metric
         self._check_metric(metric)
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
@@ -553,7 +675,8 @@ class Readout:
             else:  # all draws equal: a spike
                 grid, dens = np.array([x[0]] * 2), np.array([0.0, 1.0])
             ax.plot(grid, dens, color=color, lw=2,
-                    label=f"{t} − {self.control}: P(better) = {row.prob_better:.2f}")
+                    label=f"{self.arm_label(t)} − {self.arm_label(self.control)}: "
+                          f"P(better) = {row.prob_better:.2f}")
             inside = (grid >= lo) & (grid <= hi)
             ax.fill_between(grid, 0, dens, where=inside, color=color, alpha=0.25, lw=0)
         ax.axvline(0.0, color="k", lw=1)

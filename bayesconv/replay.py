@@ -8,18 +8,23 @@ import numpy as np
 import pandas as pd
 
 from .data import TIME_UNITS, prepare
-from .kaplan_meier import _unit_name
+from .kaplan_meier import unit_name
 
-__all__ = ["as_of", "replay", "plot_replay"]
+__all__ = ["as_of", "decision_dates", "replay", "plot_replay"]
+
+
+#: Column of the per-unit observation end that :func:`as_of` writes when it adds one.
+AS_OF_COLUMN = "observed_until"
 
 
 def as_of(events: pd.DataFrame, date, *, created: str, converted: str,
-          observed_until: str | None = None) -> pd.DataFrame:
+          observed_until=None) -> pd.DataFrame:
     """The events table as it would have looked on ``date``.
 
     Units created after ``date`` are not known yet; conversions after ``date`` have not
-    happened yet (their ``converted`` becomes empty); the observation date becomes ``date``
-    (or stays earlier where a per-row observation column says so).
+    happened yet (their ``converted`` becomes empty); each unit is observed until the earlier
+    of ``date`` and its own observation end (a unit lost to follow-up on 2024-01-05 stays
+    followed to 2024-01-05, whatever the as-of date).
 
     Parameters
     ----------
@@ -28,25 +33,40 @@ def as_of(events: pd.DataFrame, date, *, created: str, converted: str,
     date : str or Timestamp
     created, converted : str
         Column names.
-    observed_until : str, optional
-        Column name of a per-row observation date, capped at ``date``. If None, a column
-        ``"observed_until"`` holding ``date`` is added.
+    observed_until : str or date, optional
+        As in :func:`bayesconv.prepare`: a column of per-unit observation ends, or one date
+        for every unit. The result's observation end is the earlier of it and ``date``, in
+        that column (for a column) or in a column ``"observed_until"`` (for a date or None).
+        None: every unit is observed until ``date``.
 
     Returns
     -------
     DataFrame
         A copy of the known rows, with the original index.
+
+    Raises
+    ------
+    ValueError
+        ``observed_until`` is None or a date but the events already have a column
+        ``"observed_until"`` (it would be overwritten; pass its name to cap it instead).
     """
     date = pd.Timestamp(date)
+    is_col = isinstance(observed_until, str) and observed_until in events.columns
+    if not is_col and AS_OF_COLUMN in events.columns:
+        raise ValueError(f"the events have a column {AS_OF_COLUMN!r}, which as_of would "
+                         f"overwrite with the as-of date; pass observed_until="
+                         f"{AS_OF_COLUMN!r} to cap each unit's observation end at the as-of "
+                         "date")
     c = pd.to_datetime(events[created])
     known = events.loc[(c <= date).to_numpy()].copy()
     conv = pd.to_datetime(known[converted])
     known[converted] = conv.where(conv <= date)
-    col = observed_until or "observed_until"
-    if observed_until is not None and observed_until in known:
-        known[col] = pd.to_datetime(known[col]).clip(upper=date)
+    if is_col:
+        known[observed_until] = pd.to_datetime(known[observed_until]).clip(upper=date)
+    elif observed_until is not None:
+        known[AS_OF_COLUMN] = min(pd.Timestamp(observed_until), date)
     else:
-        known[col] = date
+        known[AS_OF_COLUMN] = date
     return known
 
 
@@ -60,7 +80,8 @@ def _beta_prob_better(conv_t, n_t, conv_c, n_c, higher_is_better, rng, draws=200
 
 
 def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, cohort: str,
-           treatment, control, horizon: float | None = None, window: float | None = None,
+           treatment, control, observed_until=None, horizon: float | None = None,
+           window: float | None = None,
            time_unit: str = "D", higher_is_better: bool = True, ci_prob: float = 0.94,
            lag: str = "gamma", fit_kwargs: dict | None = None, random_seed: int = 0,
            progress: bool = False) -> pd.DataFrame:
@@ -89,6 +110,10 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
         Column names.
     treatment, control : labels
         Arms to compare.
+    observed_until : str or date, optional
+        Each unit's observation end, as in :func:`bayesconv.prepare` (a column or one date);
+        as of each date a unit is observed until the earlier of it and that date (see
+        :func:`as_of`). None: every unit is observed until the as-of date.
     horizon : float, optional
         Also read out conversion by ``horizon`` (data's time unit) with the model.
     window : float, optional
@@ -111,9 +136,10 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
     ``units_control``, ``naive_treatment``, ``naive_control``, ``prob_better_naive``,
     ``window``, ``matured_treatment``, ``matured_control`` (units old enough),
     ``window_rate_treatment``, ``window_rate_control``, ``prob_better_window``,
-    ``prob_better`` (model, eventual rate), ``lift_mean``, ``lift_lower``, ``lift_upper``
-    (model, eventual rate) and, with a horizon, ``prob_better_horizon``,
-    ``lift_horizon_mean``, ``lift_horizon_lower``, ``lift_horizon_upper``, and the fit's
+    ``prob_better`` (model, eventual rate), ``lift_median``, ``lift_lower``, ``lift_upper``
+    (model, eventual rate; NaN where the lift is not defined, see
+    :meth:`bayesconv.Readout.to_frame`) and, with a horizon, ``prob_better_horizon``,
+    ``lift_horizon_median``, ``lift_horizon_lower``, ``lift_horizon_upper``, and the fit's
     ``max_r_hat`` and ``divergences``. ``.attrs`` keeps the settings.
 
     Raises
@@ -142,18 +168,23 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
                   **(fit_kwargs or {})}
     rng = np.random.default_rng(random_seed)
     if window is None:
-        last = as_of(events, dates[-1], created=created, converted=converted)
+        last = as_of(events, dates[-1], created=created, converted=converted,
+                     observed_until=observed_until)
         lag_t = (pd.to_datetime(last[converted]) - pd.to_datetime(last[created]))
         lag_t = lag_t.dt.total_seconds().dropna() / secs
         window = float(np.ceil(lag_t.median())) if len(lag_t) else 1.0
     rows = []
     for date in dates:
-        known = as_of(events, date, created=created, converted=converted)
+        known = as_of(events, date, created=created, converted=converted,
+                      observed_until=observed_until)
+        obs_col = observed_until if isinstance(observed_until, str) \
+            and observed_until in events.columns else AS_OF_COLUMN
         row: dict = {"as_of": date}
         arm = known[cohort].astype(str)
         c = pd.to_datetime(known[created])
         conv = pd.to_datetime(known[converted])
-        age = (date - c).dt.total_seconds().to_numpy() / secs
+        conv = conv.where(conv <= pd.to_datetime(known[obs_col]))  # after the unit's own end
+        age = (pd.to_datetime(known[obs_col]) - c).dt.total_seconds().to_numpy() / secs
         lag_t = (conv - c).dt.total_seconds().to_numpy() / secs
         for role, label in (("treatment", treatment), ("control", control)):
             m = (arm == str(label)).to_numpy()
@@ -177,16 +208,17 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # early dates are thin; diagnostics are kept below
             data = prepare(known, created=created, converted=converted,
-                           observed_until="observed_until", cohort=cohort, time_unit=time_unit)
+                           observed_until=obs_col, cohort=cohort, time_unit=time_unit)
             result = ConversionModel(data, lag=lag).fit(random_seed=random_seed, **fit_kwargs)
         ro = compare(result, treatment, control, horizon=horizon, ci_prob=ci_prob,
                      higher_is_better=higher_is_better).to_frame().set_index("metric")
         ev = ro.loc["eventual"]
-        row.update(prob_better=ev["prob_better"], lift_mean=ev["lift_mean"],
+        row.update(prob_better=ev["prob_better"], lift_median=ev["lift_median"],
                    lift_lower=ev["lift_lower"], lift_upper=ev["lift_upper"])
         if horizon is not None:
             hz = ro.loc["by_horizon"]
-            row.update(prob_better_horizon=hz["prob_better"], lift_horizon_mean=hz["lift_mean"],
+            row.update(prob_better_horizon=hz["prob_better"],
+                       lift_horizon_median=hz["lift_median"],
                        lift_horizon_lower=hz["lift_lower"], lift_horizon_upper=hz["lift_upper"])
         diag = result.diagnostics()
         row.update(max_r_hat=diag["max_r_hat"], divergences=diag["divergences"])
@@ -236,7 +268,7 @@ def plot_replay(table: pd.DataFrame, ax=None, *, threshold: float = 0.95):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.5))
-    unit = _unit_name(table.attrs.get("time_unit", ""))
+    unit = unit_name(table.attrs.get("time_unit", ""))
     styles = {
         "prob_better": ("model: eventual rate", "C0", "-"),
         "prob_better_horizon": (f"model: by {table.attrs.get('horizon')} {unit}", "C2", "-"),

@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import html
 import io
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
+
+from .kaplan_meier import unit_name
 
 __all__ = ["write_report"]
 
@@ -21,6 +24,8 @@ td:first-child,th:first-child{text-align:left}
 .headline{font-size:1.1em;background:#eef6ff;padding:.6em 1em;border-left:4px solid #3b82f6}
 .warn{background:#fff4e5;padding:.6em 1em;border-left:4px solid #f59e0b}
 .note{color:#555;font-size:.9em}img{max-width:100%}
+.wide{max-width:100%;overflow-x:auto}
+.bayesconv-readout{max-width:100%;overflow-x:auto}
 """
 
 
@@ -38,9 +43,54 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
     return frame.to_html(float_format=lambda x: f"{x:.{digits}f}", border=0, escape=True)
 
 
+def _interval(mean, lower, upper, fmt="{:.3f}") -> list[str]:
+    return [f"{fmt.format(m)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+            for m, lo, hi in zip(mean, lower, upper, strict=True)]
+
+
+def _summary_table(summary: pd.DataFrame, ci_prob: float, unit: str) -> pd.DataFrame:
+    """The per-arm summary with readable headers, intervals in one cell each."""
+    p = f"{ci_prob:.0%} HDI"
+    out = pd.DataFrame(index=summary.index)
+    out["units"] = summary["units"].map("{:,}".format)
+    out["converted"] = summary["converted"].map("{:,}".format)
+    out["naive rate"] = summary["naive_rate"].map("{:.3f}".format)
+    out["Kaplan–Meier at end (at risk)"] = [
+        f"{k:.3f} ({n:,})" for k, n in zip(summary["km_end"], summary["km_at_risk"],
+                                           strict=True)]
+    out[f"eventual rate [{p}]"] = _interval(summary["rate_mean"], summary["rate_lower"],
+                                            summary["rate_upper"])
+    out[f"median lag, {unit} [{p}]"] = _interval(
+        summary["median_lag_mean"], summary["median_lag_lower"], summary["median_lag_upper"],
+        "{:.3g}")
+    out["share of lag covered by follow-up"] = summary["followup_share"].map("{:.2f}".format)
+    out["weakly identified"] = summary["weakly_identified"].map({True: "yes", False: "no"})
+    out["R-hat"] = summary["r_hat"].map("{:.3f}".format)
+    out["ESS bulk / tail"] = [f"{b:.0f} / {t:.0f}" for b, t in
+                              zip(summary["ess_bulk"], summary["ess_tail"], strict=True)]
+    return out
+
+
+def _nowcast_table(nowcast: pd.DataFrame, ci_prob: float) -> pd.DataFrame:
+    p = f"{ci_prob:.0%} HDI"
+    out = pd.DataFrame(index=nowcast.index)
+    for col, name in (("units", "units"), ("converted", "converted so far"),
+                      ("pending", "not converted yet")):
+        out[name] = nowcast[col].map("{:,}".format)
+    out[f"still to come [{p}]"] = _interval(nowcast["remaining_mean"],
+                                            nowcast["remaining_lower"],
+                                            nowcast["remaining_upper"], "{:,.1f}")
+    out[f"total by then [{p}]"] = _interval(nowcast["eventual_mean"], nowcast["eventual_lower"],
+                                            nowcast["eventual_upper"], "{:,.1f}")
+    return out
+
+
 def write_report(result, readout, out_dir, *, title: str, source: str = "",
-                 ci_prob: float = 0.94) -> dict:
+                 ci_prob: float = 0.94, notes=(), nowcast_within: float | None = None) -> dict:
     """Write ``report.html`` (figures embedded) and ``readout.csv`` into ``out_dir``.
+
+    The first line is the readout's lead headline: the horizon readout when an arm's eventual
+    rate is weakly identified (what the data support), else the eventual rate.
 
     Parameters
     ----------
@@ -54,6 +104,12 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
         One sentence on where the data come from.
     ci_prob : float, default 0.94
         Interval probability of the summary tables.
+    notes : sequence of str, optional
+        Notes on the input shown at the top (e.g. units of arms that were left out).
+    nowcast_within : float, optional
+        The nowcast counts conversions still to come within this many time units (default:
+        the readout's horizon, else the longest follow-up), not "ever", which would rest on
+        the extrapolated eventual rate.
 
     Returns
     -------
@@ -63,7 +119,10 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
     out.mkdir(parents=True, exist_ok=True)
     data = result.data
     summary = result.summary(ci_prob=ci_prob)
-    nowcast = result.nowcast(ci_prob=ci_prob, random_seed=0)
+    within = nowcast_within
+    if within is None:
+        within = readout.horizon if readout.horizon is not None else float(data.duration.max())
+    nowcast = result.nowcast(ci_prob=ci_prob, random_seed=0, within=within)
     frame = readout.to_frame()
     diag = result.diagnostics()
     paths = {"report": out / "report.html", "readout": out / "readout.csv",
@@ -74,11 +133,8 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
 
     ax = result.plot(ci_prob=ci_prob)
     fig_curves = _png(ax.figure)
-    ax = readout.plot()
-    fig_lift = _png(ax.figure)
-    figs_extra = ""
-    if "by_horizon" in set(frame["metric"]):
-        figs_extra = _png(readout.plot(metric="by_horizon").figure)
+    figs = [_png(readout.plot(metric=m).figure)
+            for m in sorted(set(frame["metric"]), key=lambda m: m != readout.lead)]
     ax = result.plot_ppc_km(n_draws=50, random_seed=0)
     fig_ppc = _png(ax.figure)
 
@@ -86,48 +142,54 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
     warn_html = "".join(f"<p class='warn'>{html.escape(p)}</p>" for p in problems) or \
         "<p class='note'>All convergence checks passed (R-hat ≤ 1.01, ESS ≥ 400, no " \
         "divergences).</p>"
-    weak = summary.index[summary["weakly_identified"]].tolist()
+    weak = [readout.arm_label(c) for c in summary.index[summary["weakly_identified"]]]
     weak_html = ""
     if weak:
+        lead = ("The readout above leads with the "
+                f"{readout.metric_name(readout.lead)}, which the follow-up covers."
+                if readout.lead == "by_horizon" else
+                "Base decisions on a readout by a horizon within the follow-up.")
         weak_html = (
             "<p class='warn'><b>The eventual rate is weakly identified</b> for "
-            f"{html.escape(', '.join(map(str, weak)))}: follow-up reaches only part of the lag "
-            "distribution (see <i>followup_share</i> below), so the eventual rate, its lift and "
-            "the nowcast's eventual totals are mostly extrapolation of the lag family and the "
-            "prior. Base decisions on the readout by a horizon within the follow-up.</p>")
-    diag_cols = ["units", "converted", "naive_rate", "km_end", "rate_mean", "rate_lower",
-                 "rate_upper", "median_lag_mean", "followup_share", "weakly_identified",
-                 "r_hat", "ess_bulk", "ess_tail"]
-    now_cols = ["units", "converted", "pending", "remaining_mean", "remaining_lower",
-                "remaining_upper", "eventual_mean", "eventual_lower", "eventual_upper"]
+            f"{html.escape(', '.join(weak))}: follow-up reaches only part of the lag "
+            "distribution (see <i>share of lag covered by follow-up</i> below), so the eventual "
+            "rate and its lift are mostly extrapolation of the lag family and the prior. "
+            f"{html.escape(lead)}</p>")
+    notes_html = "".join(f"<p class='warn'>{html.escape(n)}</p>" for n in notes)
     unit = data.time_unit
     post = result.posterior
     observed = ("followed to each unit's recorded duration" if data.observed_until is None
                 else f"observed until {data.observed_until}")
     pooling = {"none": "independent priors per arm", "partial": "partial pooling across arms",
                "complete": "one curve for all arms"}[result.spec.pooling]
+    arms = ", ".join(readout.arm_label(c) for c in data.cohorts)
     doc = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_CSS}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<p class="note">{html.escape(source)} {data.n_units:,} units in {data.n_cohorts} cohorts
-({html.escape(', '.join(map(str, data.cohorts)))}); time unit {html.escape(unit)};
+<p class="headline">{html.escape(readout.headline())}</p>
+{notes_html}
+<p class="note">{html.escape(source)} {data.n_units:,} units in {data.n_cohorts} arms
+({html.escape(arms)}); time unit {html.escape(unit)};
 {html.escape(observed)}. Model: {html.escape(result.spec.lag)} lag,
 {html.escape(pooling)}, sampler {html.escape(result.sampler)},
 {post.sizes['chain']} chains × {post.sizes['draw']} draws.</p>
 <h2>Readout</h2>{weak_html}
 {readout._repr_html_()}
-{fig_lift}{figs_extra}
+{''.join(figs)}
 <h2>Conversion curves</h2>
 <p>Posterior mean and {ci_prob:.0%} HDI of c·F(t) per arm (solid) over the Kaplan–Meier estimate
 (dashed). Beyond the longest follow-up the curves are the model's extrapolation.</p>{fig_curves}
 <h2>Nowcast</h2>
-<p>Conversions so far, still to come from units not converted yet (posterior predictive,
-{ci_prob:.0%} HDI), and eventual totals.</p>{_table(nowcast[now_cols], 1)}
+<p>Conversions so far, and still to come within the next {within:g}
+{html.escape(unit_name(unit))} from
+units not converted yet (posterior predictive, {ci_prob:.0%} HDI).</p>
+<div class="wide">{_nowcast_table(nowcast, ci_prob).to_html(border=0, escape=True)}</div>
 <h2>Diagnostics</h2>{warn_html}{weak_html}
-{_table(summary[diag_cols])}
+<div class="wide">{_summary_table(summary, ci_prob, unit).to_html(border=0, escape=True)}</div>
 <p class="note">Max R-hat {diag.get('max_r_hat', float('nan')):.3f}; min bulk ESS
 {diag.get('min_ess_bulk', float('nan')):.0f}; min tail ESS {diag.get('min_ess_tail', float('nan')):.0f};
-divergences {diag.get('divergences', 0)}.</p>
+divergences {diag.get('divergences', 0)}. Kaplan–Meier at end: the estimate at the arm's longest
+follow-up, with the number of units still at risk there (few at risk, a noisy estimate).</p>
 <h3>Posterior predictive check</h3>
 <p>Kaplan–Meier curves of data simulated from the posterior with each unit's real follow-up
 (thin) against the observed ones (thick): observed steps outside the simulated spread point at
@@ -136,7 +198,7 @@ misfit of the lag shape.</p>{fig_ppc}
 <p class="note">Each unit of an arm converts eventually with probability c, after a lag drawn from
 one {html.escape(result.spec.lag)} distribution; units not converted by the observation date are
 right-censored; censoring is unrelated to when a unit would convert. Written by bayesconv
-{html.escape(str(result._idata.attrs.get('bayesconv_version', '')))}.</p>
+{html.escape(version('bayesconv'))}.</p>
 </body></html>"""
     paths["report"].write_text(doc, encoding="utf-8")
     return paths

@@ -10,7 +10,8 @@ import pandas as pd
 import xarray as xr
 
 from .data import ConversionData
-from .kaplan_meier import _km_arrays, _unit_name, kaplan_meier
+from .errors import IdentificationWarning
+from .kaplan_meier import _km_arrays, kaplan_meier, unit_name
 from .lags import NP, get_lag
 from .likelihood import row_loglik
 
@@ -20,10 +21,6 @@ __all__ = ["ConversionResult", "IdentificationWarning"]
 WEAK_FOLLOWUP_SHARE = 0.75
 #: ... or above this 94% HDI width.
 WEAK_HDI_WIDTH = 0.3
-
-
-class IdentificationWarning(UserWarning):
-    """The data barely constrain an eventual rate: it is mostly extrapolation and prior."""
 
 
 def _hdi(da: xr.DataArray, prob: float) -> xr.DataArray:
@@ -240,6 +237,8 @@ class ConversionResult:
         -------
         DataFrame indexed by cohort with columns ``units``, ``converted``, ``naive_rate``,
         ``km_end`` (Kaplan–Meier conversion at the cohort's longest follow-up),
+        ``km_at_risk`` (units still at risk at that last step: a ``km_end`` resting on a
+        handful of units is noisy),
         ``followup`` (that follow-up, in the time unit), ``rate_mean``, ``rate_lower``,
         ``rate_upper`` (eventual conversion rate and its HDI), ``median_lag_mean``,
         ``median_lag_lower``, ``median_lag_upper`` (in the data's time unit), ``r_hat``
@@ -251,7 +250,9 @@ class ConversionResult:
         post = self.posterior
         table = self.data.cohort_table()
         km = kaplan_meier(self.data)
-        table["km_end"] = km.groupby("cohort", observed=True)["conversion"].last().to_numpy()
+        last = km.groupby("cohort", observed=True).last()
+        table["km_end"] = last["conversion"].to_numpy()
+        table["km_at_risk"] = last["at_risk"].to_numpy().astype(np.int64)
         table = table.rename(columns={"max_duration": "followup"})
         for name, col in (("eventual_rate", "rate"), ("median_lag", "median_lag")):
             da = post[name]
@@ -482,7 +483,7 @@ class ConversionResult:
                         color=color, lw=0.9, ls="--", alpha=0.9)
         ax.set_xlim(0, t_max)
         ax.set_ylim(0, None)
-        ax.set_xlabel(f"time since creation ({_unit_name(self.data.time_unit)})")
+        ax.set_xlabel(f"time since creation ({unit_name(self.data.time_unit)})")
         ax.set_ylabel("cumulative conversion")
         ax.set_title(f"posterior mean and {ci_prob:.0%} HDI (solid; dotted beyond the "
                      "cohort's follow-up), Kaplan–Meier (dashed)", fontsize="medium")
@@ -641,7 +642,7 @@ class ConversionResult:
             g = km[km["cohort"] == label]
             ax.step(np.r_[0.0, g["time"]], np.r_[0.0, g["conversion"]], where="post",
                     color=color, lw=2, label=f"{label} observed")
-        ax.set_xlabel(f"time since creation ({_unit_name(self.data.time_unit)})")
+        ax.set_xlabel(f"time since creation ({unit_name(self.data.time_unit)})")
         ax.set_ylabel("cumulative conversion (Kaplan–Meier)")
         ax.set_title("posterior predictive Kaplan–Meier: simulated (thin) vs observed (thick)",
                      fontsize="medium")

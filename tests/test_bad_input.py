@@ -35,9 +35,11 @@ PREPARE_ERRORS = [
     ("mixed date formats",
      lambda: _prep(_ev(created=["2024-01-01", "02/01/2024", "2024-01-03"])),
      r"not ISO 8601 dates.*row 102 \(created='02/01/2024'\)"),
+    # the few timezone-aware rows among the naive ones are the ones to find and fix
     ("timezone-aware mixed with naive in one column",
      lambda: _prep(_ev(created=["2024-01-01T00:00:00+01:00", "2024-01-02", "2024-01-03"])),
-     r"timezone-naive timestamps in column 'created'.*row 102"),
+     r"timezone-aware timestamps in column 'created' mixed with 2 timezone-naive ones.*"
+     r"in 1 row: row 101 \(created='2024-01-01T00:00:00\+01:00'\)$"),
     ("conversion before creation",
      lambda: _prep(_ev(converted=["2023-12-31", None, "2024-01-05"])),
      r"conversion before creation.*in 1 row: row 101"),

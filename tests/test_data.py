@@ -1,5 +1,7 @@
 """prepare(): durations, aggregation, metadata, and a clear error for every kind of bad input."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -226,3 +228,52 @@ def test_many_bad_rows_are_counted_and_truncated():
                        "v": pd.to_datetime(["2024-01-01"] * n)})
     with pytest.raises(ValueError, match=r"conversion before creation.*in 12 rows: .*and 7 more"):
         bc.prepare(df, created="c", converted="v", observed_until="2024-02-01")
+
+
+# ------------------------------------------------------------------ labels and units that look wrong
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars"])
+def test_labels_differing_only_in_case_or_whitespace_are_flagged(engine):
+    # "IDV " (trailing space) became a silent third cohort beside "IDV"
+    df = _events(arm=["IDV", "IDV ", "ctrl", "IDV"])
+    if engine == "polars":
+        import polars as pl
+
+        df = pl.from_pandas(df)
+    with pytest.warns(bc.DataWarning, match=r"differ only in case or surrounding whitespace "
+                                            r"are separate cohorts: 'IDV' \(2 units\) and "
+                                            r"'IDV ' \(1 units\)"):
+        data = _prep(df)
+    assert len(data.cohorts) == 3  # kept as they are, but never silently
+    assert bc.data.similar_labels(["B", "b", "B ", "C"]) == [("B", "b", "B ")]
+
+
+def test_implausible_durations_for_the_time_unit_warn():
+    # day counts declared as years: 5,215 "years" of follow-up
+    df = pd.DataFrame({"t": [30.0, 400.0, 5215.0, 12.0], "e": [1, 0, 0, 1]})
+    with pytest.warns(bc.DataWarning, match=r"durations from column 't' run from 12 to 5,215 Y, "
+                                            r"more than 150 years: implausible for "
+                                            r"time_unit='Y'"):
+        bc.prepare(df, duration="t", event="e", time_unit="Y")
+    # numeric dates in years given as seconds: everything within one second
+    num = pd.DataFrame({"c": [2000.1, 2000.2], "v": [2000.4, None]})
+    with pytest.warns(bc.DataWarning, match=r"columns 'c', 'v' .* all of them under one second"):
+        bc.prepare(num, created="c", converted="v", observed_until=2000.9, time_unit="s")
+    # plausible durations say nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bc.DataWarning)
+        bc.prepare(df, duration="t", event="e", time_unit="D")
+
+
+def test_text_with_mixed_utc_offsets_is_read_in_utc():
+    # -05:00 and Z in one column: all aware, converted to UTC (pandas alone would keep an
+    # object column, which passed as naive); a conversion 30 minutes before creation is caught
+    df = pd.DataFrame({"c": ["2024-01-01T20:00:00-05:00", "2024-01-01T00:00:00Z"],
+                       "v": ["2024-01-02T00:30:00Z", None]}, index=[5, 6])
+    with pytest.raises(ValueError, match=r"conversion before creation.*in 1 row: row 5"):
+        bc.prepare(df, created="c", converted="v", observed_until="2024-01-05T00:00:00Z")
+    ok = df.assign(v=["2024-01-02T03:00:00Z", None])
+    data = bc.prepare(ok, created="c", converted="v", observed_until="2024-01-05T00:00:00Z",
+                      time_unit="h")
+    assert sorted(data.duration.tolist()) == [2.0, 96.0]

@@ -161,3 +161,22 @@ def test_convergence_warnings_name_the_fit():
                                                     progressbar=False)
     messages = [str(w.message) for w in caught if issubclass(w.category, bc.ConvergenceWarning)]
     assert messages and all(m.startswith("weibull lag, none pooling: ") for m in messages)
+
+
+def test_identification_message_never_rounds_onto_its_bound(monkeypatch):
+    """0.746 against the 75% bound reads "74.6%", not "75% ... (< 75%)"."""
+    import pandas as pd
+
+    from bayesconv.fit import _warn_weak_identification, beyond
+
+    class Fake:
+        def identification(self):
+            return pd.DataFrame({"followup_share": [0.746], "rate_hdi_width": [0.3004],
+                                 "weakly_identified": [True]}, index=["A"])
+
+    with pytest.warns(bc.IdentificationWarning) as caught:
+        _warn_weak_identification(Fake())
+    text = str(caught[0].message)
+    assert "reaches only 74.6% of the lag distribution (< 75%)" in text
+    assert "its 94% HDI is 0.3004 wide (> 0.3)" in text
+    assert beyond(1.0101, 1.01) == "1.0101" and beyond(0.5, 0.75, percent=True) == "50%"

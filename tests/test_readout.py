@@ -68,15 +68,18 @@ def test_numbers_match_hand_computation(fab, horizon):
     np.testing.assert_allclose(row["control_mean"], c.mean())
     np.testing.assert_allclose(row["treatment_mean"], t.mean())
     np.testing.assert_allclose(row["diff_mean"], d.mean())
-    np.testing.assert_allclose(row["lift_mean"], (t / c - 1).mean())
+    # the lift is the median of the per-draw ratio (its mean is not robust)
+    np.testing.assert_allclose(row["lift_median"], np.median(t / c - 1))
+    assert row["lift_defined"]
     np.testing.assert_allclose(row["prob_better"], (d > 0).mean())
     np.testing.assert_allclose(row["loss_treatment"], np.maximum(0, c - t).mean())
     np.testing.assert_allclose(row["loss_control"], np.maximum(0, t - c).mean())
     np.testing.assert_allclose(row["prob_rope"], ((d >= -0.01) & (d <= 0.01)).mean())
     # a 90% HDI holds 90% of the draws and contains the mean
-    for name, x in (("diff", d), ("lift", t / c - 1), ("treatment", t)):
+    for name, x, center in (("diff", d, "diff_mean"), ("lift", t / c - 1, "lift_median"),
+                            ("treatment", t, "treatment_mean")):
         lo, hi = row[f"{name}_lower"], row[f"{name}_upper"]
-        assert lo < row[f"{name}_mean"] < hi
+        assert lo < row[center] < hi
         np.testing.assert_allclose(((x >= lo) & (x <= hi)).mean(), 0.9, atol=0.005)
     # the raw draws are kept
     np.testing.assert_allclose(ro.draws["diff"].sel(metric=metric, treatment="B").values.ravel(),
@@ -128,7 +131,7 @@ def test_display_and_plot(fab):
     row = ro.to_frame().iloc[0]
     head = ro.headline()
     assert head == (f"P(B better than A) on the eventual rate = {row['prob_better']:.2f}; "
-                    f"lift {row['lift_mean'] * 100:+.1f}% (94% HDI "
+                    f"lift {row['lift_median'] * 100:+.1f}% (94% HDI "
                     f"{row['lift_lower'] * 100:+.1f}% to {row['lift_upper'] * 100:+.1f}%)")
     html = ro._repr_html_()
     assert head in html and "<table" in html and "P(ROPE)" in html
@@ -253,3 +256,110 @@ def test_faster_is_not_more():
     f = ro.to_frame().set_index("metric")
     assert 0.1 < f.loc["eventual", "prob_better"] < 0.9, ro   # eventually: no clear winner
     assert f.loc["by_horizon", "prob_better"] > 0.95, ro      # within a week: B
+
+
+# ------------------------------------------------------------------ the lift near a zero control
+def _fabricate_rates(model, c_draws, labels=("A", "B", "C")):
+    """A fabricated result with the given eventual-rate draws (chain, draw, cohort)."""
+    c = np.asarray(c_draws, dtype=float)
+    shape = c.shape
+    dims = ("chain", "draw", "cohort")
+    post = xr.Dataset({"eventual_rate": (dims, c), "lag_loc": (dims, np.full(shape, 5.0)),
+                       "lag_shape": (dims, np.full(shape, 2.0))},
+                      coords={"chain": np.arange(shape[0]), "draw": np.arange(shape[1]),
+                              "cohort": list(labels)})
+    return ConversionResult._from_fit(model, xr.DataTree.from_dict({"posterior": post}),
+                                      sampler="fabricated", timing={}, random_seed=None)
+
+
+def test_lift_is_not_defined_when_the_control_interval_reaches_zero(model):
+    # control A: no conversions among 200 units, a posterior piled up at 0 (draws down to
+    # 1e-20); B: 3 of 200. The mean of B/A - 1 was +7.6e80 % on such draws.
+    rng = np.random.default_rng(1)
+    a = np.exp(rng.uniform(np.log(1e-20), np.log(0.02), (2, 500)))
+    b = rng.beta(4, 198, (2, 500))
+    res = _fabricate_rates(model, np.stack([a, b, b], axis=-1))
+    ro = compare(res, "B", "A", horizon=60)
+    f = ro.to_frame()
+    assert not f["lift_defined"].any()
+    assert f[["lift_median", "lift_lower", "lift_upper"]].isna().all().all()
+    assert "lift not defined (the A rate's 94% HDI reaches 0)" in ro.headline()
+    text = repr(ro) + ro._repr_html_()
+    assert "e+" not in text and "not defined" in text
+    # the difference in percentage points stays reported
+    assert np.isfinite(f["diff_mean"]).all()
+    # swapping the arms, the control (B) is bounded away from 0: a lift, robustly summarised
+    g = compare(res, "A", "B").to_frame().iloc[0]
+    assert g["lift_defined"] and -1 <= g["lift_lower"] <= g["lift_median"] <= g["lift_upper"]
+
+
+def test_lift_median_is_robust_to_a_heavy_tail(model):
+    # a control whose draws are mostly near 0.3 but a few near 1e-6: the median and HDI of
+    # the lift stay put where the mean of the ratio explodes
+    rng = np.random.default_rng(2)
+    a = np.clip(rng.normal(0.3, 0.01, (2, 500)), 0.01, 0.99)
+    a[0, :3] = 1e-6
+    b = np.clip(rng.normal(0.33, 0.01, (2, 500)), 0.01, 0.99)
+    row = compare(_fabricate_rates(model, np.stack([a, b, b], axis=-1)),
+                  "B", "A").to_frame().iloc[0]
+    lift = b / a - 1
+    assert lift.mean() > 100  # what the old lift_mean reported
+    np.testing.assert_allclose(row["lift_median"], np.median(lift))
+    assert 0.05 < row["lift_median"] < 0.15 and row["lift_upper"] < 0.3
+
+
+# ------------------------------------------------------------------ what readers see first
+@pytest.fixture(scope="module")
+def weak_but_clear():
+    """An ACTG-like experiment: 30 days of follow-up into a lag of mean 90 days, so the eventual
+    rates are weakly identified, while conversion within 20 days differs clearly."""
+    ev = bc.simulate(n_units=[1500, 1500], eventual_rate=[0.3, 0.6], lag_loc=90.0,
+                     lag_shape=1.2, enrollment=30, followup=30, random_seed=5, resolution="D")
+    data = bc.prepare(ev, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bc.ConversionModel(data).fit(draws=400, tune=400, chains=2, random_seed=1,
+                                            progressbar=False)
+
+
+def test_readout_leads_with_the_horizon_when_the_eventual_rate_is_weak(weak_but_clear):
+    res = weak_but_clear
+    assert res.summary()["weakly_identified"].all()
+    ro = compare(res, "B", "A", horizon=20)
+    assert ro.lead == "by_horizon" and set(ro.weakly_identified) == {"A", "B"}
+    lines = repr(ro).splitlines()
+    assert lines[1].startswith("P(B better than A) on the rate by 20 days")
+    assert ro.headline() == ro.headline("by_horizon")
+    assert ro.to_frame().set_index("metric").loc["by_horizon", "prob_better"] > 0.99
+    assert "weakly identified" in repr(ro)
+    html = ro._repr_html_()
+    assert html.index("rate by 20 days") < html.index("eventual rate")
+    ax = ro.plot()
+    assert "rate by 20 days" in ax.get_xlabel()
+    # without a horizon there is nothing better to lead with; the text says to add one
+    plain = compare(res, "B", "A")
+    assert plain.lead == "eventual" and "add a horizon inside the follow-up" in repr(plain)
+
+
+def test_report_first_line_is_the_horizon_readout(weak_but_clear, tmp_path):
+    import re
+
+    ro = compare(weak_but_clear, "B", "A", horizon=20)
+    paths = bc.write_report(weak_but_clear, ro, tmp_path, title="t")
+    text = paths["report"].read_text()
+    first = re.search(r"<p class=\"headline\">(.*?)</p>", text).group(1)
+    assert first.startswith("P(B better than A) on the rate by 20 days")
+    assert text.index("rate by 20 days") < text.index("on the eventual rate")
+
+
+def test_numeric_arms_are_named_with_their_column(model):
+    data = bc.prepare(bc.datasets.load_rossi(), duration="week", event="arrest", cohort="fin",
+                      time_unit="W")
+    m = bc.ConversionModel(data)
+    rng = np.random.default_rng(0)
+    res = _fabricate_rates(m, rng.uniform(0.2, 0.4, (2, 100, 2)), labels=("0", "1"))
+    ro = compare(res, 1, 0, higher_is_better=False)
+    assert ro.headline().startswith("P(fin=1 better (lower) than fin=0)")
+    assert "fin=1 vs fin=0" in repr(ro)
+    assert ro.to_frame()["treatment"].iloc[0] == 1  # the tables keep the labels

@@ -3,6 +3,7 @@
 import warnings
 
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -33,12 +34,14 @@ def test_replay_table_and_plot():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bc.ConvergenceWarning)
         table = replay(ev, dates, created="created", converted="converted", cohort="cohort",
+                       observed_until="observed_until",
                        treatment="B", control="A", horizon=7,
                        fit_kwargs=dict(draws=300, tune=300, chains=2))
     assert table["as_of"].tolist() == list(dates)
     assert table["units_treatment"].is_monotonic_increasing
     # the matured 7-day window only counts units at least 7 days old
-    first = as_of(ev, dates[0], created="created", converted="converted")
+    first = as_of(ev, dates[0], created="created", converted="converted",
+                  observed_until="observed_until")
     age = (dates[0] - first["created"]).dt.days
     assert table.loc[0, "matured_treatment"] == int(((first["cohort"] == "B") & (age >= 7)).sum())
     for col in ("prob_better", "prob_better_horizon", "prob_better_window",
@@ -58,3 +61,50 @@ def test_replay_errors():
         replay(ev, ["2024-02-01"], treatment="Z", **kw)
     with pytest.raises(ValueError, match="is not after the first creation date"):
         replay(ev, ["2023-01-01"], treatment="B", **kw)
+
+
+def test_as_of_keeps_each_units_own_observation_end():
+    # unit 8 was lost to follow-up on 2024-01-05: as of the 10th it is followed to the 5th,
+    # not to the 10th (and a conversion after its end is not known)
+    ev = pd.DataFrame({
+        "created": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+        "converted": pd.to_datetime(["2024-01-04", "2024-01-08", None]),
+        "end": pd.to_datetime(["2024-02-01", "2024-01-05", "2024-02-01"]),
+        "arm": ["A", "B", "A"]}, index=[7, 8, 9])
+    known = as_of(ev, "2024-01-10", created="created", converted="converted",
+                  observed_until="end")
+    assert known["end"].tolist() == list(pd.to_datetime(["2024-01-10", "2024-01-05",
+                                                         "2024-01-10"]))
+    # one date for every unit, as prepare accepts: the earlier of it and the as-of date
+    k2 = as_of(ev, "2024-01-10", created="created", converted="converted",
+               observed_until="2024-01-06")
+    assert (k2["observed_until"] == pd.Timestamp("2024-01-06")).all()
+    # a column named observed_until is never silently overwritten
+    with pytest.raises(ValueError, match="column 'observed_until', which as_of would overwrite"):
+        as_of(ev.rename(columns={"end": "observed_until"}), "2024-01-10", created="created",
+              converted="converted")
+
+
+def test_replay_honours_per_unit_observation_ends():
+    ev = bc.simulate(n_units=[400, 400], eventual_rate=[0.3, 0.4], lag_loc=5.0,
+                     lag_shape=2.0, enrollment=20, followup=20, random_seed=4, resolution="D")
+    # half the units lost to follow-up 3 days after creation
+    lost = np.arange(len(ev)) % 2 == 0
+    ev["end"] = ev["observed_until"].where(~lost, ev["created"] + pd.Timedelta(days=3))
+    ev = ev.drop(columns="observed_until")
+    dates = pd.to_datetime(["2024-01-25"])
+    kw = dict(created="created", converted="converted", cohort="cohort", treatment="B",
+              control="A", window=7, fit_kwargs=dict(draws=100, tune=100, chains=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        own = replay(ev, dates, observed_until="end", **kw)
+        capped = replay(ev, dates, **kw)  # every unit followed to the as-of date
+    # units lost after 3 days never mature for a 7-day window
+    known = as_of(ev, dates[0], created="created", converted="converted", observed_until="end")
+    age = (known["end"] - known["created"]).dt.days
+    assert own.loc[0, "matured_treatment"] == int(((known["cohort"] == "B") & (age >= 7)).sum())
+    assert own.loc[0, "matured_treatment"] < capped.loc[0, "matured_treatment"]
+
+
+def test_decision_dates_is_exported():
+    assert bc.decision_dates is decision_dates

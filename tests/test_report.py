@@ -73,3 +73,165 @@ def test_missing_file_and_bad_argument(capsys, tmp_path):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "invalid choice: 'months'" in err[0]
+
+
+# ------------------------------------------------------------------ what a new user hit (issue 12)
+def _run(path, tmp_path, *extra, out="o"):
+    argv = ["report", str(path), "--out", str(tmp_path / out), "--draws", "100", "--tune",
+            "150", "--chains", "2", *extra]
+    return main(argv)
+
+
+DATES = ["--created", "created", "--converted", "converted", "--cohort", "arm",
+         "--control", "A", "--treatment", "B"]
+
+
+def _offset_file(tmp_path, all_aware: bool):
+    """~300 rows of plain dates plus one row with a UTC offset (the issue's reproduction)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 300
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 30 * 24, n), "h")
+    conv = (created + pd.to_timedelta(rng.exponential(120, n), "h").round("s"))
+    conv = pd.Series(conv).where((rng.random(n) < 0.4) & (conv < pd.Timestamp("2024-02-15")))
+    zone = "Z" if all_aware else ""
+    df = pd.DataFrame({"id": range(n), "arm": np.where(rng.random(n) < 0.5, "A", "B"),
+                       "created": created.strftime("%Y-%m-%dT%H:%M:%S") + zone,
+                       "converted": conv.dt.strftime("%Y-%m-%dT%H:%M:%S") + zone})
+    df.loc[len(df)] = [999, "A", "2024-01-01T20:00:00-05:00", "2024-01-02T00:30:00Z"]
+    path = tmp_path / ("aware.csv" if all_aware else "mixed.csv")
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("all_aware", [False, True])
+def test_cli_and_api_give_the_same_verdict_on_utc_offsets(tmp_path, capsys, all_aware):
+    # the offset row converted 30 minutes *before* it was created (01:00Z vs 00:30Z); the CLI
+    # read it as a 4.5-hour conversion and went on with exit code 0
+    path = _offset_file(tmp_path, all_aware)
+    obs = "2024-02-15T00:00:00Z" if all_aware else "2024-02-15"
+    with pytest.raises(ValueError) as api:
+        bc.prepare(pd.read_csv(path), created="created", converted="converted",
+                   observed_until=obs, cohort="arm")
+    code = _run(path, tmp_path, *DATES, "--observed-until", obs)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    if all_aware:
+        assert "conversion before creation" in err[0] and "in 1 row: row 300 (" in err[0]
+        assert "conversion before creation" in str(api.value) and "row 300 (" in str(api.value)
+    else:  # the same message, naming the one aware row (not the 300 naive ones)
+        assert err[0] == f"bayesconv: error: {api.value}"
+        assert "timezone-aware timestamps in column 'created' mixed with 300 timezone-naive" \
+            in err[0] and "in 1 row: row 300 (created='2024-01-01T20:00:00-05:00')" in err[0]
+
+
+def test_cli_date_errors_name_rows(tmp_path, capsys):
+    path = tmp_path / "ev.csv"
+    pd.DataFrame({"created": ["2024-01-01", "2024-01-02", "2024-01-03"],
+                  "converted": ["2024-01-03", "soon", None],
+                  "arm": ["A", "B", "A"]}).to_csv(path, index=False)
+    assert _run(path, tmp_path, *DATES, "--observed-until", "2024-01-11") == 2
+    err = capsys.readouterr().err
+    assert "not ISO 8601 dates" in err and "in 1 row: row 1 (converted='soon')" in err
+
+
+@pytest.fixture(scope="module")
+def stray_label_csv(tmp_path_factory):
+    """400 units of arms A and B, 5 of them labelled "B " (a trailing space), and an arm C."""
+    ev = bc.simulate(n_units=[200, 200, 100], eventual_rate=[0.3, 0.4, 0.3], lag_loc=6.0,
+                     lag_shape=2.0, cohorts=["A", "B", "C"], enrollment=20, followup=15,
+                     random_seed=8, resolution="D")
+    ev["arm"] = ev["cohort"].astype(str)
+    ev.loc[ev.index[ev["arm"] == "B"][:5], "arm"] = "B "
+    path = tmp_path_factory.mktemp("stray") / "events.csv"
+    ev.drop(columns=["cohort", "observed_until"]).to_csv(path, index=False)
+    return path
+
+
+def test_cli_says_which_units_it_leaves_out(stray_label_csv, tmp_path, capsys):
+    code = _run(stray_label_csv, tmp_path, *DATES, "--observed-until", "2024-02-05",
+                "--horizon", "7", "--no-progress")
+    assert code == 0
+    err = capsys.readouterr().err
+    assert ("left out 105 of 500 units: labels of column 'arm' that are not compared: "
+            "'B ' (5 units, which differs from the compared arm 'B' only in case or "
+            "whitespace") in err
+    assert "'C' (100 units)" in err
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert "left out 105 of 500 units" in html and "&#x27;B &#x27; (5 units" in html
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv", index_col=0)
+    assert list(summary.index) == ["A", "B"] and summary["units"].tolist() == [200, 195]
+
+
+def test_cli_warnings_are_one_line_and_speak_in_options(events_csv, tmp_path, capsys):
+    # 20 draws: the convergence checks fail; no Python source lines, no API advice
+    from bayesconv.fit import clear_compile_cache
+
+    clear_compile_cache()
+    code = main(["report", str(events_csv), "--created", "created", "--converted", "converted",
+                 "--observed-until", "2024-02-05", "--cohort", "cohort", "--control",
+                 "control", "--treatment", "variant", "--out", str(tmp_path), "--draws", "20",
+                 "--tune", "30", "--chains", "2"])
+    assert code == 0
+    err = capsys.readouterr().err
+    warn = [line for line in err.splitlines() if line.startswith("bayesconv: warning:")]
+    assert warn and all("--draws" in w or "--target-accept" in w for w in warn), err
+    assert "cli.py" not in err and "compare(" not in err and "result =" not in err
+    # the silent start is announced, and sampling progress goes to the log as lines
+    assert "bayesconv: compiling the model (gamma lag, none pooling" in err
+
+
+def test_cli_picks_a_horizon_inside_the_follow_up(events_csv, tmp_path, capsys):
+    code = main(["report", str(events_csv), "--created", "created", "--converted", "converted",
+                 "--observed-until", "2024-02-05", "--cohort", "cohort", "--control",
+                 "control", "--treatment", "variant", "--out", str(tmp_path), "--draws", "100",
+                 "--tune", "150", "--chains", "2", "--no-progress"])
+    assert code == 0
+    err = capsys.readouterr().err
+    data = bc.prepare(pd.read_csv(events_csv), created="created", converted="converted",
+                      observed_until="2024-02-05", cohort="cohort")
+    h = bc.default_horizon(data)
+    assert 0 < h <= data.duration.max()
+    assert f"no --horizon given: reading out conversion within {h:g} days" in err
+    readout = pd.read_csv(tmp_path / "readout.csv")
+    assert set(readout["metric"]) == {"eventual", "by_horizon"}
+
+
+def test_cli_duration_layout_and_report_layout(tmp_path, capsys):
+    # the Rossi experiment as a survival-style file: --duration/--event, numeric arms
+    path = tmp_path / "rossi.csv"
+    bc.datasets.load_rossi().to_csv(path, index=False)
+    code = _run(path, tmp_path, "--duration", "week", "--event", "arrest", "--cohort", "fin",
+                "--control", "0", "--treatment", "1", "--time-unit", "W", "--lower-is-better",
+                "--no-progress")
+    assert code == 0
+    out = capsys.readouterr()
+    assert "P(fin=1 better (lower) than fin=0) on the rate by 52 weeks" in out.out
+    html = (tmp_path / "o" / "report.html").read_text()
+    # the first line is the horizon readout: the eventual re-arrest rate is weakly identified
+    first = html.split('<p class="headline">')[1].split("</p>")[0]
+    assert first.startswith("P(fin=1 better (lower) than fin=0) on the rate by 52 weeks")
+    assert "Kaplan–Meier at end (at risk)" in html and "km_end" not in html
+    assert "still to come within the next 52 weeks" in " ".join(html.split())
+    assert "rate_mean" not in html and "naive_rate" not in html
+
+
+def test_cli_unit_id_finds_duplicates(tmp_path, capsys):
+    path = tmp_path / "ev.csv"
+    pd.DataFrame({"uid": [1, 2, 2], "created": ["2024-01-01", "2024-01-02", "2024-01-03"],
+                  "converted": ["2024-01-03", None, None],
+                  "arm": ["A", "B", "A"]}).to_csv(path, index=False)
+    assert _run(path, tmp_path, *DATES, "--observed-until", "2024-01-11", "--unit-id",
+                "uid") == 2
+    err = capsys.readouterr().err
+    assert "duplicated unit id in column 'uid'" in err and "row 1" in err and "row 2" in err
+
+
+def test_report_help_documents_the_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--duration", "--event", "--unit-id", "--count", "--time-unit",
+                   "--target-accept", "--horizon"):
+        assert option in text

@@ -23,7 +23,7 @@ def main() -> None:
                          random_seed=args.seed, resolution="D")
     dates = pd.date_range("2024-01-11", periods=16, freq="5D")
     table = bc.replay(events, dates, created="created", converted="converted", cohort="cohort",
-                      treatment="B", control="A", horizon=14,
+                      observed_until="observed_until", treatment="B", control="A", horizon=14,
                       fit_kwargs={"draws": 500, "tune": 500, "chains": 4}, progress=True)
     cols = ["as_of", "units_treatment", "prob_better", "prob_better_horizon",
             "prob_better_window", "prob_better_naive", "max_r_hat", "divergences"]

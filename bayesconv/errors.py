@@ -1,0 +1,50 @@
+"""The warnings bayesconv emits, each saying what is wrong and what to do about it.
+
+Every warning carries its ``problem`` (what was found) and its ``remedy`` (what usually fixes
+it, in terms of the Python API) separately; the message is the two joined. Front ends that
+offer other means, such as the command line's options, print the problem with their own remedy.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BayesconvWarning", "ConvergenceWarning", "DataWarning", "IdentificationWarning",
+           "ParetoKWarning"]
+
+
+class BayesconvWarning(UserWarning):
+    """Base class of bayesconv's warnings.
+
+    Parameters
+    ----------
+    problem : str
+        What was found.
+    remedy : str, optional
+        What to do about it, in terms of the Python API.
+    kind : str, optional
+        A machine-readable tag of the problem (e.g. ``"divergences"``).
+    """
+
+    def __init__(self, problem: str, remedy: str = "", kind: str = ""):
+        super().__init__(f"{problem}; {remedy}" if remedy else problem)
+        self.problem = problem
+        self.remedy = remedy
+        self.kind = kind
+
+
+class DataWarning(BayesconvWarning):
+    """Input data that was accepted but changed or looks wrong (never silently)."""
+
+
+class ConvergenceWarning(BayesconvWarning):
+    """The sampler's output fails a convergence check; do not trust its intervals yet.
+
+    ``kind`` is ``"r_hat"``, ``"ess"`` or ``"divergences"``.
+    """
+
+
+class IdentificationWarning(BayesconvWarning):
+    """The data barely constrain an eventual rate: it is mostly extrapolation and prior."""
+
+
+class ParetoKWarning(BayesconvWarning):
+    """PSIS-LOO is unreliable for some units of a model (Pareto k above the threshold)."""
