@@ -3,21 +3,27 @@
 Each cohort's eventual conversion rate ``c`` times a time-to-convert distribution ``F(t)``,
 with right-censoring for units that have not converted yet, hierarchical priors across cohorts,
 sampled by MCMC with PyMC and checked with ArviZ.
+
+The package is layered (README, "Architecture"); this module gathers the public names.
 """
 
 from . import datasets
-from .checks import plot_prior_curves
-from .comparison import ParetoKWarning, compare_models
-from .data import TIME_UNITS, ConversionData, DataWarning, prepare
-from .fit import ConvergenceWarning
-from .kaplan_meier import kaplan_meier, plot_kaplan_meier
+from .data import TIME_UNITS, ConversionData, kaplan_meier, prepare
+from .errors import (
+    ConvergenceWarning,
+    DataNotSavedError,
+    DataWarning,
+    IdentificationWarning,
+    ParetoKWarning,
+)
+from .inference import ConversionModel, clear_compile_cache, plot_prior_curves
 from .lags import LAG_FAMILIES, get_lag
-from .model import DEFAULT_PRIORS, ConversionModel
-from .persistence import DataNotSavedError, load, save_result
-from .readout import Readout, compare, default_horizon
+from .model import DEFAULT_PRIORS
+from .plotting import plot_kaplan_meier
+from .posterior import ConversionResult, compare_models, load, save_result
+from .readout import METRICS, Readout, compare, default_horizon
 from .replay import decision_dates, plot_replay, replay
 from .report import write_report
-from .results import ConversionResult, IdentificationWarning
 from .simulate import simulate
 
 __version__ = "0.1.0"
@@ -25,30 +31,32 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_PRIORS",
     "LAG_FAMILIES",
+    "METRICS",
     "TIME_UNITS",
+    "ConversionData",
     "ConversionModel",
     "ConversionResult",
     "ConvergenceWarning",
     "DataNotSavedError",
+    "DataWarning",
     "IdentificationWarning",
+    "ParetoKWarning",
     "Readout",
+    "clear_compile_cache",
     "compare",
+    "compare_models",
+    "datasets",
     "decision_dates",
     "default_horizon",
-    "compare_models",
-    "ParetoKWarning",
-    "plot_prior_curves",
-    "plot_replay",
-    "replay",
-    "save_result",
-    "write_report",
     "get_lag",
-    "simulate",
-    "ConversionData",
-    "DataWarning",
-    "datasets",
     "kaplan_meier",
     "load",
     "plot_kaplan_meier",
+    "plot_prior_curves",
+    "plot_replay",
     "prepare",
+    "replay",
+    "save_result",
+    "simulate",
+    "write_report",
 ]

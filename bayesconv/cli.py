@@ -144,8 +144,8 @@ def _left_out(data, compared, column: str) -> str | None:
 
 def _cli_remedy(warning, args, horizon) -> str:
     """The remedy a command-line user can apply (options, not API calls)."""
+    from .data.units import unit_name
     from .errors import ConvergenceWarning, IdentificationWarning
-    from .kaplan_meier import unit_name
 
     if isinstance(warning, IdentificationWarning):
         if not horizon:
@@ -211,8 +211,8 @@ def _report(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import bayesconv as bc
 
-    from .kaplan_meier import unit_name
-    from .readers import read_events
+    from .data.readers import read_events
+    from .data.units import unit_name
 
     if args.horizon is not None and not (args.horizon > 0 and args.horizon < float("inf")):
         raise ValueError(f"--horizon must be a positive number of {args.time_unit}, "

@@ -1,4 +1,5 @@
-"""The warnings bayesconv emits, each saying what is wrong and what to do about it.
+"""The warnings bayesconv emits, each saying what is wrong and what to do about it, and its
+one error class of its own.
 
 Every warning carries its ``problem`` (what was found) and its ``remedy`` (what usually fixes
 it, in terms of the Python API) separately; the message is the two joined. Front ends that
@@ -7,8 +8,8 @@ offer other means, such as the command line's options, print the problem with th
 
 from __future__ import annotations
 
-__all__ = ["BayesconvWarning", "ConvergenceWarning", "DataWarning", "IdentificationWarning",
-           "ParetoKWarning"]
+__all__ = ["BayesconvWarning", "ConvergenceWarning", "DataNotSavedError", "DataWarning",
+           "IdentificationWarning", "ParetoKWarning"]
 
 
 class BayesconvWarning(UserWarning):
@@ -48,3 +49,7 @@ class IdentificationWarning(BayesconvWarning):
 
 class ParetoKWarning(BayesconvWarning):
     """PSIS-LOO is unreliable for some units of a model (Pareto k above the threshold)."""
+
+
+class DataNotSavedError(ValueError):
+    """A method needs the unit-level data, but the result was saved without them."""

@@ -6,6 +6,12 @@ at first marriage (``bayesconv.datasets.load_marriage``)?
 
 from __future__ import annotations
 
+from . import datasets
+from .data.prepare import prepare
+from .inference.model import ConversionModel
+from .lags.families import LAG_FAMILIES
+from .posterior.comparison import compare_models
+
 __all__ = ["marriage_data", "marriage_lag_comparison"]
 
 
@@ -29,9 +35,6 @@ def marriage_data(n_units: int | None = None, random_seed: int = 0):
     ConversionData
         Cohort = ``sex`` (Female, Male), time unit ``"Y"``.
     """
-    from . import datasets
-    from .data import prepare
-
     df = datasets.load_marriage()
     if n_units is not None and n_units < len(df):
         df = df.sample(n=int(n_units), random_state=random_seed)
@@ -62,10 +65,6 @@ def marriage_lag_comparison(lags=None, *, n_units: int | None = None, draws: int
     dict with ``data`` (ConversionData), ``results`` (dict of lag name to ConversionResult)
     and ``table`` (:func:`bayesconv.compare_models`, best first).
     """
-    from .comparison import compare_models
-    from .lags import LAG_FAMILIES
-    from .model import ConversionModel
-
     if data is None:
         data = marriage_data(n_units)
     lags = list(LAG_FAMILIES) if lags is None else list(lags)

@@ -7,8 +7,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .data import TIME_UNITS, prepare
-from .kaplan_meier import unit_name
+from . import plotting
+from .data.prepare import prepare
+from .data.units import TIME_UNITS
+from .inference.model import ConversionModel
+from .readout.compare import compare
 
 __all__ = ["as_of", "decision_dates", "replay", "plot_replay"]
 
@@ -147,9 +150,6 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
     ValueError
         No dates; a date before the first unit was created; unknown arms.
     """
-    from .model import ConversionModel
-    from .readout import compare
-
     dates = sorted(pd.to_datetime(list(np.atleast_1d(as_of_dates))))
     if not dates:
         raise ValueError("as_of_dates is empty")
@@ -257,40 +257,12 @@ def plot_replay(table: pd.DataFrame, ax=None, *, threshold: float = 0.95):
     table : DataFrame from :func:`replay`.
     ax : matplotlib Axes, optional
     threshold : float, default 0.95
-        Decision threshold drawn as a dotted line; the first date each method crosses it is
-        marked.
+        Decision threshold drawn as a dotted line; the first date each method crosses it
+        (:func:`decision_dates`) is marked.
 
     Returns
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4.5))
-    unit = unit_name(table.attrs.get("time_unit", ""))
-    styles = {
-        "prob_better": ("model: eventual rate", "C0", "-"),
-        "prob_better_horizon": (f"model: by {table.attrs.get('horizon')} {unit}", "C2", "-"),
-        "prob_better_window": (f"matured {table.attrs.get('window'):g}-{unit.rstrip('s')} "
-                               "window", "C1", "--"),
-        "prob_better_naive": ("naive rate so far", "C7", ":"),
-    }
-    first = decision_dates(table, threshold)
-    for col, (label, color, ls) in styles.items():
-        if col not in table:
-            continue
-        ax.plot(table["as_of"], table[col], color=color, ls=ls, marker="o", ms=3, label=label)
-        if pd.notna(first.get(col, pd.NaT)):
-            ax.axvline(first[col], color=color, ls=ls, lw=0.8, alpha=0.6)
-    ax.axhline(threshold, color="k", ls=":", lw=0.8)
-    ax.axhline(1 - threshold, color="k", ls=":", lw=0.8)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel(f"P({table.attrs.get('treatment')} better than "
-                  f"{table.attrs.get('control')})")
-    ax.set_xlabel("as-of date")
-    ax.set_title(f"when would each method have decided? (threshold {threshold:.0%})",
-                 fontsize="medium")
-    ax.legend(fontsize="small", loc="best")
-    ax.figure.autofmt_xdate()
-    return ax
+    return plotting.plot_replay(table, decision_dates(table, threshold), ax,
+                                threshold=threshold)

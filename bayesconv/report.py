@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .kaplan_meier import unit_name
+from .data.units import unit_name
 
 __all__ = ["write_report"]
 

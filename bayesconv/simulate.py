@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .data import TIME_UNITS
-from .lags import get_lag
+from .data.units import TIME_UNITS
+from .lags.families import get_lag
 
 __all__ = ["simulate"]
 

@@ -83,7 +83,7 @@ def _cores(chains: int) -> int:
 
 def _diag(idata) -> dict:
     """Min bulk ESS, max R-hat over CHECKED, divergences and mean leapfrog steps per draw."""
-    from bayesconv.fit import check_convergence
+    from bayesconv.posterior.diagnostics import check_convergence
 
     d = check_convergence(idata, var_names=CHECKED, warn=False)
     stats = idata["sample_stats"]
@@ -267,7 +267,7 @@ def demo_data():
 
 def run_demo(args) -> tuple[list[dict], dict, str]:
     import bayesconv as bc
-    from bayesconv.fit import clear_compile_cache
+    from bayesconv.inference import clear_compile_cache
 
     data = demo_data()
     rows, rates = [], {}

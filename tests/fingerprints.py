@@ -4,8 +4,11 @@
 seeds and returns posterior means and sds of every variable, and the ``summary()``,
 ``compare(...).to_frame()`` and ``nowcast()`` tables, as plain JSON-able values.
 ``python tests/fingerprints.py`` writes them to ``tests/fixtures/fingerprints.json``; the test
-``test_fingerprints.py`` recomputes them and compares. Recorded on ef96d14 + issues 19 and 12,
-before the package was reorganised into layers (issue 13).
+``test_fingerprints.py`` recomputes them and compares. Recorded with the code of issues 19 and
+12, before the package was reorganised into layers (issue 13), in empty compile caches: a first
+recording on this machine's warm caches had picked up an incomplete-gamma kernel compiled under
+a fast-math caller (numba's flag inheritance, fixed in bayesconv.lags.incgamma), and differed in
+the last digits.
 """
 
 from __future__ import annotations

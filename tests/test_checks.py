@@ -6,8 +6,9 @@ import pytest
 import xarray as xr
 
 import bayesconv as bc
-from bayesconv.checks import _unit_followup, calibration_table, prior_result
-from bayesconv.results import ConversionResult
+from bayesconv.inference.prior import prior_result
+from bayesconv.posterior.calibration import _unit_followup
+from bayesconv.posterior.result import ConversionResult
 
 matplotlib.use("Agg")
 
@@ -36,7 +37,7 @@ def _fabricate(model, chains=2, draws=300, seed=0, scale=1.0):
     coords = {"chain": np.arange(chains), "draw": np.arange(draws), "cohort": ["A", "B"]}
     post = xr.Dataset({"eventual_rate": (dims, c), "lag_loc": (dims, loc),
                        "lag_shape": (dims, k)}, coords=coords)
-    return ConversionResult._from_fit(model, xr.DataTree.from_dict({"posterior": post}),
+    return ConversionResult.from_fit(model, xr.DataTree.from_dict({"posterior": post}),
                                       sampler="fabricated", timing={}, random_seed=None)
 
 
@@ -61,19 +62,19 @@ def test_calibration_table_layout(model):
     assert (table["predicted_lower"] <= table["predicted_upper"]).all()
     assert table["age_lower"].is_monotonic_increasing
     assert table.attrs["time_unit"] == "D" and table.attrs["ci_prob"] == 0.94
-    by = calibration_table(res, bands=[0, 15, 30, 50.0], by_cohort=True, random_seed=1)
+    by = res.calibration_table(bands=[0, 15, 30, 50.0], by_cohort=True, random_seed=1)
     assert set(by["cohort"]) == {"A", "B"} and by["units"].sum() == model.data.n_units
     assert list(by["band"][:3]) == ["[0, 15)", "[15, 30)", "[30, 50]"]
 
 
 def test_calibration_at_the_truth_and_off_it(model):
-    truth = calibration_table(_fabricate(model), bands=10, by_cohort=True, random_seed=2)
+    truth = _fabricate(model).calibration_table(bands=10, by_cohort=True, random_seed=2)
     assert truth["inside"].mean() >= 0.8, truth
     # the older the band, the more has converted
     for _, t in truth.groupby("cohort"):
         assert t["predicted_mean"].is_monotonic_increasing
     # lags three times too long: the model under-predicts conversion in young bands
-    slow = calibration_table(_fabricate(model, scale=3.0), bands=10, by_cohort=True,
+    slow = _fabricate(model, scale=3.0).calibration_table(bands=10, by_cohort=True,
                              random_seed=2)
     assert slow["inside"].mean() < 0.6, slow
     assert (slow["observed_share"] > slow["predicted_upper"]).sum() >= 5
@@ -110,7 +111,7 @@ def _fabricate_like(model, c, loc, k, draws=100):
     post = xr.Dataset({"eventual_rate": (dims, np.full(shape, c) + rng.normal(0, .01, shape)),
                        "lag_loc": (dims, np.full(shape, loc)),
                        "lag_shape": (dims, np.full(shape, k))}, coords=coords)
-    return ConversionResult._from_fit(model, xr.DataTree.from_dict({"posterior": post}),
+    return ConversionResult.from_fit(model, xr.DataTree.from_dict({"posterior": post}),
                                       sampler="fabricated", timing={}, random_seed=None)
 
 

@@ -8,9 +8,9 @@ import pytest
 import xarray as xr
 
 import bayesconv as bc
-from bayesconv.comparison import loo, row_loo
 from bayesconv.data import ConversionData
-from bayesconv.results import ConversionResult
+from bayesconv.posterior.comparison import loo, row_loo
+from bayesconv.posterior.result import ConversionResult
 
 TRUE_C = np.array([0.3, 0.6])
 TRUE_LOC = np.array([5.0, 10.0])   # gamma mean lag, days
@@ -42,7 +42,7 @@ def _fabricate(model, chains=2, draws=200, seed=0, noise=0.05):
     post = xr.Dataset({"eventual_rate": (dims, c), "lag_loc": (dims, loc),
                        "lag_shape": (dims, k)}, coords=coords)
     dt = xr.DataTree.from_dict({"posterior": post})
-    return ConversionResult._from_fit(model, dt, sampler="fabricated", timing={},
+    return ConversionResult.from_fit(model, dt, sampler="fabricated", timing={},
                                       random_seed=None)
 
 

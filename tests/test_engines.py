@@ -15,8 +15,8 @@ import pytest
 
 import bayesconv as bc
 from bayesconv.cli import main
-from bayesconv.likelihood import rows_from_data
-from bayesconv.readers import read_events
+from bayesconv.data.readers import read_events
+from bayesconv.model.likelihood import rows_from_data
 
 DATES = dict(created="created", converted="converted", observed_until="observed_until",
              cohort="cohort")

@@ -117,7 +117,7 @@ def test_map_gives_the_same_interface():
 
 
 def test_compiled_model_is_reused_with_new_data():
-    from bayesconv.fit import clear_compile_cache
+    from bayesconv.inference import clear_compile_cache
 
     def data(seed):
         ev = bc.simulate(n_units=[500, 500], eventual_rate=[0.3, 0.4], lag_loc=6.0,
@@ -163,19 +163,17 @@ def test_convergence_warnings_name_the_fit():
     assert messages and all(m.startswith("weibull lag, none pooling: ") for m in messages)
 
 
-def test_identification_message_never_rounds_onto_its_bound(monkeypatch):
+def test_identification_message_never_rounds_onto_its_bound():
     """0.746 against the 75% bound reads "74.6%", not "75% ... (< 75%)"."""
     import pandas as pd
 
-    from bayesconv.fit import _warn_weak_identification, beyond
+    from bayesconv.posterior.diagnostics import beyond
+    from bayesconv.posterior.identification import warn_weak_identification
 
-    class Fake:
-        def identification(self):
-            return pd.DataFrame({"followup_share": [0.746], "rate_hdi_width": [0.3004],
-                                 "weakly_identified": [True]}, index=["A"])
-
+    table = pd.DataFrame({"followup_share": [0.746], "rate_hdi_width": [0.3004],
+                          "weakly_identified": [True]}, index=["A"])
     with pytest.warns(bc.IdentificationWarning) as caught:
-        _warn_weak_identification(Fake())
+        warn_weak_identification(table)
     text = str(caught[0].message)
     assert "reaches only 74.6% of the lag distribution (< 75%)" in text
     assert "its 94% HDI is 0.3004 wide (> 0.3)" in text

@@ -7,7 +7,13 @@ from scipy import stats
 
 from bayesconv.data import ConversionData
 from bayesconv.lags import LAG_FAMILIES, NP, PT, get_lag
-from bayesconv.likelihood import row_loglik, rows_as_arrays, rows_from_data, total_loglik
+from bayesconv.model.likelihood import (
+    LikelihoodArrays,
+    RowKind,
+    row_loglik,
+    rows_from_data,
+    total_loglik,
+)
 
 C = np.array([0.3, 0.8])
 LOC = np.array([5.0, 40.0])    # gamma: mean; weibull, exponential, lognormal: median (days)
@@ -85,7 +91,8 @@ def test_total_loglik_pytensor_equals_sum_of_rows(lag, scale, py_mode):
     n_exact = data.count[rows.kind == 0].sum()
     lc, l1c, *lag_params = (pytensor.shared(v) for v in (np.log(C), np.log1p(-C),
                                                           *_params(lag, scale)))
-    arrays = {k: pytensor.shared(v) for k, v in rows_as_arrays(family, rows).items()}
+    arrays = LikelihoodArrays({k: pytensor.shared(v)
+                               for k, v in LikelihoodArrays.from_rows(family, rows).items()})
     f = pytensor.function([], total_loglik(family, rows, lc, l1c, *lag_params, xp=PT,
                                            data_vars=arrays), mode=py_mode)
     np.testing.assert_allclose(f() - n_exact * np.log(scale), expected, rtol=1e-10)
@@ -96,16 +103,18 @@ def test_total_loglik_pytensor_equals_sum_of_rows(lag, scale, py_mode):
 
 def test_gamma_uses_sufficient_statistics():
     rows = rows_from_data(_data(), time_scale=1.0)
-    arrays = rows_as_arrays(get_lag("gamma"), rows)
-    assert "stats_n" in arrays and "0_count" not in arrays
-    np.testing.assert_allclose(arrays["stats_n"], [4, 4])  # exact rows: 4 in a; 1+2+1 in b
-    assert "0_count" in rows_as_arrays(get_lag("weibull"), rows)
-    assert "0_count" in rows_as_arrays(get_lag("gengamma"), rows)
-    for lag, names in (("exponential", {"stats_n", "stats_st"}),
-                       ("lognormal", {"stats_n", "stats_slogt", "stats_slogt2"})):
-        arrays = rows_as_arrays(get_lag(lag), rows)
-        assert names <= set(arrays) and "0_count" not in arrays
-        np.testing.assert_allclose(arrays["stats_n"], [4, 4])
+    arrays = LikelihoodArrays.from_rows(get_lag("gamma"), rows)
+    assert ("stats", "n") in arrays and (RowKind.EXACT, "count") not in arrays
+    np.testing.assert_allclose(arrays[("stats", "n")], [4, 4])  # exact: 4 in a; 1+2+1 in b
+    assert (RowKind.EXACT, "count") in LikelihoodArrays.from_rows(get_lag("weibull"), rows)
+    assert (RowKind.EXACT, "count") in LikelihoodArrays.from_rows(get_lag("gengamma"), rows)
+    for lag, names in (("exponential", {"n", "st"}), ("lognormal", {"n", "slogt", "slogt2"})):
+        arrays = LikelihoodArrays.from_rows(get_lag(lag), rows)
+        assert {("stats", n) for n in names} <= set(arrays)
+        assert (RowKind.EXACT, "count") not in arrays
+        np.testing.assert_allclose(arrays[("stats", "n")], [4, 4])
+        # the pm.Data names of the model graph
+        assert {"lik_stats_n", "lik_3_upper"} <= set(arrays.named())
 
 
 def test_extreme_parameters_stay_finite():
@@ -128,13 +137,11 @@ def test_rows_classification():
 
 
 def test_padding_adds_exactly_zero():
-    from bayesconv.likelihood import padded_arrays
-
     data, family = _data(), get_lag("weibull")
     rows = rows_from_data(data, time_scale=2.0, zero_width=0.5)
     plain = total_loglik(family, rows, np.log(C), np.log1p(-C), LOC / 2, SHAPE, NP)
-    padded = padded_arrays(family, rows)
-    assert all(len(v) == 16 for k, v in padded.items() if not k.startswith("stats_"))
+    padded = LikelihoodArrays.from_rows(family, rows).padded()
+    assert all(len(v) == 16 for k, v in padded.items() if k[0] != "stats")
     got = total_loglik(family, rows, np.log(C), np.log1p(-C), LOC / 2, SHAPE, NP,
                        data_vars=padded)
     assert got == pytest.approx(plain, rel=1e-12)

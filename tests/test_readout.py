@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 
 import bayesconv as bc
+from bayesconv.posterior.result import ConversionResult
 from bayesconv.readout import Readout, compare
-from bayesconv.results import ConversionResult
 
 matplotlib.use("Agg")
 
@@ -41,7 +41,7 @@ def _fabricate(model, means=MEANS, locs=LOCS, chains=2, draws=400, seed=0, label
                        "lag_shape": (dims, kk)},
                       coords={"chain": np.arange(chains), "draw": np.arange(draws),
                               "cohort": [str(x) for x in labels]})
-    return ConversionResult._from_fit(model, xr.DataTree.from_dict({"posterior": post}),
+    return ConversionResult.from_fit(model, xr.DataTree.from_dict({"posterior": post}),
                                       sampler="fabricated", timing={}, random_seed=None)
 
 
@@ -93,7 +93,9 @@ def test_several_arms_and_prob_best(fab):
     ro = compare(fab, ["B", "C"], "A", horizon=7)
     f = ro.to_frame()
     assert list(zip(f["metric"], f["treatment"], strict=True)) == [
-        ("eventual", "B"), ("eventual", "C"), ("by_horizon", "B"), ("by_horizon", "C")]
+        ("eventual", "B"), ("eventual", "C"), ("by_horizon", "B"), ("by_horizon", "C"),
+        ("median_lag", "B"), ("median_lag", "C")]
+    assert f["unit"].tolist() == ["rate"] * 4 + ["D"] * 2
     assert f["prob_rope"].isna().all()  # no ROPE given
     arms = ro.arm_table()
     for metric, h in (("eventual", None), ("by_horizon", 7.0)):
@@ -158,7 +160,7 @@ def test_int_labels_match_str_coords():
                      labels=[0, 1])
     a = compare(res, 1, 0, higher_is_better=False, horizon=52).to_frame()
     b = compare(res, "1", "0", higher_is_better=False, horizon=52).to_frame()
-    assert a["treatment"].tolist() == [1, 1] and a["control"].tolist() == [0, 0]
+    assert a["treatment"].tolist() == [1, 1, 1] and a["control"].tolist() == [0, 0, 0]
     assert a.drop(columns=["treatment", "control"]).equals(
         b.drop(columns=["treatment", "control"]))
     assert a["prob_better"].iloc[0] > 0.9  # fabricated: aid lowers re-arrest
@@ -204,7 +206,7 @@ def test_map_result_is_rejected(model):
     with pytest.raises(ValueError, match="compare needs posterior draws"):
         compare(one, "B", "A")
     fake_map = _fabricate(model)
-    fake_map.sampler = "map"
+    fake_map.kind = "point"  # a result knows it holds a point, not draws
     with pytest.raises(ValueError, match="MAP"):
         compare(fake_map, "B", "A")
 
@@ -268,7 +270,7 @@ def _fabricate_rates(model, c_draws, labels=("A", "B", "C")):
                        "lag_shape": (dims, np.full(shape, 2.0))},
                       coords={"chain": np.arange(shape[0]), "draw": np.arange(shape[1]),
                               "cohort": list(labels)})
-    return ConversionResult._from_fit(model, xr.DataTree.from_dict({"posterior": post}),
+    return ConversionResult.from_fit(model, xr.DataTree.from_dict({"posterior": post}),
                                       sampler="fabricated", timing={}, random_seed=None)
 
 
@@ -281,6 +283,7 @@ def test_lift_is_not_defined_when_the_control_interval_reaches_zero(model):
     res = _fabricate_rates(model, np.stack([a, b, b], axis=-1))
     ro = compare(res, "B", "A", horizon=60)
     f = ro.to_frame()
+    f = f[f["unit"] == "rate"]  # the median lags are bounded away from 0
     assert not f["lift_defined"].any()
     assert f[["lift_median", "lift_lower", "lift_upper"]].isna().all().all()
     assert "lift not defined (the A rate's 94% HDI reaches 0)" in ro.headline()

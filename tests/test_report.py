@@ -25,11 +25,12 @@ def test_report_writes_html_and_csv(events_csv, tmp_path, capsys):
                  "--draws", "200", "--tune", "300", "--chains", "2", "--no-progress"])
     assert code == 0
     html = (out / "report.html").read_text()
-    assert html.count("<img alt='figure' src='data:image/png;base64,") == 4
+    # curves, posterior predictive KM, one difference per metric (eventual, by 7 days, median lag)
+    assert html.count("<img alt='figure' src='data:image/png;base64,") == 5
     for section in ("Readout", "Conversion curves", "Nowcast", "Diagnostics"):
         assert f"<h2>{section}</h2>" in html
     readout = pd.read_csv(out / "readout.csv")
-    assert set(readout["metric"]) == {"eventual", "by_horizon"}
+    assert set(readout["metric"]) == {"eventual", "by_horizon", "median_lag"}
     assert readout["prob_better"].between(0, 1).all()
     assert "P(variant better than control)" in capsys.readouterr().out
 
@@ -166,7 +167,7 @@ def test_cli_says_which_units_it_leaves_out(stray_label_csv, tmp_path, capsys):
 
 def test_cli_warnings_are_one_line_and_speak_in_options(events_csv, tmp_path, capsys):
     # 20 draws: the convergence checks fail; no Python source lines, no API advice
-    from bayesconv.fit import clear_compile_cache
+    from bayesconv.inference import clear_compile_cache
 
     clear_compile_cache()
     code = main(["report", str(events_csv), "--created", "created", "--converted", "converted",
@@ -195,7 +196,7 @@ def test_cli_picks_a_horizon_inside_the_follow_up(events_csv, tmp_path, capsys):
     assert 0 < h <= data.duration.max()
     assert f"no --horizon given: reading out conversion within {h:g} days" in err
     readout = pd.read_csv(tmp_path / "readout.csv")
-    assert set(readout["metric"]) == {"eventual", "by_horizon"}
+    assert set(readout["metric"]) == {"eventual", "by_horizon", "median_lag"}
 
 
 def test_cli_duration_layout_and_report_layout(tmp_path, capsys):

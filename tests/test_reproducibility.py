@@ -57,9 +57,21 @@ def test_hours_and_days_give_the_same_posterior(events):
 # 2-arm fit with independent priors happened to give the same draws either way, so it would not
 # catch the defect.
 _FIT_SCRIPT = """
-import hashlib, warnings
+import hashlib, os, warnings
 import numpy as np
 import bayesconv as bc
+
+if os.environ.get("BAYESCONV_TEST_FASTMATH_FIRST"):
+    # the user's own PyTensor code (default flags: fast-math) compiles bayesconv's gamma lag
+    # before the fit, in this process and into the shared caches
+    import pytensor
+    import pytensor.tensor as pt
+    from bayesconv.lags import PT
+    t, loc, k = pt.dvector("t"), pt.dvector("loc"), pt.dvector("k")
+    val = bc.get_lag("gamma").logsf(t, loc, k, xp=PT).sum()
+    with pytensor.config.change_flags(numba__fastmath=True):
+        f = pytensor.function([t, loc, k], [val, *pytensor.grad(val, [loc, k])], mode="NUMBA")
+    f(np.array([1.0, 5.0]), np.array([3.0, 3.0]), np.array([1.5, 1.5]))
 
 ev = bc.simulate(n_units=[1200, 600, 300, 150, 60, 20, 5, 1], eventual_rate=0.35, lag_loc=8.0,
                  lag_shape=1.5, enrollment=30, followup=40, random_seed=21, resolution="D")
@@ -77,7 +89,7 @@ print("DRAWS", h.hexdigest())
 """
 
 
-def _fresh_process(cache_dir, hash_seed):
+def _fresh_process(cache_dir, hash_seed, fastmath_first=False):
     """Start the fit in a new interpreter whose PyTensor and numba caches live in cache_dir."""
     import os
     import subprocess
@@ -85,6 +97,8 @@ def _fresh_process(cache_dir, hash_seed):
 
     env = dict(os.environ, PYTHONHASHSEED=str(hash_seed), NUMBA_CACHE_DIR=str(cache_dir / "nb"),
                PYTENSOR_FLAGS=f"base_compiledir={cache_dir / 'pt'}")
+    if fastmath_first:
+        env["BAYESCONV_TEST_FASTMATH_FIRST"] = "1"
     return subprocess.Popen([sys.executable, "-c", _FIT_SCRIPT], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -100,12 +114,17 @@ def test_same_seed_same_draws_in_fresh_and_cached_processes(tmp_path):
 
     Two interpreters start with empty compile caches (PyTensor's base_compiledir, numba's
     cache dir) and different hash seeds; a third reuses the first one's now-warm caches, as
-    every process after the first does on a user's machine. Before the fix (PyTensor's numba
-    fast-math flags, see bayesconv.backend) the warm process drew different values.
+    every process after the first does on a user's machine. In the second, the user's own
+    PyTensor code first compiles bayesconv's gamma lag with PyTensor's default flags
+    (fast-math), and a fourth process fits on the caches that left. Before the fixes (PyTensor's
+    fast-math flags, and numba's own on-disk cache of the incomplete-gamma kernels, which kept a
+    version compiled under a fast-math caller; see bayesconv.inference.compile) the warm and the
+    polluted processes drew different values.
     """
     first, other = tmp_path / "a", tmp_path / "b"
-    procs = [_fresh_process(first, 1), _fresh_process(other, 2)]
-    fresh_a, fresh_b = (_draws_hash(p) for p in procs)
+    procs = [_fresh_process(first, 1), _fresh_process(other, 2, fastmath_first=True)]
+    fresh_a, polluted = (_draws_hash(p) for p in procs)
     assert any((first / "pt" / "numba").iterdir())  # the cache was written ...
-    warm = _draws_hash(_fresh_process(first, 3))     # ... and is read here
-    assert fresh_a == fresh_b == warm
+    procs = [_fresh_process(first, 3), _fresh_process(other, 4)]
+    warm, after_pollution = (_draws_hash(p) for p in procs)  # ... and is read here
+    assert fresh_a == polluted == warm == after_pollution

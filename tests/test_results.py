@@ -7,8 +7,8 @@ import xarray as xr
 from scipy import stats
 
 import bayesconv as bc
-from bayesconv.fit import check_convergence
-from bayesconv.results import ConversionResult
+from bayesconv.posterior.diagnostics import check_convergence
+from bayesconv.posterior.result import ConversionResult
 
 matplotlib.use("Agg")
 
@@ -43,7 +43,7 @@ def _fabricate(model, chains=2, draws=200, seed=0, shift=None, diverging=0):
     ss = xr.Dataset({"diverging": (("chain", "draw"), div)},
                     coords={"chain": coords["chain"], "draw": coords["draw"]})
     dt = xr.DataTree.from_dict({"posterior": post, "sample_stats": ss})
-    return ConversionResult._from_fit(model, dt, sampler="fabricated", timing={},
+    return ConversionResult.from_fit(model, dt, sampler="fabricated", timing={},
                                       random_seed=None)
 
 
@@ -153,8 +153,12 @@ def test_posterior_predictive_km_gridded_matches_unit_by_unit(model):
             se = np.sqrt(a.var() / len(a) + b.var() / len(b))
             assert abs(a.mean() - b.mean()) < 4 * se + 0.005, (label, t, a.mean(), b.mean())
             assert c.mean() < a.mean() + 4 * se, (label, t, a.mean(), c.mean())
-    assert set(coarse["time"]) <= set(res._ppc_grid(0, res._followup()[0][0])) | set(
-        res._ppc_grid(1, res._followup()[1][0]))
+    from bayesconv.posterior.predictive import _grid
+    from bayesconv.posterior.quantities import followup_ages
+
+    fu = followup_ages(res.data)
+    assert set(coarse["time"]) <= set(_grid(res.data, 0, fu[0][0], 12)) | set(
+        _grid(res.data, 1, fu[1][0], 12))
 
 
 def test_conversion_probability_closed_form(model):
@@ -226,7 +230,7 @@ def test_identification_flags_lag_beyond_followup():
         "lag_loc": (dims, np.broadcast_to([5.0, 200.0], (2, 100, 2)).copy()),
         "lag_shape": (dims, np.full((2, 100, 2), 2.0))},
         coords={"chain": [0, 1], "draw": np.arange(100), "cohort": ["A", "B"]})
-    res = ConversionResult._from_fit(model, xr.DataTree.from_dict({"posterior": post}),
+    res = ConversionResult.from_fit(model, xr.DataTree.from_dict({"posterior": post}),
                                      sampler="fabricated", timing={}, random_seed=None)
     ident = res.identification()
     assert ident["weakly_identified"].tolist() == [False, True]

@@ -14,7 +14,11 @@ one pass per element, in log space (so nothing underflows), compiled with numba:
   Cephes ``igamc`` (Moshier 1989, *Methods and Programs for Mathematical Functions*),
   differentiated through the recurrence;
 
-and the other function as ``log(1 - exp(.))`` (Maechler 2012). This is the same split Cephes
+and the other function as ``log(1 - exp(.))`` (Maechler 2012). The kernels say
+``fastmath=False`` explicitly: numba compiles a callee with the caller's fast-math setting when
+the callee leaves it unset, and then serves that compile (in memory and from its on-disk cache)
+to every later caller, so one fast-math caller (PyTensor's default flags in a user's own code)
+changed the draws of every later fit. This is the same split Cephes
 (hence scipy) uses. The numpy/scipy formulas in :mod:`bayesconv.lags` remain the reference the
 tests hold this kernel to.
 """
@@ -33,7 +37,7 @@ _MAX_ITER = 100_000
 _LN2 = math.log(2.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _digamma(x):
     """Digamma for ``x > 0``: recurrence up to ``x >= 10``, then the asymptotic series
     (DLMF 5.11.2) with Bernoulli terms up to ``B_12``; relative error ~1e-16."""
@@ -48,7 +52,7 @@ def _digamma(x):
     return result + math.log(x) - 0.5 * inv - series
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _log1mexp(a):
     """``log(1 - exp(a))`` for ``a <= 0`` (Maechler 2012)."""
     if a > -_LN2:
@@ -56,7 +60,7 @@ def _log1mexp(a):
     return math.log1p(-math.exp(a))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def _lgpq_scalar(k, x):
     """``(log P, log Q, d log P / dk, d log Q / dk)`` at one point, ``k > 0``, ``x >= 0``."""
     if x <= 0.0:
@@ -145,7 +149,7 @@ def _lgpq_scalar(k, x):
     return log_p, log_q, dlog_p, dlog_q
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=False)
 def log_gamma_pq_kernel(k, x):
     """Vectorized kernel: arrays ``k`` and ``x`` of one shape → four arrays of that shape.
 

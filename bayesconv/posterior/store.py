@@ -1,4 +1,7 @@
-"""Save a :class:`~bayesconv.results.ConversionResult` to disk and load it back.
+"""The on-disk format of fitted results: write a result's parts to a Zarr store, read them back.
+
+:meth:`bayesconv.ConversionResult.save` and :func:`bayesconv.load` use :func:`save_result` and
+:func:`read_result`; this module knows the format, not the result class.
 
 File format
 -----------
@@ -15,14 +18,17 @@ The store holds
   function of the posterior and the data (draws × rows, most of the bytes: 178 MB of the NYC
   demo's 190 MB), so it is recomputed when the loaded result's ``idata`` is first read;
 * with ``include_data=True``, a group ``bayesconv_data`` with the arrays of
-  :class:`~bayesconv.data.ConversionData` (``cohort``, ``duration``, ``lower``, ``converted``,
-  ``count`` on dimension ``row``) and its ``followup`` table (``followup_cohort``,
+  :class:`~bayesconv.data.ConversionData` (``cell``, ``duration``, ``lower``, ``converted``,
+  ``count`` on dimension ``row``) and its ``followup`` table (``followup_cell``,
   ``followup_age``, ``followup_count`` on dimension ``followup_row``);
 * two root attributes besides those of ``result.idata``: ``bayesconv_format`` (an integer, the
-  version of this layout, now 1) and ``bayesconv_result``, a JSON text with the model spec
-  (:class:`~bayesconv.model.ModelSpec`), the data's time unit, cohort labels, observation date,
-  cohort name and meta, the sampler and its timing, the package versions that wrote the file,
-  and a SHA-256 digest of every stored variable.
+  version of this layout, now 2) and ``bayesconv_result``, a JSON text with the model spec
+  (:meth:`~bayesconv.model.ModelSpec.to_dict`), the data's cell table (each column with its
+  labels), time unit, observation date, cohort name and meta, the sampler, the kind of
+  posterior (draws or a point) and its timing, the package versions that wrote the file, and a
+  SHA-256 digest of every stored variable.
+
+Format 1 (before the cell table; ``cohort`` codes and ``cohorts`` labels) is still read.
 
 Values whose Python type JSON cannot keep (cohort labels that are ints, timestamps or periods,
 an observation date, tuples) are written as ``{"__type__": ..., ...}`` objects and come back with
@@ -43,7 +49,6 @@ checks reach for the data.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -59,15 +64,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data import ConversionData, DataWarning
-from .model import ModelSpec
-from .results import ConversionResult
+from ..data.container import ConversionData
+from ..errors import DataNotSavedError, DataWarning
+from ..model.spec import ModelSpec
 
-__all__ = ["FORMAT_VERSION", "DataNotSaved", "DataNotSavedError", "load", "save_result"]
+__all__ = ["FORMAT_VERSION", "DataNotSaved", "DataNotSavedError", "read_result", "save_result"]
 
 #: Version of the on-disk layout written by :func:`save_result` (root attribute
-#: ``bayesconv_format``). :func:`load` reads this version and refuses newer ones.
-FORMAT_VERSION = 1
+#: ``bayesconv_format``). :func:`read_result` reads versions 1 and 2 and refuses newer ones.
+FORMAT_VERSION = 2
 
 _FORMAT_ATTR = "bayesconv_format"
 _META_ATTR = "bayesconv_result"
@@ -86,10 +91,6 @@ _CF_ATTRS = frozenset({"_FillValue", "missing_value", "scale_factor", "add_offse
                        "compress", "formula_terms", "cell_methods"})
 _CF_TIME_UNITS = frozenset({"days", "hours", "minutes", "seconds", "milliseconds",
                             "microseconds", "nanoseconds"})
-
-
-class DataNotSavedError(ValueError):
-    """A method needs the unit-level data, but the result was saved without them."""
 
 
 class _NotSaved:
@@ -130,6 +131,10 @@ class DataNotSaved:
     saved = False
 
     cohort = _NotSaved()
+    cell = _NotSaved()
+    cells = _NotSaved()
+    cell_cohort = _NotSaved()
+    n_cells = _NotSaved()
     duration = _NotSaved()
     lower = _NotSaved()
     converted = _NotSaved()
@@ -361,8 +366,7 @@ def _is_bayesconv_store(path: Path) -> bool:
 
 
 # ---------------------------------------------------------------------------- save
-def save_result(result: ConversionResult, path, *, include_data: bool = True,
-                overwrite: bool = False) -> Path:
+def save_result(result, path, *, include_data: bool = True, overwrite: bool = False) -> Path:
     """Write a fitted result to a Zarr directory store that :func:`load` reads back.
 
     Parameters
@@ -404,7 +408,7 @@ def save_result(result: ConversionResult, path, *, include_data: bool = True,
     The store is written to a temporary directory next to ``path`` and renamed into place, so
     an interrupted save never leaves a half-written result under ``path``.
     """
-    if not isinstance(result, ConversionResult):
+    if not all(hasattr(result, a) for a in ("tree", "data", "spec", "sampler", "timing")):
         raise TypeError(f"save_result needs a ConversionResult, got {type(result).__name__}")
     path = Path(os.fspath(path))
     data = result.data
@@ -412,7 +416,7 @@ def save_result(result: ConversionResult, path, *, include_data: bool = True,
         raise ValueError("this result has no unit-level data (it was loaded from "
                          f"{data.path}, saved with include_data=False); save it with "
                          "include_data=False")
-    if "posterior" not in result._idata.children:
+    if "posterior" not in result.tree.children:
         raise ValueError("result.idata has no posterior group: nothing to save")
     if path.exists() or path.is_symlink():
         if not overwrite:
@@ -445,7 +449,7 @@ def save_result(result: ConversionResult, path, *, include_data: bool = True,
     return path
 
 
-def _build_tree(result: ConversionResult, *, include_data: bool):
+def _build_tree(result, *, include_data: bool):
     """The DataTree to write and the JSON metadata stored in its root attributes."""
     nodes: dict[str, xr.Dataset] = {}
     object_vars: list[str] = []
@@ -453,7 +457,7 @@ def _build_tree(result: ConversionResult, *, include_data: bool):
     checksums: dict[str, str] = {}
     dropped: list[str] = []
     layout: dict[str, dict] = {}
-    for node in result._idata.subtree:
+    for node in result.tree.subtree:
         if node.name == "log_likelihood":
             continue  # a function of posterior and data, recomputed on access (result.idata)
         if node.path != "/" and not include_data and (
@@ -490,32 +494,21 @@ def _build_tree(result: ConversionResult, *, include_data: bool):
     data = result.data
     data_fields: dict = {"values": {}, "arrays": [], "frames": {}}
     data_vars: dict = {}
+    for name in ("time_unit", "observed_until", "cohort_name", "meta"):
+        data_fields["values"][name] = _encode(getattr(data, name), f"data.{name}")
     if isinstance(data, ConversionData):
-        for f in dataclasses.fields(ConversionData):
-            value = getattr(data, f.name)
-            if isinstance(value, np.ndarray):
-                if include_data:
-                    data_fields["arrays"].append(f.name)
-                    data_vars[f.name] = ("row", np.asarray(value))
-            elif isinstance(value, pd.DataFrame):
-                if include_data:
-                    cols = [str(c) for c in value.columns]
-                    if cols != list(value.columns):
-                        raise TypeError(f"cannot store ConversionData.{f.name}: its column "
-                                        "names must be strings")
-                    dim = f"{f.name}_row"
-                    data_fields["frames"][f.name] = {"dim": dim, "columns": cols}
-                    for c in cols:
-                        data_vars[f"{f.name}_{c}"] = (dim, value[c].to_numpy())
-            elif f.name == "cohorts":
-                data_fields["values"][f.name] = _encode_labels(value)
-            else:
-                data_fields["values"][f.name] = _encode(value, f"ConversionData.{f.name}")
+        data_fields["cells"] = _encode_cells(data.cells)
+        if include_data:
+            for name in ("cell", "duration", "lower", "converted", "count"):
+                data_fields["arrays"].append(name)
+                data_vars[name] = ("row", np.asarray(getattr(data, name)))
+            if data.followup is not None:
+                cols = [str(c) for c in data.followup.columns]
+                data_fields["frames"]["followup"] = {"dim": "followup_row", "columns": cols}
+                for c in cols:
+                    data_vars[f"followup_{c}"] = ("followup_row", data.followup[c].to_numpy())
     else:  # DataNotSaved
-        for name in ("cohorts", "time_unit", "observed_until", "cohort_name", "meta"):
-            value = getattr(data, name)
-            data_fields["values"][name] = (_encode_labels(value) if name == "cohorts"
-                                           else _encode(value, f"data.{name}"))
+        data_fields["values"]["cohorts"] = _encode_labels(data.cohorts)
     if data_vars:
         ds = xr.Dataset(data_vars)
         for name, var in ds.variables.items():
@@ -523,14 +516,14 @@ def _build_tree(result: ConversionResult, *, include_data: bool):
             checksums[key] = _digest(var, key)
         nodes["/" + _DATA_GROUP] = ds
 
-    spec = {f.name: _encode(getattr(result.spec, f.name), f"ModelSpec.{f.name}")
-            for f in dataclasses.fields(result.spec)}
+    spec = _encode(result.spec.to_dict(), "the model spec")
     meta = {
         "format": FORMAT_VERSION,
         "include_data": bool(include_data),
         "spec": spec,
         "data": data_fields,
         "sampler": _encode(result.sampler, "sampler"),
+        "kind": _encode(result.kind, "kind"),
         "timing": _encode(dict(result.timing), "timing"),
         "written_by": _versions(),
         "written_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -602,8 +595,8 @@ def _read_meta(path: Path) -> dict:
     return meta
 
 
-def load(path) -> ConversionResult:
-    """Load a result written by :func:`save_result`.
+def read_result(path) -> dict:
+    """Read the parts of a result written by :func:`save_result` (see :func:`bayesconv.load`).
 
     Parameters
     ----------
@@ -612,11 +605,10 @@ def load(path) -> ConversionResult:
 
     Returns
     -------
-    ConversionResult
-        With the same ``idata`` (every group and attribute as saved), spec, sampler and
-        timing, and the same ``data`` when the store was saved with ``include_data=True``.
-        Otherwise ``data`` is a :class:`DataNotSaved`: posterior-only methods work, methods
-        that need the data raise :class:`DataNotSavedError`.
+    dict
+        ``tree`` (the saved groups, every group and attribute as saved), ``data`` (the
+        ConversionData, or a :class:`DataNotSaved` for a store saved with
+        ``include_data=False``), ``spec``, ``sampler``, ``kind`` and ``timing``.
 
     Raises
     ------
@@ -686,50 +678,81 @@ def load(path) -> ConversionResult:
                                  "file is missing or corrupted)")
 
     stored = nodes.pop("/" + _DATA_GROUP, None)
-    idata = xr.DataTree.from_dict(nodes)
-    spec = _rebuild_spec(path, meta["spec"])
-    data = _rebuild_data(path, meta, stored)
-    try:
-        return ConversionResult(idata, data, spec, sampler=_decode(meta["sampler"]),
-                                timing=_decode(meta["timing"]))
-    except ValueError as err:  # e.g. a lag family this bayesconv does not know
-        raise ValueError(f"{path} cannot be loaded: {err}") from err
+    sampler = _decode(meta["sampler"])
+    return {"tree": xr.DataTree.from_dict(nodes), "spec": _rebuild_spec(path, meta["spec"]),
+            "data": _rebuild_data(path, meta, stored), "sampler": sampler,
+            "kind": _decode(meta.get("kind")) or ("point" if sampler == "map" else "draws"),
+            "timing": _decode(meta["timing"])}
 
 
 def _rebuild_spec(path: Path, saved: dict) -> ModelSpec:
-    kwargs = {}
-    for f in dataclasses.fields(ModelSpec):
-        if f.name in saved:
-            value = _decode(saved[f.name])
-            if f.name == "parametrization":
-                value = {k: tuple(v) for k, v in value.items()}
-            kwargs[f.name] = value
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _damaged(path, f"the model spec has no {f.name!r}")
-    return ModelSpec(**kwargs)
+    values = _decode(saved)
+    if "lag" not in values:  # format 1 stored the fields one by one, tagged
+        values = {k: _decode(v) for k, v in saved.items()}
+    try:
+        return ModelSpec.from_dict(values)
+    except KeyError as err:
+        raise _damaged(path, f"the model spec has no {err.args[0]!r}") from err
+
+
+def _encode_cells(cells: pd.DataFrame) -> dict:
+    """The cell table as JSON: per column its categories (labels with their types) and codes,
+    or its plain values."""
+    out = {}
+    for col in cells.columns:
+        values = cells[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            out[str(col)] = {"categories": _encode_labels(values.cat.categories),
+                             "codes": values.cat.codes.astype(int).tolist()}
+        else:
+            out[str(col)] = {"values": [_encode(v, f"cell column {col!r}")
+                                        for v in values.tolist()]}
+    return out
+
+
+def _decode_cells(encoded: dict) -> pd.DataFrame:
+    cols = {}
+    for col, enc in encoded.items():
+        if "categories" in enc:
+            cats = [_decode(v) for v in enc["categories"]]
+            cols[col] = pd.Categorical.from_codes(enc["codes"], categories=cats)
+        else:
+            cols[col] = [_decode(v) for v in enc["values"]]
+    return pd.DataFrame(cols)
 
 
 def _rebuild_data(path: Path, meta: dict, stored: xr.Dataset | None):
     fields = meta["data"]
     values = {k: _decode(v) for k, v in fields["values"].items()}
-    if "cohorts" in values:
-        values["cohorts"] = tuple(values["cohorts"])
+    fmt = meta.get("format", 1)
+    name = values.get("cohort_name")
+    if fmt >= 2 and "cells" in fields:
+        cells = _decode_cells(fields["cells"])
+    elif "cohorts" in values:  # format 1, or a store saved without data
+        labels = list(values["cohorts"])
+        cells = pd.DataFrame({name or "cohort": pd.Categorical(labels, categories=labels)})
+    else:
+        raise _damaged(path, "it has no cell table or cohort labels")
     if not meta.get("include_data", False):
-        return DataNotSaved(cohorts=values.get("cohorts", ()),
-                            time_unit=values.get("time_unit", "D"),
-                            observed_until=values.get("observed_until"),
-                            cohort_name=values.get("cohort_name"), meta=values.get("meta"),
-                            path=path)
+        cohorts = tuple(cells[name or "cohort"].cat.categories)
+        return DataNotSaved(cohorts=cohorts, time_unit=values.get("time_unit", "D"),
+                            observed_until=values.get("observed_until"), cohort_name=name,
+                            meta=values.get("meta"), path=path)
     if stored is None and (fields["arrays"] or fields["frames"]):
         raise _damaged(path, f"the group /{_DATA_GROUP} is missing")
-    kwargs = dict(values)
-    for name in fields["arrays"]:
-        kwargs[name] = np.array(stored[name].values)
-    for name, frame in fields["frames"].items():
-        kwargs[name] = pd.DataFrame({c: np.array(stored[f"{name}_{c}"].values)
-                                     for c in frame["columns"]})
-    known = {f.name for f in dataclasses.fields(ConversionData)}
+    arrays = {k: np.array(stored[k].values) for k in fields["arrays"]}
+    if "cohort" in arrays:  # format 1: one cell per cohort
+        arrays["cell"] = arrays.pop("cohort")
+    followup = None
+    if "followup" in fields["frames"]:
+        followup = pd.DataFrame({c: np.array(stored[f"followup_{c}"].values)
+                                 for c in fields["frames"]["followup"]["columns"]})
+        followup = followup.rename(columns={"cohort": "cell"})
     try:
-        return ConversionData(**{k: v for k, v in kwargs.items() if k in known})
-    except (TypeError, ValueError) as err:
+        return ConversionData(cells=cells, followup=followup, time_unit=values["time_unit"],
+                              observed_until=values.get("observed_until"), cohort_name=name,
+                              meta=values.get("meta"),
+                              **{k: arrays[k] for k in ("cell", "duration", "lower",
+                                                        "converted", "count")})
+    except (TypeError, ValueError, KeyError) as err:
         raise _damaged(path, f"its data cannot be rebuilt ({err})") from err

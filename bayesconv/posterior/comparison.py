@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import ParetoKWarning
+from ..data.container import ConversionData
+from ..errors import ParetoKWarning
 
 __all__ = ["ParetoKWarning", "compare_models", "loo", "row_loo"]
 
@@ -88,14 +89,12 @@ def row_loo(result) -> pd.DataFrame:
     """
     from scipy.special import logsumexp
 
-    from .data import ConversionData
-
     if not isinstance(result.data, ConversionData):
         raise ValueError("LOO needs the data the model was fitted to; this result was saved "
                          "without it (include_data=False)")
     post = result.posterior
     n_samples = post.sizes["chain"] * post.sizes["draw"]
-    if n_samples < 2:
+    if not result.has_draws or n_samples < 2:
         raise ValueError(f"LOO needs posterior draws; this result has {n_samples} "
                          f"({result.sampler!r})")
     da = result.idata["log_likelihood"]["conversion"].transpose("chain", "draw", "row")
@@ -179,8 +178,6 @@ def _summarise(rows: pd.DataFrame) -> pd.Series:
 
 def _same_data(name_a, a, name_b, b) -> None:
     """Raise ValueError unless results ``a`` and ``b`` were fitted to the same rows."""
-    from .data import ConversionData
-
     for name, r in ((name_a, a), (name_b, b)):
         if not isinstance(r.data, ConversionData):
             raise ValueError(f"model {name!r} has no data (saved with include_data=False); "
@@ -192,7 +189,7 @@ def _same_data(name_a, a, name_b, b) -> None:
     elif da.n_units != db.n_units:
         problems.append(f"{da.n_units} vs {db.n_units} units")
     else:
-        for field in ("cohort", "duration", "lower", "converted", "count"):
+        for field in ("cell", "duration", "lower", "converted", "count"):
             x, y = getattr(da, field), getattr(db, field)
             if not np.array_equal(x, y):
                 bad = np.flatnonzero(x != y)

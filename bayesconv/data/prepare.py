@@ -11,25 +11,17 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataWarning
+from ..errors import DataWarning
+from .container import ConversionData
+from .messages import NOT_ISO_DATES, TZ_TEXT_PATTERN, mixed_timezone_problem
+from .units import TIME_UNITS, human_duration, number
 
-__all__ = ["TIME_UNITS", "ConversionData", "prepare", "DataWarning", "similar_labels"]
-
-#: Length of each supported time unit in seconds. A year is 365.25 days (Julian year).
-TIME_UNITS: dict[str, float] = {
-    "s": 1.0,
-    "min": 60.0,
-    "h": 3600.0,
-    "D": 86400.0,
-    "W": 7 * 86400.0,
-    "Y": 365.25 * 86400.0,
-}
+__all__ = ["prepare", "similar_labels"]
 
 _MAX_SHOWN = 5
 
@@ -60,168 +52,6 @@ def _check(frame: pd.DataFrame, bad: np.ndarray, problem: str, columns: Sequence
         raise ValueError(f"{problem} in {n_bad} {rows}: {_format_rows(frame, bad, columns)}")
 
 
-@dataclass(frozen=True)
-class ConversionData:
-    """Aggregated, validated conversion events, ready for Kaplan–Meier and the model.
-
-    Each row stands for ``count`` identical units of one cohort. A converted row with
-    ``lower < duration`` is interval-censored: the conversion happened in ``(lower, duration]``.
-    A converted row with ``lower == duration`` has an exact conversion time. A row that did not
-    convert is right-censored at ``duration`` (its age at the observation date).
-
-    Attributes
-    ----------
-    cohort : ndarray of shape (n_rows,), int
-        Cohort code, an index into ``cohorts``.
-    duration : ndarray of shape (n_rows,), float
-        Time from creation to conversion (upper bin edge for interval-censored rows), or to the
-        observation date for units not converted yet, in ``time_unit``.
-    lower : ndarray of shape (n_rows,), float
-        Lower edge of the conversion interval; equal to ``duration`` for exact and censored rows.
-    converted : ndarray of shape (n_rows,), bool
-        Whether the units of the row converted by the observation date.
-    count : ndarray of shape (n_rows,), int
-        Number of identical units the row stands for (>= 1).
-    cohorts : tuple of labels
-        Cohort labels in code order (the ``cohort`` coordinate of every result).
-    time_unit : str
-        One of ``TIME_UNITS``: "s", "min", "h", "D", "W", "Y" (a year is 365.25 days).
-    observed_until : object
-        The observation date (or number, for numeric inputs); for a per-row column the
-        (earliest, latest) pair.
-    cohort_name : str or None
-        Name of the cohort column in the input, or None for a single cohort.
-    followup : DataFrame or None
-        Every unit's age at the observation date (converted or not), aggregated: columns
-        ``cohort`` (code), ``age`` (in ``time_unit``) and ``count``. Needed to simulate what
-        would have been observed (posterior predictive Kaplan–Meier). None for the
-        duration/event layout, where the follow-up of converted units is unknown.
-    meta : dict
-        Free-form provenance (e.g. the input layout).
-    """
-
-    cohort: np.ndarray
-    duration: np.ndarray
-    lower: np.ndarray
-    converted: np.ndarray
-    count: np.ndarray
-    cohorts: tuple
-    time_unit: str = "D"
-    observed_until: Any = None
-    cohort_name: str | None = None
-    followup: pd.DataFrame | None = None
-    meta: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        n = len(self.cohort)
-        for name in ("duration", "lower", "converted", "count"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"ConversionData.{name} has length {len(getattr(self, name))}, "
-                                 f"expected {n} (the length of cohort)")
-        if self.time_unit not in TIME_UNITS:
-            raise ValueError(f"time_unit {self.time_unit!r} is not one of {list(TIME_UNITS)}")
-        for name in ("cohort", "duration", "lower", "converted", "count"):
-            getattr(self, name).setflags(write=False)
-
-    @property
-    def n_rows(self) -> int:
-        """Number of aggregated rows."""
-        return len(self.cohort)
-
-    @property
-    def n_units(self) -> int:
-        """Number of units (sum of counts)."""
-        return int(self.count.sum())
-
-    @property
-    def n_cohorts(self) -> int:
-        """Number of cohorts."""
-        return len(self.cohorts)
-
-    @property
-    def interval_censored(self) -> np.ndarray:
-        """ndarray of shape (n_rows,), bool: converted rows known only to a bin (lower, duration]."""
-        return self.converted & (self.lower < self.duration)
-
-    def select_cohorts(self, labels) -> ConversionData:
-        """The rows of some cohorts only, as a new ConversionData (codes renumbered).
-
-        Parameters
-        ----------
-        labels : sequence of labels
-            Cohorts to keep, each a label of :attr:`cohorts`; kept in the order of
-            :attr:`cohorts`.
-
-        Raises
-        ------
-        ValueError
-            A label that is not a cohort, or no label.
-        """
-        keep = list(dict.fromkeys(labels))
-        unknown = [lab for lab in keep if lab not in self.cohorts]
-        if unknown or not keep:
-            raise ValueError(f"cohorts {unknown!r} are not in the data; cohorts: "
-                             f"{list(self.cohorts)}")
-        old = [i for i, lab in enumerate(self.cohorts) if lab in keep]
-        remap = np.full(self.n_cohorts, -1)
-        remap[old] = np.arange(len(old))
-        m = remap[self.cohort] >= 0
-        followup = None
-        if self.followup is not None:
-            fu = self.followup[remap[self.followup["cohort"].to_numpy()] >= 0].copy()
-            fu["cohort"] = remap[fu["cohort"].to_numpy()]
-            followup = fu.reset_index(drop=True)
-        return ConversionData(
-            cohort=remap[self.cohort[m]], duration=self.duration[m].copy(),
-            lower=self.lower[m].copy(), converted=self.converted[m].copy(),
-            count=self.count[m].copy(), cohorts=tuple(self.cohorts[i] for i in old),
-            time_unit=self.time_unit, observed_until=self.observed_until,
-            cohort_name=self.cohort_name, followup=followup, meta=dict(self.meta))
-
-    def to_frame(self) -> pd.DataFrame:
-        """Return the aggregated rows as a DataFrame.
-
-        Returns
-        -------
-        DataFrame with columns ``cohort`` (labels, categorical), ``lower``, ``duration``
-        (in ``time_unit``), ``converted`` and ``count``, one row per aggregated row.
-        """
-        return pd.DataFrame(
-            {
-                "cohort": pd.Categorical.from_codes(self.cohort, categories=list(self.cohorts)),
-                "lower": self.lower,
-                "duration": self.duration,
-                "converted": self.converted,
-                "count": self.count,
-            }
-        )
-
-    def cohort_table(self) -> pd.DataFrame:
-        """Units, conversions and follow-up per cohort.
-
-        Returns
-        -------
-        DataFrame indexed by cohort label with columns ``units``, ``converted``,
-        ``naive_rate`` (converted / units, biased low for young cohorts) and
-        ``max_duration`` (longest follow-up, in ``time_unit``).
-        """
-        codes = np.arange(self.n_cohorts)
-        units = np.bincount(self.cohort, weights=self.count, minlength=self.n_cohorts)
-        conv = np.bincount(self.cohort, weights=self.count * self.converted,
-                           minlength=self.n_cohorts)
-        max_dur = np.array([self.duration[self.cohort == g].max() for g in codes])
-        out = pd.DataFrame(
-            {"units": units.astype(np.int64), "converted": conv.astype(np.int64),
-             "naive_rate": conv / units, "max_duration": max_dur},
-            index=pd.Index(self.cohorts, name=self.cohort_name or "cohort"),
-        )
-        return out
-
-    def __repr__(self) -> str:
-        return (f"ConversionData({self.n_units} units in {self.n_rows} rows, "
-                f"{self.n_cohorts} cohorts, time unit {self.time_unit!r})")
-
-
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -249,37 +79,6 @@ def _is_datetime_like(series: pd.Series) -> bool:
             or hasattr(v, "isoformat")).all()
         and len(series.dropna()) > 0
     )
-
-
-#: An ISO 8601 date-time text that ends in a time zone designator (Z, ±HH, ±HHMM, ±HH:MM).
-#: One pattern for the pandas path and the command line's DuckDB reader, so that both read the
-#: same text as timezone-aware; a date alone ("2024-01-05") never matches.
-TZ_TEXT_PATTERN = (r"^\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?\s*"
-                   r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)\s*$")
-
-#: The problem text of values that are not ISO 8601 dates (pandas and DuckDB readers).
-NOT_ISO_DATES = ("values in column {col!r} that are not ISO 8601 dates "
-                 "(YYYY-MM-DD[ HH:MM:SS][±HH:MM]{hint})")
-
-
-def mixed_timezone_problem(col: str, n_aware: int, n_naive: int) -> tuple[str, bool]:
-    """How to report a column that mixes timezone-aware and naive values.
-
-    The rows listed are those of the smaller group, the few a user has to find and fix (one
-    timestamp with an offset among thousands of plain ones, or the reverse).
-
-    Returns
-    -------
-    problem : str
-        Text for :func:`_check`-style messages ("... in N rows: row ...").
-    list_aware : bool
-        Whether the rows to list are the timezone-aware ones.
-    """
-    list_aware = n_aware <= n_naive
-    minority, majority = ("aware", "naive") if list_aware else ("naive", "aware")
-    n_major = n_naive if list_aware else n_aware
-    return (f"timezone-{minority} timestamps in column {col!r} mixed with {n_major} "
-            f"timezone-{majority} ones (make all naive or all aware)", list_aware)
 
 
 def _to_datetime(frame: pd.DataFrame, col: str, values: pd.Series) -> pd.Series:
@@ -730,21 +529,24 @@ def _finish(rows: pd.DataFrame, ages: pd.DataFrame | None, labels: tuple, *, tim
     followup = None
     if ages is not None:
         ages = ages[ages["count"] > 0]
-        followup = pd.DataFrame({"cohort": ages["g"].to_numpy(dtype=np.int64),
+        followup = pd.DataFrame({"cell": ages["g"].to_numpy(dtype=np.int64),
                                  "age": ages["age"].to_numpy(dtype=float),
                                  "count": ages["count"].to_numpy(dtype=np.int64)})
         if remap is not None:
-            followup["cohort"] = remap[followup["cohort"].to_numpy()]
-        followup = followup.sort_values(["cohort", "age"], kind="stable").reset_index(drop=True)
+            followup["cell"] = remap[followup["cell"].to_numpy()]
+        followup = followup.sort_values(["cell", "age"], kind="stable").reset_index(drop=True)
     if remap is not None:
         g = remap[g]
+    # one factor today: each cohort is a cell
+    cells = pd.DataFrame({cohort_name or "cohort": pd.Categorical(list(labels),
+                                                                  categories=list(labels))})
     data = ConversionData(
-        cohort=g,
+        cell=g,
+        cells=cells,
         duration=rows["duration"].to_numpy(dtype=float),
         lower=rows["lower"].to_numpy(dtype=float),
         converted=rows["converted"].to_numpy(dtype=bool),
         count=rows["count"].to_numpy(dtype=np.int64),
-        cohorts=labels,
         time_unit=time_unit,
         observed_until=observed_until,
         cohort_name=cohort_name,
@@ -791,18 +593,6 @@ def _warn_similar_labels(data: ConversionData) -> None:
 PLAUSIBLE_SECONDS = (1.0, 150 * TIME_UNITS["Y"])
 
 
-def _num(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-
-def _human_duration(seconds: float) -> tuple[str, str]:
-    """(text, unit) of a duration in the largest unit it reaches, e.g. ("5,215 years", "Y")."""
-    for unit, name in (("Y", "years"), ("D", "days"), ("h", "hours"), ("min", "minutes")):
-        if seconds >= TIME_UNITS[unit]:
-            return f"{_num(seconds / TIME_UNITS[unit])} {name}", unit
-    return f"{_num(seconds)} seconds", "s"
-
-
 def _warn_implausible_durations(data: ConversionData) -> None:
     secs = TIME_UNITS[data.time_unit]
     longest = float(data.duration.max()) * secs
@@ -813,8 +603,8 @@ def _warn_implausible_durations(data: ConversionData) -> None:
     where = (f"column{'s' if len(columns) > 1 else ''} "
              f"{', '.join(repr(c) for c in columns)}" if columns else "the input")
     pos = data.duration[data.duration > 0]
-    ends = [_human_duration(x * secs) for x in (pos.min(), pos.max())]
-    span = f"{_num(pos.min())} to {_num(pos.max())} {data.time_unit}"
+    ends = [human_duration(x * secs) for x in (pos.min(), pos.max())]
+    span = f"{number(pos.min())} to {number(pos.max())} {data.time_unit}"
     if any(unit != data.time_unit for _, unit in ends):
         span += f" ({ends[0][0]} to {ends[1][0]})"
     why = "more than 150 years" if longest > high else "all of them under one second"

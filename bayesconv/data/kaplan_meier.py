@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import ConversionData
+from .container import ConversionData
 
-__all__ = ["kaplan_meier", "plot_kaplan_meier"]
+__all__ = ["kaplan_meier", "km_arrays", "km_at"]
 
 
-def _km_arrays(duration, converted, count):
+def km_arrays(duration, converted, count):
     """Kaplan–Meier table of one cohort from aggregated rows.
 
     Parameters
@@ -77,7 +77,7 @@ def kaplan_meier(data: ConversionData, *, ci_prob: float = 0.95) -> pd.DataFrame
     frames = []
     for g, label in enumerate(data.cohorts):
         m = data.cohort == g
-        t, n, d, c, s, gw = _km_arrays(data.duration[m], data.converted[m], data.count[m])
+        t, n, d, c, s, gw = km_arrays(data.duration[m], data.converted[m], data.count[m])
         with np.errstate(divide="ignore", invalid="ignore"):
             log_s = np.log(s)
             half = z * np.sqrt(gw) / log_s
@@ -117,59 +117,3 @@ def km_at(km: pd.DataFrame, t: float | dict) -> pd.Series:
         before = grp[grp["time"] <= tt]
         out[label] = float(before["conversion"].iloc[-1]) if len(before) else 0.0
     return pd.Series(out, name="km_conversion")
-
-
-def plot_kaplan_meier(data, *, ax=None, ci=True, ci_prob=0.95, cohorts=None, colors=None,
-                      legend=True):
-    """Draw Kaplan–Meier cumulative conversion curves as steps, with interval bands.
-
-    Parameters
-    ----------
-    data : ConversionData or DataFrame
-        Prepared data, or the output of :func:`kaplan_meier`.
-    ax : matplotlib Axes, optional
-        Axes to draw on; a new figure is made when None.
-    ci : bool, default True
-        Draw the pointwise interval as a shaded step band.
-    ci_prob : float, default 0.95
-        Interval probability when ``data`` is ConversionData.
-    cohorts : list of labels, optional
-        Subset of cohorts to draw (default all).
-    colors : dict or list, optional
-        Colour per cohort.
-    legend : bool, default True
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-
-    km = kaplan_meier(data, ci_prob=ci_prob) if isinstance(data, ConversionData) else data
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
-    labels = list(km["cohort"].cat.categories) if cohorts is None else list(cohorts)
-    for i, label in enumerate(labels):
-        grp = km[km["cohort"] == label]
-        color = (colors.get(label) if isinstance(colors, dict) else colors[i]) if colors \
-            else f"C{i % 10}"
-        t = np.concatenate([[0.0], grp["time"].to_numpy()])
-        y = np.concatenate([[0.0], grp["conversion"].to_numpy()])
-        ax.step(t, y, where="post", color=color, lw=1.4, label=f"{label}")
-        if ci:
-            lo = np.concatenate([[0.0], grp["lower"].to_numpy()])
-            hi = np.concatenate([[0.0], grp["upper"].to_numpy()])
-            ax.fill_between(t, lo, hi, step="post", color=color, alpha=0.15, lw=0)
-    unit = km.attrs.get("time_unit", "")
-    ax.set_xlabel(f"time since creation ({unit_name(unit)})")
-    ax.set_ylabel("cumulative conversion")
-    ax.set_ylim(0, None)
-    ax.set_xlim(0, None)
-    if legend:
-        ax.legend(title="cohort", fontsize="small")
-    return ax
-
-
-def unit_name(unit: str) -> str:
-    return {"s": "seconds", "min": "minutes", "h": "hours", "D": "days", "W": "weeks",
-            "Y": "years"}.get(unit, unit)

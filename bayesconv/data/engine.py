@@ -19,6 +19,8 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from ..errors import DataWarning
+
 __all__ = ["aggregate", "prepare_engine", "to_pandas"]
 
 _MAX_SHOWN = 5
@@ -270,8 +272,6 @@ def prepare_engine(events, *, created, converted, observed_until, cohort, time_u
         ``observed_until`` (scalar, or (min, max) of the column), ``categories`` (the cohort
         dtype's categories for Enum columns, else None).
     """
-    from .data import DataWarning
-
     frame = nw.from_native(events)
     eager = isinstance(frame, nw.DataFrame)
     schema = frame.schema if eager else frame.collect_schema()

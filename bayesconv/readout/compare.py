@@ -12,11 +12,12 @@ the quantities an experiment readout needs, for each treatment arm against a con
   *Advances in Methods and Practices in Psychological Science* 1(2));
 * the probability that each arm (control included) is the best one.
 
-Two metrics are read out: ``"eventual"``, the eventual conversion rate c (the share of units
-that ever convert), and, with ``horizon=h``, ``"by_horizon"``, the share converted within h time
-units of creation, c·F(h). A treatment that makes units convert *faster* but not *more* wins on
-the second and not on the first; the naive rate (converted / units) on young cohorts confuses
-the two.
+The metrics (:mod:`bayesconv.readout.metrics`): ``"eventual"``, the eventual conversion rate c
+(the share of units that ever convert); with ``horizon=h``, ``"by_horizon"``, the share
+converted within h time units of creation, c·F(h); and ``"median_lag"``, the median time to
+convert of those who convert, in the data's time unit. A treatment that makes units convert
+*faster* but not *more* wins on the second and the third and not on the first; the naive rate
+(converted / units) on young cohorts confuses them.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .kaplan_meier import unit_name
-from .results import _hdi
+from ..data.stats import weighted_median
+from ..data.units import unit_name
+from ..errors import DataNotSavedError
+from ..plotting import plot_differences
+from ..posterior.diagnostics import hdi
+from ..posterior.result import ConversionResult
+from .metrics import METRICS
 
 __all__ = ["Readout", "compare", "default_horizon"]
 
-METRICS = ("eventual", "by_horizon")
 _SAMPLE = ("chain", "draw")
 
 #: The relative lift θ_T / θ_C − 1 is reported only where the control's rate is bounded away
@@ -132,14 +137,12 @@ def default_horizon(data, cohorts=None) -> float:
     ValueError
         An arm has no follow-up at all (every unit observed for 0 time units).
     """
-    from .likelihood import weighted_median
-
     labels = list(data.cohorts) if cohorts is None else list(cohorts)
     spans = []
     for label in labels:
         g = data.cohorts.index(label)
         if data.followup is not None:
-            fu = data.followup[data.followup["cohort"] == g]
+            fu = data.followup[data.cell_cohort[data.followup["cell"].to_numpy()] == g]
             spans.append(weighted_median(fu["age"].to_numpy(float), fu["count"].to_numpy()))
         else:
             spans.append(float(data.duration[data.cohort == g].max()))
@@ -152,8 +155,23 @@ def default_horizon(data, cohorts=None) -> float:
 
 
 # ---------------------------------------------------------------------------- computation
+def _check_metrics(metrics, horizon) -> list[str]:
+    if metrics is None:
+        return [m for m, spec in METRICS.items() if horizon is not None or not spec.needs_horizon]
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    for m in metrics:
+        if m not in METRICS:
+            raise ValueError(f"metric {m!r} is not one of {list(METRICS)}")
+        if METRICS[m].needs_horizon and horizon is None:
+            raise ValueError(f"metric {m!r} needs compare(..., horizon=...)")
+    if not metrics:
+        raise ValueError(f"no metric given; metrics: {list(METRICS)}")
+    return list(dict.fromkeys(metrics))
+
+
 def compare(result, treatment, control, *, horizon: float | None = None,
-            ci_prob: float = 0.94, rope=None, higher_is_better: bool = True) -> Readout:
+            ci_prob: float = 0.94, rope=None, higher_is_better: bool = True,
+            metrics=None) -> Readout:
     """Read out an experiment: each treatment arm against the control arm, from the posterior.
 
     Every quantity is computed draw by draw from the joint posterior, so correlations between
@@ -162,7 +180,7 @@ def compare(result, treatment, control, *, horizon: float | None = None,
     Parameters
     ----------
     result : ConversionResult
-        A posterior fitted with NUTS (``method="nuts"``). A MAP fit (one draw) is rejected.
+        A posterior fitted with NUTS (``method="nuts"``). A MAP fit (one point) is rejected.
     treatment : label or list of labels
         Treatment arm(s). Several arms are each compared with ``control``. A label is a cohort
         label of ``result.data.cohorts`` or its ``str`` (Rossi's cohorts are the ints 0 and 1;
@@ -176,11 +194,16 @@ def compare(result, treatment, control, *, horizon: float | None = None,
     ci_prob : float, default 0.94
         Probability mass of the highest density intervals (HDI), in (0, 1).
     rope : float or (float, float), optional
-        Region of practical equivalence on the *absolute difference* treatment − control, in
-        rate units (0.01 = one percentage point). A scalar ``r`` means ``(-r, r)``.
+        Region of practical equivalence on the *absolute difference* treatment − control of
+        the rate metrics, in rate units (0.01 = one percentage point). A scalar ``r`` means
+        ``(-r, r)``.
     higher_is_better : bool, default True
         Whether a higher rate is better (conversions). With False (e.g. churn, defaults) the
-        probability of being better, the losses and P(best) are mirrored.
+        probability of being better, the losses and P(best) are mirrored. The median lag is
+        better when shorter if conversions are good, and when longer if they are bad.
+    metrics : sequence of str, optional
+        Metrics of :data:`bayesconv.readout.METRICS` to read out (default: ``"eventual"``,
+        ``"by_horizon"`` with a horizon, and ``"median_lag"``).
 
     Returns
     -------
@@ -196,24 +219,24 @@ def compare(result, treatment, control, *, horizon: float | None = None,
         A label that is not a cohort of the data (the message lists the available cohorts); a
         treatment equal to the control or listed twice; an empty treatment list; ``horizon``
         not finite or <= 0; ``ci_prob`` outside (0, 1); a ROPE with low >= high; a result
-        with a single draw (a MAP fit: a readout needs posterior draws).
+        without posterior draws (a MAP fit: a readout needs draws); an unknown metric, or
+        ``"by_horizon"`` without a horizon.
 
     Notes
     -----
-    For draws θ_T (treatment) and θ_C (control) of a metric, and higher_is_better:
+    For draws θ_T (treatment) and θ_C (control) of a metric, with "better" meaning higher
+    (mirrored where lower is better):
 
-    * ``diff`` = θ_T − θ_C, ``lift`` = θ_T / θ_C − 1;
-    * ``prob_better`` = P(diff > 0) (P(diff < 0) when lower is better);
-    * ``loss_treatment`` = E[max(0, θ_C − θ_T)], the expected shortfall in rate if you ship the
-      treatment and the control was better; ``loss_control`` = E[max(0, θ_T − θ_C)]
-      (mirrored when lower is better). Losses are in **absolute rate units** (0.002 = 0.2
-      percentage points of conversion), not relative. A common decision rule ships the arm
-      whose expected loss is below a "threshold of caring" (Chris Stucchio 2015, "Bayesian
-      A/B Testing at VWO", VWO technical whitepaper);
-    * ``prob_rope`` = P(low <= diff <= high);
-    * ``prob_best`` = P(the arm has the highest rate among control and all treatments)
-      (lowest when lower is better), and in :meth:`Readout.arm_table` ``loss`` =
-      E[max over arms − θ_arm] (E[θ_arm − min over arms] when lower is better).
+    * ``diff`` = θ_T − θ_C, in the metric's unit; ``lift`` = θ_T / θ_C − 1;
+    * ``prob_better`` = P(diff > 0);
+    * ``loss_treatment`` = E[max(0, θ_C − θ_T)], the expected shortfall if you ship the
+      treatment and the control was better; ``loss_control`` = E[max(0, θ_T − θ_C)]. Losses
+      are in the metric's unit (rates: absolute rate units, 0.002 = 0.2 percentage points).
+      A common decision rule ships the arm whose expected loss is below a "threshold of
+      caring" (Chris Stucchio 2015, "Bayesian A/B Testing at VWO", VWO technical whitepaper);
+    * ``prob_rope`` = P(low <= diff <= high), rate metrics only;
+    * ``prob_best`` = P(the arm is the best among control and all treatments), and in
+      :meth:`Readout.arm_table` ``loss`` = E[best over arms − θ_arm].
 
     Draws where the arms are exactly equal (only with degenerate posteriors) count as "not
     better" for ``prob_better``, and as a win for the first arm in order (control, then the
@@ -225,8 +248,6 @@ def compare(result, treatment, control, *, horizon: float | None = None,
     >>> ro.to_frame()                                              # doctest: +SKIP
     >>> ro.plot()                                                  # doctest: +SKIP
     """
-    from .results import ConversionResult
-
     if not isinstance(result, ConversionResult):
         raise TypeError("result must be a ConversionResult (from ConversionModel(...).fit()), "
                         f"got {type(result).__name__}")
@@ -236,11 +257,12 @@ def compare(result, treatment, control, *, horizon: float | None = None,
     ci_prob = float(ci_prob)
     horizon = _check_horizon(horizon)
     rope = _check_rope(rope)
+    metrics = _check_metrics(metrics, horizon)
     post = result.posterior
-    n = post.sizes["chain"] * post.sizes["draw"]
-    if getattr(result, "sampler", None) == "map" or n < 2:
-        raise ValueError("compare needs posterior draws, but this result has a single draw "
-                         f"(sampler={getattr(result, 'sampler', None)!r}, e.g. a MAP fit); "
+    if not result.has_draws:
+        n = post.sizes["chain"] * post.sizes["draw"]
+        raise ValueError(f"compare needs posterior draws, but this result has {n} "
+                         f"(sampler={result.sampler!r}, kind={result.kind!r}, e.g. a MAP fit); "
                          "fit with method='nuts'")
     control = _resolve(result, control, "control")
     treatments = [_resolve(result, t, "treatment") for t in _as_list(treatment)]
@@ -255,22 +277,18 @@ def compare(result, treatment, control, *, horizon: float | None = None,
         raise ValueError(f"treatment arms are listed more than once: {treatments!r}")
     arms = [str(control), *keys]
 
-    values = {"eventual": result.eventual_rate().sel(cohort=arms)}
-    if horizon is not None:
-        values["by_horizon"] = result.curves([horizon]).isel(t=0, drop=True).sel(cohort=arms)
-    arr = np.stack([v.transpose("cohort", "chain", "draw").values for v in values.values()])
-    rate = xr.DataArray(arr.astype(float), dims=("metric", "arm", "chain", "draw"),
-                        coords={"metric": list(values), "arm": arms,
-                                "chain": post["chain"].values, "draw": post["draw"].values})
-    rate.name = "rate"
-    from .persistence import DataNotSavedError
-
+    values = [METRICS[m].draws(result, horizon).sel(cohort=arms) for m in metrics]
+    arr = np.stack([v.transpose("cohort", "chain", "draw").values for v in values])
+    value = xr.DataArray(arr.astype(float), dims=("metric", "arm", "chain", "draw"),
+                         coords={"metric": metrics, "arm": arms,
+                                 "chain": post["chain"].values, "draw": post["draw"].values})
+    value.name = "value"
     try:
         ident = result.identification()["weakly_identified"]
         weak = [label for label in [control, *treatments] if bool(ident.loc[label])]
     except DataNotSavedError:  # a result saved without its data: identification unknown
         weak = []
-    return Readout(rate, control=control, treatments=treatments, ci_prob=ci_prob,
+    return Readout(value, control=control, treatments=treatments, ci_prob=ci_prob,
                    horizon=horizon, rope=rope, higher_is_better=bool(higher_is_better),
                    time_unit=result.data.time_unit, weakly_identified=weak,
                    arm_column=result.data.cohort_name)
@@ -282,22 +300,24 @@ class Readout:
     Attributes
     ----------
     draws : xarray.Dataset
-        ``rate`` (metric, arm, chain, draw): each arm's rate, control first; ``diff`` and
-        ``lift`` (metric, treatment, chain, draw): treatment − control and
-        treatment / control − 1. Arm and treatment coordinates are ``str(label)``.
+        ``value`` (metric, arm, chain, draw): each arm's value of each metric, control first
+        (also as ``rate``, its former name); ``diff`` and ``lift`` (metric, treatment, chain,
+        draw): treatment − control and treatment / control − 1. Arm and treatment coordinates
+        are ``str(label)``.
     control : label
         The control cohort label (as in ``result.data.cohorts``).
     treatments : list of labels
     metrics : tuple of str
-        ``("eventual",)`` or ``("eventual", "by_horizon")``.
+        The metrics read out (keys of :data:`bayesconv.readout.METRICS`).
     ci_prob : float
     horizon : float or None
         In ``time_unit``.
     rope : (float, float) or None
-        On the absolute difference, in rate units.
+        On the absolute difference of rate metrics, in rate units.
     higher_is_better : bool
+        The outcome's direction (for rates).
     time_unit : str
-        Time unit of the data (and of ``horizon``).
+        Time unit of the data (of ``horizon`` and of time metrics).
     weakly_identified : list of labels
         Compared arms whose eventual rate the data barely identify
         (:meth:`ConversionResult.identification`).
@@ -309,7 +329,7 @@ class Readout:
         support), else ``"eventual"``.
     """
 
-    def __init__(self, rate: xr.DataArray, *, control, treatments, ci_prob, horizon, rope,
+    def __init__(self, value: xr.DataArray, *, control, treatments, ci_prob, horizon, rope,
                  higher_is_better, time_unit, weakly_identified=(), arm_column=None):
         self.weakly_identified = list(weakly_identified)
         self.arm_column = arm_column
@@ -320,12 +340,13 @@ class Readout:
         self.rope = rope
         self.higher_is_better = higher_is_better
         self.time_unit = time_unit
-        self.metrics = tuple(str(m) for m in rate["metric"].values)
-        ctrl = rate.sel(arm=str(control), drop=True)
-        tr = rate.sel(arm=[str(t) for t in self.treatments]).rename(arm="treatment")
+        self.metrics = tuple(str(m) for m in value["metric"].values)
+        ctrl = value.sel(arm=str(control), drop=True)
+        tr = value.sel(arm=[str(t) for t in self.treatments]).rename(arm="treatment")
         with np.errstate(divide="ignore", invalid="ignore"):
             lift = tr / ctrl - 1
-        self.draws = xr.Dataset({"rate": rate, "diff": tr - ctrl, "lift": lift})
+        self.draws = xr.Dataset({"value": value, "rate": value, "diff": tr - ctrl,
+                                 "lift": lift})
         self.draws.attrs.update(ci_prob=ci_prob, time_unit=time_unit,
                                 higher_is_better=int(higher_is_better),
                                 horizon=np.nan if horizon is None else horizon)
@@ -343,7 +364,7 @@ class Readout:
         """The metric shown first (see the class docstring)."""
         if "by_horizon" in self.metrics and self.weakly_identified:
             return "by_horizon"
-        return "eventual"
+        return "eventual" if "eventual" in self.metrics else self.metrics[0]
 
     def arm_label(self, label) -> str:
         """How an arm is named in text: ``"B"``, or ``"fin=1"`` for a numeric or boolean label."""
@@ -356,9 +377,7 @@ class Readout:
     def metric_name(self, metric: str) -> str:
         """Plain-English name of a metric, e.g. "eventual rate" or "rate by 7 days"."""
         self._check_metric(metric)
-        if metric == "eventual":
-            return "eventual rate"
-        return f"rate by {self.horizon:g} {unit_name(self.time_unit)}"
+        return METRICS[metric].title(self.horizon, self.time_unit)
 
     def _check_metric(self, metric):
         if metric not in self.metrics:
@@ -366,14 +385,22 @@ class Readout:
                 " (compare(..., horizon=h) adds 'by_horizon')"
             raise ValueError(f"metric {metric!r} is not one of {list(self.metrics)}{extra}")
 
+    def _higher_better(self, metric: str) -> bool:
+        return METRICS[metric].higher_is_better(self.higher_is_better)
+
+    def _signs(self) -> xr.DataArray:
+        """+1 where a higher value of the metric is better, −1 where lower, per metric."""
+        return xr.DataArray([1.0 if self._higher_better(m) else -1.0 for m in self.metrics],
+                            dims="metric", coords={"metric": list(self.metrics)})
+
     def _prob_best(self) -> xr.DataArray:
         """P(arm is best) per metric and arm; dims (metric, arm)."""
-        rate = self.draws["rate"]
-        best = rate.argmax("arm") if self.higher_is_better else rate.argmin("arm")
-        out = np.stack([(best == i).mean(_SAMPLE).values for i in range(rate.sizes["arm"])],
-                       axis=-1)
+        signed = self.draws["value"] * self._signs()
+        best = signed.argmax("arm")
+        out = np.stack([(best == i).mean(_SAMPLE).values
+                        for i in range(signed.sizes["arm"])], axis=-1)
         return xr.DataArray(out, dims=("metric", "arm"),
-                            coords={"metric": rate["metric"], "arm": rate["arm"]})
+                            coords={"metric": signed["metric"], "arm": signed["arm"]})
 
     # ------------------------------------------------------------------ tables
     def to_frame(self) -> pd.DataFrame:
@@ -383,20 +410,22 @@ class Readout:
         -------
         DataFrame with columns
 
-        * ``metric`` ("eventual" or "by_horizon"), ``treatment``, ``control`` (labels);
+        * ``metric`` (e.g. "eventual", "by_horizon", "median_lag"), ``unit`` ("rate", or the
+          time unit of a time metric), ``treatment``, ``control`` (labels);
         * ``control_mean``, ``control_lower``, ``control_upper``, ``treatment_mean``,
-          ``treatment_lower``, ``treatment_upper``: posterior mean and HDI of each arm's rate;
-        * ``diff_mean``, ``diff_lower``, ``diff_upper``: treatment − control (rate units);
+          ``treatment_lower``, ``treatment_upper``: posterior mean and HDI of each arm's value;
+        * ``diff_mean``, ``diff_lower``, ``diff_upper``: treatment − control (metric's unit);
         * ``lift_median``, ``lift_lower``, ``lift_upper``: treatment / control − 1
           (relative): the posterior median and HDI of the per-draw ratio, never its mean (a
           ratio's mean is dominated by control draws near 0); NaN where ``lift_defined`` is
           False;
-        * ``lift_defined``: whether the control's rate is bounded away from 0, i.e. the lower
+        * ``lift_defined``: whether the control's value is bounded away from 0, i.e. the lower
           end of its HDI is at least :data:`LIFT_MIN_HDI_RATIO` of the upper end;
         * ``prob_better``: P(treatment better than control);
-        * ``loss_treatment``, ``loss_control``: expected loss of choosing that arm (rate
-          units; see :func:`compare`);
-        * ``prob_rope``: P(lower <= diff <= upper) for the ROPE (NaN without ``rope``);
+        * ``loss_treatment``, ``loss_control``: expected loss of choosing that arm (metric's
+          unit; see :func:`compare`);
+        * ``prob_rope``: P(lower <= diff <= upper) for the ROPE (NaN without ``rope`` and for
+          time metrics);
         * ``prob_best``, ``control_prob_best``: P(best among control and all treatments) of
           the treatment and of the control (with one treatment, ``prob_best`` equals
           ``prob_better`` up to ties).
@@ -407,12 +436,11 @@ class Readout:
         if self._frame is not None:
             return self._frame.copy()
         d = self.draws
-        rate_mean = d["rate"].mean(_SAMPLE)
-        rate_hdi = _hdi(d["rate"], self.ci_prob)
+        value_mean = d["value"].mean(_SAMPLE)
+        value_hdi = hdi(d["value"], self.ci_prob)
         diff, lift = d["diff"], d["lift"]
-        diff_hdi, lift_hdi = _hdi(diff, self.ci_prob), _hdi(lift, self.ci_prob)
-        sign = 1.0 if self.higher_is_better else -1.0
-        gain = sign * diff  # > 0 where the treatment is better
+        diff_hdi, lift_hdi = hdi(diff, self.ci_prob), hdi(lift, self.ci_prob)
+        gain = self._signs() * diff  # > 0 where the treatment is better
         prob_better = (gain > 0).mean(_SAMPLE)
         loss_t = np.maximum(0.0, -gain).mean(_SAMPLE)
         loss_c = np.maximum(0.0, gain).mean(_SAMPLE)
@@ -425,6 +453,7 @@ class Readout:
         ck = str(self.control)
         rows = []
         for m in self.metrics:
+            rate = METRICS[m].kind == "rate"
             for t in self.treatments:
                 tk = str(t)
                 sel = {"metric": m, "treatment": tk}
@@ -433,17 +462,17 @@ class Readout:
                     return (float(h.sel(**s, ci_bound="lower")),
                             float(h.sel(**s, ci_bound="upper")))
 
-                c_lo, c_hi = lo_hi(rate_hdi, metric=m, arm=ck)
-                t_lo, t_hi = lo_hi(rate_hdi, metric=m, arm=tk)
+                c_lo, c_hi = lo_hi(value_hdi, metric=m, arm=ck)
+                t_lo, t_hi = lo_hi(value_hdi, metric=m, arm=tk)
                 d_lo, d_hi = lo_hi(diff_hdi, **sel)
                 defined = bool(c_lo >= LIFT_MIN_HDI_RATIO * c_hi and c_hi > 0)
                 l_lo, l_hi = lo_hi(lift_hdi, **sel) if defined else (np.nan, np.nan)
                 l_med = float(lift.sel(**sel).median(_SAMPLE)) if defined else np.nan
                 rows.append({
                     "metric": m, "treatment": t, "control": self.control,
-                    "control_mean": float(rate_mean.sel(metric=m, arm=ck)),
+                    "control_mean": float(value_mean.sel(metric=m, arm=ck)),
                     "control_lower": c_lo, "control_upper": c_hi,
-                    "treatment_mean": float(rate_mean.sel(metric=m, arm=tk)),
+                    "treatment_mean": float(value_mean.sel(metric=m, arm=tk)),
                     "treatment_lower": t_lo, "treatment_upper": t_hi,
                     "diff_mean": float(diff.sel(**sel).mean(_SAMPLE)),
                     "diff_lower": d_lo, "diff_upper": d_hi,
@@ -452,42 +481,41 @@ class Readout:
                     "prob_better": float(prob_better.sel(**sel)),
                     "loss_treatment": float(loss_t.sel(**sel)),
                     "loss_control": float(loss_c.sel(**sel)),
-                    "prob_rope": float(prob_rope.sel(**sel)),
+                    "prob_rope": float(prob_rope.sel(**sel)) if rate else np.nan,
                     "prob_best": float(pbest.sel(metric=m, arm=tk)),
                     "control_prob_best": float(pbest.sel(metric=m, arm=ck)),
                 })
         frame = pd.DataFrame(rows)
+        frame.insert(1, "unit", [METRICS[m].unit(self.time_unit) for m in frame["metric"]])
         frame.attrs.update(self._attrs())
         self._frame = frame
         return frame.copy()
 
     def arm_table(self) -> pd.DataFrame:
-        """One row per metric × arm (control first): the arm's rate and its chance of being best.
+        """One row per metric × arm (control first): the arm's value and its chance of being best.
 
         Returns
         -------
-        DataFrame with columns ``metric``, ``arm`` (label), ``role`` ("control" or
-        "treatment"), ``mean``, ``lower``, ``upper`` (posterior mean and HDI of the rate),
+        DataFrame with columns ``metric``, ``unit``, ``arm`` (label), ``role`` ("control" or
+        "treatment"), ``mean``, ``lower``, ``upper`` (posterior mean and HDI of the value),
         ``prob_best`` (P(best among all arms); sums to 1 per metric) and ``loss``
-        (E[best rate − this arm's rate], the expected loss of choosing this arm among all of
-        them, rate units; mirrored when lower is better).
+        (E[best value − this arm's value], the expected loss of choosing this arm among all
+        of them, in the metric's unit; mirrored where lower is better).
         """
         if self._arms is not None:
             return self._arms.copy()
-        rate = self.draws["rate"]
-        mean = rate.mean(_SAMPLE)
-        h = _hdi(rate, self.ci_prob)
+        value = self.draws["value"]
+        mean = value.mean(_SAMPLE)
+        h = hdi(value, self.ci_prob)
         pbest = self._prob_best()
-        if self.higher_is_better:
-            loss = (rate.max("arm") - rate).mean(_SAMPLE)
-        else:
-            loss = (rate - rate.min("arm")).mean(_SAMPLE)
+        signed = value * self._signs()
+        loss = (signed.max("arm") - signed).mean(_SAMPLE)
         rows = []
         for m in self.metrics:
             for i, label in enumerate([self.control, *self.treatments]):
                 k = str(label)
                 rows.append({
-                    "metric": m, "arm": label,
+                    "metric": m, "unit": METRICS[m].unit(self.time_unit), "arm": label,
                     "role": "control" if i == 0 else "treatment",
                     "mean": float(mean.sel(metric=m, arm=k)),
                     "lower": float(h.sel(metric=m, arm=k, ci_bound="lower")),
@@ -511,7 +539,7 @@ class Readout:
 
         Parameters
         ----------
-        metric : {"eventual", "by_horizon"}, optional
+        metric : str, optional
             Default: :attr:`lead`, the horizon readout when an arm's eventual rate is weakly
             identified, else the eventual rate.
         treatment : label, optional
@@ -534,7 +562,7 @@ class Readout:
             if match.empty:
                 raise ValueError(f"treatment {treatment!r} is not one of {self.treatments!r}")
             row = match.iloc[0]
-        better = "better" if self.higher_is_better else "better (lower)"
+        better = "better" + METRICS[metric].qualifier(self._higher_better(metric))
         if row["lift_defined"]:
             lift = (f"lift {_pct(row['lift_median'])} ({self.ci_prob:.0%} HDI "
                     f"{_pct(row['lift_lower'])} to {_pct(row['lift_upper'])})")
@@ -573,30 +601,35 @@ class Readout:
         order = {m: i for i, m in enumerate(self._ordered_metrics())}
         f = f.iloc[np.argsort([order[m] for m in f["metric"]], kind="stable")]
         p = f"{self.ci_prob:.0%}"
+        u = self.time_unit
 
-        def rate(prefix, r):
-            return (f"{_pp(r[prefix + '_mean'])} [{_pp(r[prefix + '_lower'])}, "
-                    f"{_pp(r[prefix + '_upper'])}]")
+        def value(metric, prefix, r):
+            fmt = METRICS[metric].fmt
+            return (f"{fmt(r[prefix + '_mean'], u)} [{fmt(r[prefix + '_lower'], u)}, "
+                    f"{fmt(r[prefix + '_upper'], u)}]")
 
         rows = []
         for r in f.to_dict("records"):
+            spec = METRICS[r["metric"]]
+            fd = spec.fmt_diff
             row = {
                 "metric": self.metric_name(r["metric"]),
                 "arms": f"{self.arm_label(r['treatment'])} vs {self.arm_label(r['control'])}",
-                f"control [{p} HDI]": rate("control", r),
-                f"treatment [{p} HDI]": rate("treatment", r),
-                "difference (pp)": (f"{r['diff_mean'] * 100:+.2f} "
-                                    f"[{r['diff_lower'] * 100:+.2f}, "
-                                    f"{r['diff_upper'] * 100:+.2f}]"),
+                f"control [{p} HDI]": value(r["metric"], "control", r),
+                f"treatment [{p} HDI]": value(r["metric"], "treatment", r),
+                "difference": (f"{fd(r['diff_mean'], u)} [{fd(r['diff_lower'], u)}, "
+                               f"{fd(r['diff_upper'], u)}] {spec.diff_unit(u)}"),
                 "lift (median)": (f"{_pct(r['lift_median'])} [{_pct(r['lift_lower'])}, "
                                   f"{_pct(r['lift_upper'])}]" if r["lift_defined"]
                                   else "not defined"),
                 "P(better)": f"{r['prob_better']:.3f}",
-                "loss T / C (pp)": (f"{r['loss_treatment'] * 100:.3f} / "
-                                    f"{r['loss_control'] * 100:.3f}"),
+                "loss T / C": (f"{spec.fmt_diff(r['loss_treatment'], u).lstrip('+')} / "
+                               f"{spec.fmt_diff(r['loss_control'], u).lstrip('+')} "
+                               f"{spec.diff_unit(u)}"),
             }
             if self.rope is not None:
-                row["P(ROPE)"] = f"{r['prob_rope']:.3f}"
+                row["P(ROPE)"] = (f"{r['prob_rope']:.3f}" if np.isfinite(r["prob_rope"])
+                                  else "")
             if len(self.treatments) > 1:
                 row["P(best) T / C"] = f"{r['prob_best']:.3f} / {r['control_prob_best']:.3f}"
             rows.append(row)
@@ -604,14 +637,19 @@ class Readout:
 
     def _footnote(self) -> str:
         direction = "higher" if self.higher_is_better else "lower"
-        parts = [f"{self.n_draws} posterior draws; {direction} is better",
-                 "rates as % of units; difference and expected losses in percentage points (pp)",
-                 "loss = expected shortfall if you choose that arm"]
+        parts = [f"{self.n_draws} posterior draws; {direction} rates are better",
+                 "rates as % of units; their differences and expected losses in percentage "
+                 "points (pp)", "loss = expected shortfall if you choose that arm"]
+        if "median_lag" in self.metrics:
+            faster = "shorter" if self.higher_is_better else "longer"
+            parts.append(f"median lag: of the units that convert, in {unit_name(self.time_unit)}"
+                         f"; {faster} is better")
         if not self.to_frame()["lift_defined"].all():
-            parts.append("a lift is not defined where the control's rate interval reaches 0")
+            parts.append("a lift is not defined where the control's interval reaches 0")
         if self.rope is not None:
             lo, hi = self.rope
-            parts.append(f"ROPE on the difference: [{lo * 100:+.2f}, {hi * 100:+.2f}] pp")
+            parts.append(f"ROPE on the difference of rates: [{lo * 100:+.2f}, {hi * 100:+.2f}] "
+                         "pp")
         return "; ".join(parts) + "."
 
     def __repr__(self) -> str:
@@ -628,15 +666,16 @@ class Readout:
 
     # ------------------------------------------------------------------ plot
     def plot(self, ax=None, metric: str | None = None):
-        """Posterior density of the absolute difference treatment − control, per treatment arm.
+        """Posterior density of the difference treatment − control, per treatment arm.
 
-        The absolute difference (in percentage points) is shown rather than the relative lift so
-        that the ROPE, which is defined on it, can be drawn on the same axis.
+        The absolute difference (percentage points for rates, the time unit for the median
+        lag) is shown rather than the relative lift so that the ROPE, which is defined on it,
+        can be drawn on the same axis.
 
         Parameters
         ----------
         ax : matplotlib Axes, optional
-        metric : {"eventual", "by_horizon"}, optional
+        metric : str, optional
             Default: :attr:`lead` (the horizon readout when an eventual rate is weakly
             identified).
 
@@ -644,56 +683,31 @@ class Readout:
         -------
         matplotlib.axes.Axes
             One density curve (Gaussian KDE of the draws) per treatment arm with its HDI
-            shaded, a vertical line at 0 and, with a ROPE, a grey band.
+            shaded, a vertical line at 0 and, with a ROPE on a rate metric, a grey band.
 
         Raises
         ------
         ValueError
             Unknown metric (or "by_horizon" without ``horizon``).
         """
-        import matplotlib.pyplot as plt
-        from scipy.stats import gaussian_kde
-
         metric = self.lead if metric is None else metric
         self._check_metric(metric)
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4))
+        spec = METRICS[metric]
         f = self.to_frame()
         f = f[f["metric"] == metric]
-        if self.rope is not None:
-            lo, hi = self.rope
-            ax.axvspan(lo * 100, hi * 100, color="0.5", alpha=0.2, lw=0,
-                       label=f"ROPE [{lo * 100:+.2f}, {hi * 100:+.2f}] pp")
-        for i, (t, row) in enumerate(zip(self.treatments, f.itertuples(), strict=True)):
-            x = self.draws["diff"].sel(metric=metric, treatment=str(t)).values.ravel() * 100
-            color = f"C{(i + 1) % 10}"
-            lo, hi = row.diff_lower * 100, row.diff_upper * 100
-            if np.ptp(x) > 0:
-                pad = 0.1 * np.ptp(x)
-                grid = np.linspace(x.min() - pad, x.max() + pad, 400)
-                dens = gaussian_kde(x)(grid)
-            else:  # all draws equal: a spike
-                grid, dens = np.array([x[0]] * 2), np.array([0.0, 1.0])
-            ax.plot(grid, dens, color=color, lw=2,
-                    label=f"{self.arm_label(t)} − {self.arm_label(self.control)}: "
-                          f"P(better) = {row.prob_better:.2f}")
-            inside = (grid >= lo) & (grid <= hi)
-            ax.fill_between(grid, 0, dens, where=inside, color=color, alpha=0.25, lw=0)
-        ax.axvline(0.0, color="k", lw=1)
-        ax.set_ylim(0, None)
-        ax.set_xlabel(f"treatment − control, {self.metric_name(metric)} "
-                      "(absolute difference, percentage points)")
-        ax.set_ylabel("posterior density")
-        direction = "higher" if self.higher_is_better else "lower"
-        ax.set_title(f"posterior of the difference, {self.ci_prob:.0%} HDI shaded "
-                     f"({direction} is better)", fontsize="medium")
-        ax.legend(fontsize="small")
-        return ax
+        diffs = [self.draws["diff"].sel(metric=metric, treatment=str(t)).values
+                 for t in self.treatments]
+        labels = [f"{self.arm_label(t)} − {self.arm_label(self.control)}: "
+                  f"P(better) = {row.prob_better:.2f}"
+                  for t, row in zip(self.treatments, f.itertuples(), strict=True)]
+        unit = "percentage points" if spec.kind == "rate" else unit_name(self.time_unit)
+        direction = "higher" if self._higher_better(metric) else "lower"
+        return plot_differences(
+            diffs, hdis=list(zip(f["diff_lower"], f["diff_upper"], strict=True)),
+            labels=labels, rope=self.rope if spec.kind == "rate" else None, scale=spec.scale,
+            quantity=f"treatment − control, {self.metric_name(metric)} (absolute difference, "
+                     f"{unit})", direction=direction, ci_prob=self.ci_prob, ax=ax)
 
 
 def _pct(x: float) -> str:
     return f"{x * 100:+.1f}%" if np.isfinite(x) else str(x)
-
-
-def _pp(x: float) -> str:
-    return f"{x * 100:.2f}%"

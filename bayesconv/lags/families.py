@@ -37,7 +37,6 @@ Adding a family means writing one subclass of :class:`LagFamily` and adding it t
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +45,8 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import scipy.special as sc
 
-# ``PT`` is public too, but resolved lazily by the module ``__getattr__`` (not in __all__).
+from .namespace import LN2, NP
+
 __all__ = [
     "LAG_FAMILIES",
     "NP",
@@ -62,8 +62,10 @@ __all__ = [
     "log_gamma_pq",
 ]
 
-LN2 = math.log(2.0)
 _LOG_LN2 = math.log(LN2)
+# An upper bound below 0 for log-ratios fed to log1mexp, so that equal log-CDFs (far tails,
+# where a bin's probability underflows) give a very negative but finite value, never -inf/NaN.
+_TINY_NEG = -1e-300
 _NEG_INF = -math.inf
 
 # Below this value of the leading term of log P (or log Q) the value computed by
@@ -105,174 +107,6 @@ _WEIBULL_LARGE_LOGU = 6.6
 
 
 # ---------------------------------------------------------------------------
-# Numeric namespaces
-# ---------------------------------------------------------------------------
-
-
-class _Namespace:
-    """A small set of elementwise functions shared by numpy/scipy and PyTensor.
-
-    The lag formulas below are written against this interface only, so that the
-    same source evaluates to numpy arrays (``NP``) or to PyTensor graphs (``PT``).
-
-    Attributes
-    ----------
-    name : str
-        ``"numpy"`` or ``"pytensor"``.
-    asarray : callable
-        Converts input to a float array (numpy) or a tensor variable (PyTensor).
-    log, exp, log1p, expm1, sqrt, abs : callable
-        Elementwise maths.
-    where : callable
-        ``where(cond, a, b)``: ``np.where`` or ``pt.switch``. Both branches are
-        evaluated, so callers feed safe inputs to the branch that is not selected
-        (the "double where" trick), which keeps values and gradients free of NaN.
-    maximum, minimum : callable
-        Elementwise maximum and minimum.
-    gammaln : callable
-        ``log |Gamma(x)|``.
-    gammainc, gammaincc : callable
-        Regularized lower ``P(k, x)`` and upper ``Q(k, x)`` incomplete gamma
-        functions (DLMF 8.2.4).
-    erfc, erfcx : callable
-        Complementary error function and its scaled form ``exp(x^2) erfc(x)``.
-    log1mexp : callable
-        ``log(1 - exp(x))`` for ``x <= 0`` (Maechler 2012: switch at ``-ln 2``).
-    logaddexp : callable
-        ``log(exp(a) + exp(b))``.
-    logdiffexp : callable
-        ``log(exp(a) - exp(b))`` for ``a >= b``, as ``a + log1mexp(b - a)``;
-        ``-inf`` when ``a == -inf``.
-    log_ndtr : callable
-        Log of the standard normal CDF.
-    errstate : callable
-        Context manager silencing numpy floating-point warnings (the unselected
-        branch of a ``where`` may overflow); a no-op for PyTensor.
-    """
-
-    def __init__(self, name: str, **funcs: Callable[..., Any]) -> None:
-        self.name = name
-        for key, func in funcs.items():
-            setattr(self, key, func)
-        self.logdiffexp = self._logdiffexp
-
-    def _logdiffexp(self, a, b):
-        with self.errstate():
-            a = self.asarray(a)
-            b = self.asarray(b)
-            finite = a > _NEG_INF
-            d = self.where(finite, b - a, -1.0)
-            return self.where(finite, a + self.log1mexp(d), _NEG_INF)
-
-    def __repr__(self) -> str:
-        return f"<lags namespace {self.name!r}>"
-
-
-def _np_asarray(x):
-    return np.asarray(x, dtype=np.float64)
-
-
-def _np_log1mexp(x):
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        return np.where(x < -LN2, np.log1p(-np.exp(x)), np.log(-np.expm1(x)))
-
-
-def _np_errstate():
-    return np.errstate(all="ignore")
-
-
-NP = _Namespace(
-    "numpy",
-    asarray=_np_asarray,
-    log=np.log,
-    exp=np.exp,
-    log1p=np.log1p,
-    expm1=np.expm1,
-    sqrt=np.sqrt,
-    abs=np.abs,
-    where=np.where,
-    maximum=np.maximum,
-    minimum=np.minimum,
-    gammaln=sc.gammaln,
-    gammainc=sc.gammainc,
-    gammaincc=sc.gammaincc,
-    erfc=sc.erfc,
-    erfcx=sc.erfcx,
-    log1mexp=_np_log1mexp,
-    logaddexp=np.logaddexp,
-    log_ndtr=sc.log_ndtr,
-    errstate=_np_errstate,
-)
-"""numpy / scipy.special implementation of :class:`_Namespace`."""
-
-
-def _pt_log_ndtr(z):
-    """``log Phi(z)`` for PyTensor from erfc / erfcx, NaN-free in both tails.
-
-    For ``z < -1``: ``log Phi(z) = log(erfcx(-z/sqrt 2) / 2) - z^2 / 2`` (no underflow);
-    otherwise ``log1p(-erfc(z/sqrt 2) / 2)``.
-    """
-    import pytensor.tensor as pt
-
-    z = pt.as_tensor_variable(z)
-    left = z < -1.0
-    z_left = pt.switch(left, z, -1.0)
-    z_right = pt.switch(left, -1.0, z)
-    s2 = math.sqrt(2.0)
-    val_left = pt.log(pt.erfcx(-z_left / s2) / 2.0) - z_left**2 / 2.0
-    val_right = pt.log1p(-pt.erfc(z_right / s2) / 2.0)
-    return pt.switch(left, val_left, val_right)
-
-
-def _make_pt() -> _Namespace:
-    import pytensor.tensor as pt
-
-    def asarray(x):
-        return pt.as_tensor_variable(x)
-
-    return _Namespace(
-        "pytensor",
-        asarray=asarray,
-        log=pt.log,
-        exp=pt.exp,
-        log1p=pt.log1p,
-        expm1=pt.expm1,
-        sqrt=pt.sqrt,
-        abs=pt.abs,
-        where=pt.switch,
-        maximum=pt.maximum,
-        minimum=pt.minimum,
-        gammaln=pt.gammaln,
-        gammainc=pt.gammainc,
-        gammaincc=pt.gammaincc,
-        erfc=pt.erfc,
-        erfcx=pt.erfcx,
-        log1mexp=pt.log1mexp,
-        logaddexp=pt.logaddexp,
-        log_ndtr=_pt_log_ndtr,
-        errstate=contextlib.nullcontext,
-    )
-
-
-_PT: _Namespace | None = None
-
-
-def __getattr__(name: str):
-    # ``PT`` is built on first access so that numpy-only users do not import PyTensor.
-    global _PT
-    if name == "PT":
-        if _PT is None:
-            _PT = _make_pt()
-        return _PT
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# ``PT``: pytensor.tensor implementation of :class:`_Namespace`, built on first access
-# through the module ``__getattr__`` above.
-
-
-# ---------------------------------------------------------------------------
 # Incomplete gamma in log space
 # ---------------------------------------------------------------------------
 
@@ -301,7 +135,7 @@ def _log_gamma_uniform(k, x, logx, xp, n_terms: int = _N_UNIFORM):
     ----------
     k, x, logx : array_like or TensorVariable
         Shape, argument (``x != k``) and ``log x``; broadcast together.
-    xp : _Namespace
+    xp : Namespace
         Numeric back end.
     """
     # w and lam are formed through exp(log(.)) so that PyTensor's algebraic
@@ -334,7 +168,7 @@ def log_gamma_pq(k, x, xp=NP):
         Shape, ``k > 0``. Broadcasts against ``x``.
     x : array_like or TensorVariable
         Argument, ``x >= 0`` (for the gamma lag: ``t / theta``, dimensionless).
-    xp : _Namespace, default NP
+    xp : Namespace, default NP
         Numeric back end, :data:`NP` or :data:`PT`.
 
     Returns
@@ -360,7 +194,7 @@ def log_gamma_pq(k, x, xp=NP):
     ``gammainc``/``gammaincc``; the numpy formulas here are its tested reference.
     """
     if xp.name == "pytensor":
-        from bayesconv._incgamma import log_gamma_pq_pt
+        from .incgamma import log_gamma_pq_pt
 
         return log_gamma_pq_pt(k, x)
     with xp.errstate():
@@ -516,6 +350,22 @@ class LagFamily:
         """``log(1 - F(t))``; ``0`` at ``t = 0``."""
         raise NotImplementedError
 
+    def log_mass(self, lower, upper, *params, xp=NP):
+        """``log(F(upper) − F(lower))`` for ``0 <= lower < upper``, the lag's mass in a bin.
+
+        Computed in log space from the log CDF, or from the log survival function where
+        ``lower`` is in the upper tail (S(lower) < 1/2), where differences of CDFs near 1 lose
+        their digits; a bin whose mass underflows gives a very negative but finite value,
+        never -inf or NaN, so that gradients stay defined.
+        """
+        lcb = self.logcdf(upper, *params, xp=xp)
+        lca = self.logcdf(lower, *params, xp=xp)
+        lsa = self.logsf(lower, *params, xp=xp)
+        lsb = self.logsf(upper, *params, xp=xp)
+        via_cdf = lcb + xp.log1mexp(xp.minimum(lca - lcb, _TINY_NEG))
+        via_sf = lsa + xp.log1mexp(xp.minimum(lsb - lsa, _TINY_NEG))
+        return xp.where(lsa < np.log(0.5), via_sf, via_cdf)
+
     def quantile(self, q, loc, shape):
         """Quantile function (numpy), in the data's time unit."""
         raise NotImplementedError
@@ -571,7 +421,7 @@ class Gamma(LagFamily):
             Lags ``>= 0`` in the data's time unit.
         loc, shape : array_like or TensorVariable
             Mean lag (time unit) and shape ``k``; broadcast with ``t``.
-        xp : _Namespace, default NP
+        xp : Namespace, default NP
 
         Returns
         -------
@@ -599,7 +449,7 @@ class Gamma(LagFamily):
             Lags ``>= 0`` in the data's time unit.
         loc, shape : array_like or TensorVariable
             Mean lag and shape ``k``; broadcast with ``t``.
-        xp : _Namespace, default NP
+        xp : Namespace, default NP
 
         Returns
         -------
@@ -674,7 +524,7 @@ class Gamma(LagFamily):
             Output of :meth:`suff_stats` (any broadcastable shape, e.g. per group).
         loc, shape : array_like or TensorVariable
             Mean lag (time unit) and shape ``k``.
-        xp : _Namespace, default NP
+        xp : Namespace, default NP
 
         Returns
         -------
@@ -720,7 +570,7 @@ class Weibull(LagFamily):
             Lags ``>= 0`` in the data's time unit.
         loc, shape : array_like or TensorVariable
             Median lag (time unit) and shape ``k``; broadcast with ``t``.
-        xp : _Namespace, default NP
+        xp : Namespace, default NP
 
         Returns
         -------
@@ -850,7 +700,7 @@ class Exponential(LagFamily):
             Lags ``>= 0`` in the data's time unit.
         loc : array_like or TensorVariable
             Median lag (time unit); broadcast with ``t``.
-        xp : _Namespace, default NP
+        xp : Namespace, default NP
         """
         return _WEIBULL.logpdf(t, loc, 1.0, xp=xp)
 
@@ -929,7 +779,7 @@ class LogNormal(LagFamily):
             Lags ``>= 0`` in the data's time unit.
         loc, shape : array_like or TensorVariable
             Median lag (time unit) and ``k = 1 / sigma``; broadcast with ``t``.
-        xp : _Namespace, default NP
+        xp : Namespace, default NP
         """
         with xp.errstate():
             k, pos, logz, z = self._z(t, loc, shape, xp)
@@ -1082,7 +932,7 @@ class GenGamma(LagFamily):
             Lags ``>= 0`` in the data's time unit.
         loc, shape, q : array_like or TensorVariable
             ``e^mu`` (time unit), ``1/sigma`` and ``q``; broadcast with ``t``.
-        xp : _Namespace, default NP
+        xp : Namespace, default NP
 
         Returns
         -------

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .data import NOT_ISO_DATES, TZ_TEXT_PATTERN, mixed_timezone_problem
 from .engine import ROW_COLUMN
+from .messages import NOT_ISO_DATES, TZ_TEXT_PATTERN, mixed_timezone_problem
 
 __all__ = ["read_events"]
 

@@ -1,0 +1,133 @@
+"""Inference methods as a registry: each turns a model into a posterior (draws or a point).
+
+``ConversionModel.fit(method=...)`` looks the method up in :data:`METHODS`:
+
+* ``"nuts"``: the No-U-Turn sampler, through nutpie (default when installed; numba back end)
+  or PyMC's own NUTS (``sampler="pymc"``);
+* ``"map"``: the posterior mode (one point, no intervals).
+
+A method is a function ``(model, options) -> MethodOutput``; :func:`register_method` adds one
+(e.g. Pathfinder or ADVI) without touching the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import xarray as xr
+
+from .compile import announce, compiled_nutpie, reproducible_compilation
+
+__all__ = ["METHODS", "FitOptions", "MethodOutput", "register_method", "resolve_sampler"]
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """The options of one fit (see ``ConversionModel.fit``)."""
+
+    draws: int
+    tune: int
+    chains: int
+    random_seed: int | None
+    sampler: str
+    progressbar: bool
+    cores: int | None
+    target_accept: float
+    sampler_kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MethodOutput:
+    """What a method returns: the raw tree, who made it, how long it took, and its kind."""
+
+    tree: xr.DataTree
+    sampler: str
+    timing: dict
+    kind: str  # "draws" or "point"
+
+
+@contextlib.contextmanager
+def _quiet_pymc():
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def resolve_sampler(sampler: str) -> str:
+    """``"auto"`` as nutpie when it is installed, else PyMC; others checked.
+
+    Raises
+    ------
+    ValueError
+        Not one of "auto", "nutpie", "pymc".
+    """
+    if sampler == "auto":
+        return "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
+    if sampler not in ("nutpie", "pymc"):
+        raise ValueError(f"sampler={sampler!r} is not one of 'auto', 'nutpie', 'pymc'")
+    return sampler
+
+
+def _nuts(model, opt: FitOptions) -> MethodOutput:
+    import pymc as pm
+
+    cores = opt.cores or min(opt.chains, os.cpu_count() or 1)
+    sampler = resolve_sampler(opt.sampler)
+    extra = dict(opt.sampler_kwargs)
+    timing = {}
+    if sampler == "nutpie":
+        import nutpie
+
+        compiled, timing["compile_s"], timing["compile_cached"] = compiled_nutpie(
+            model, opt.progressbar)
+        t0 = time.perf_counter()
+        dt = nutpie.sample(compiled, draws=opt.draws, tune=opt.tune, chains=opt.chains,
+                           cores=cores, seed=opt.random_seed, save_warmup=False,
+                           progress_bar=opt.progressbar, target_accept=opt.target_accept,
+                           **extra)
+        timing["sampling_s"] = time.perf_counter() - t0
+    else:
+        announce("compiling and sampling with PyMC's NUTS...", opt.progressbar)
+        t0 = time.perf_counter()
+        with _quiet_pymc(), warnings.catch_warnings(), reproducible_compilation():
+            warnings.simplefilter("ignore", UserWarning)  # "Potentials are ignored" notes
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() in a threaded process
+            dt = pm.sample(draws=opt.draws, tune=opt.tune, chains=opt.chains, cores=cores,
+                           random_seed=opt.random_seed, progressbar=opt.progressbar,
+                           nuts_sampler="pymc", target_accept=opt.target_accept,
+                           compute_convergence_checks=False, model=model.pymc_model, **extra)
+        timing["sampling_s"] = time.perf_counter() - t0  # includes PyTensor compilation
+    return MethodOutput(dt, sampler, timing, "draws")
+
+
+def _map(model, opt: FitOptions) -> MethodOutput:
+    import pymc as pm
+
+    t0 = time.perf_counter()
+    with _quiet_pymc(), reproducible_compilation():
+        dt = pm.find_MAP(model=model.pymc_model, progressbar=opt.progressbar,
+                         random_seed=opt.random_seed, return_inferencedata=True, jitter=False)
+    return MethodOutput(dt, "map", {"sampling_s": time.perf_counter() - t0}, "point")
+
+
+#: Inference methods by name: ``(model, FitOptions) -> MethodOutput``.
+METHODS: dict[str, Callable] = {"nuts": _nuts, "map": _map}
+
+#: Default tuning steps per method and sampler (``tune=None``).
+DEFAULT_TUNE = {("nuts", "nutpie"): 500, ("nuts", "pymc"): 1000}
+
+
+def register_method(name: str, method: Callable) -> None:
+    """Add an inference method: ``method(model, FitOptions) -> MethodOutput``."""
+    METHODS[name] = method

@@ -1,0 +1,128 @@
+"""ConversionModel: a model that can be fitted (the model layer's builder plus inference)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model.builder import ModelBuilder
+from ..posterior.identification import warn_weak_identification
+from ..posterior.result import ConversionResult
+from . import prior
+from .methods import DEFAULT_TUNE, METHODS, FitOptions, resolve_sampler
+
+__all__ = ["ConversionModel", "fit_model"]
+
+
+class ConversionModel(ModelBuilder):
+    __doc__ = ModelBuilder.__doc__
+
+    def fit(self, *, draws: int = 1000, tune: int | None = None, chains: int = 4,
+            random_seed: int | None = None, sampler: str = "auto", progressbar: bool = True,
+            method: str = "nuts", cores: int | None = None,
+            target_accept: float | None = None, sampler_kwargs: dict | None = None):
+        """Sample the posterior (NUTS) or find its mode (MAP).
+
+        Parameters
+        ----------
+        draws : int, default 1000
+            Kept draws per chain.
+        tune : int, optional
+            Warm-up (tuning) iterations per chain. Default 500 with nutpie, whose mass-matrix
+            adaptation (from draws and gradients) settles quickly, and 1000 with PyMC's NUTS.
+        chains : int, default 4
+        random_seed : int, optional
+            Same seed, same sampler, same data → identical draws, in any process (README,
+            "Reproducibility").
+        sampler : {"auto", "nutpie", "pymc"}, default "auto"
+            The NUTS implementation: "auto" uses nutpie when it is installed (it is a
+            dependency), else PyMC's NUTS.
+        progressbar : bool, default True
+            Progress bar, and a line before the compile step of a structure's first fit.
+        method : {"nuts", "map"} or a registered method, default "nuts"
+            An inference method of :data:`bayesconv.inference.METHODS`: "nuts" samples the
+            posterior; "map" finds its mode (a fast point estimate, one draw, no intervals
+            worth the name) and returns the same result interface (``result.kind ==
+            "point"``).
+        cores : int, optional
+            Chains run in parallel on this many cores (default: all, up to ``chains``).
+        target_accept : float, optional
+            NUTS target acceptance rate. Default 0.9 with partial pooling (a smaller step
+            size keeps hierarchical fits free of divergences where cohorts of very different
+            sizes meet a between-cohort scale near zero), 0.8 otherwise.
+        sampler_kwargs : dict, optional
+            Further keyword arguments for ``nutpie.sample`` or ``pymc.sample``. For example
+            ``{"adaptation": "low_rank"}`` gives nutpie a diagonal-plus-low-rank mass matrix,
+            which absorbs the correlation between a cohort's eventual rate and its lag
+            (NYC demo: 15 → 10 leapfrog steps per draw at the same ESS) but produced more
+            divergences than the default diagonal one on hierarchical data with many tiny
+            cohorts, so it is not the default.
+
+        Returns
+        -------
+        ConversionResult
+
+        Raises
+        ------
+        ValueError
+            An unknown method or sampler; ``draws`` or ``chains`` not positive integers,
+            ``tune`` negative.
+
+        Warns
+        -----
+        ConvergenceWarning
+            R-hat > 1.01, bulk or tail ESS < 400, or any divergence.
+        IdentificationWarning
+            An eventual rate the follow-up barely identifies.
+        """
+        if target_accept is None:
+            target_accept = 0.9 if self.spec.pooling == "partial" else 0.8
+        return fit_model(self, draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+                         sampler=sampler, progressbar=progressbar, method=method, cores=cores,
+                         target_accept=target_accept, sampler_kwargs=sampler_kwargs)
+
+    def sample_prior_predictive(self, draws: int = 500, random_seed=None):
+        """Draws of every cohort's parameters from the priors alone (no data).
+
+        See :func:`bayesconv.inference.prior.sample_prior`.
+
+        Returns
+        -------
+        xarray.Dataset with dims (chain = 1, draw, cohort): ``eventual_rate``, ``lag_loc``
+        (data's time unit), ``lag_shape``, ``median_lag`` (data's time unit), ...
+        """
+        return prior.sample_prior(self, draws=draws, random_seed=random_seed)
+
+    def plot_prior_curves(self, ax=None, **kwargs):
+        """Prior draws of the conversion curve c·F(t) in the data's time unit.
+
+        See :func:`bayesconv.plot_prior_curves` (keyword arguments). Returns the Axes.
+        """
+        return prior.plot_prior_curves(self, ax, **kwargs)
+
+
+def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, method, cores,
+              target_accept, sampler_kwargs=None) -> ConversionResult:
+    """Fit a :class:`ConversionModel` with a registered method; see its ``fit``."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not one of {list(METHODS)}")
+    if tune is None:
+        tune = DEFAULT_TUNE.get((method, resolve_sampler(sampler)), 0) \
+            if method == "nuts" else 0
+    for name, value in (("draws", draws), ("chains", chains)):
+        if not (isinstance(value, int | np.integer) and value >= 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(tune, int | np.integer) and tune >= 0):
+        raise ValueError(f"tune must be a non-negative integer, got {tune!r}")
+    options = FitOptions(draws=int(draws), tune=int(tune), chains=int(chains),
+                         random_seed=random_seed, sampler=sampler, progressbar=progressbar,
+                         cores=cores, target_accept=target_accept,
+                         sampler_kwargs=dict(sampler_kwargs or {}))
+    out = METHODS[method](model, options)
+    result = ConversionResult.from_fit(model, out.tree, sampler=out.sampler, timing=out.timing,
+                                       random_seed=random_seed, kind=out.kind)
+    if out.kind == "draws":
+        # the warnings point at the user's line: warn <- check_convergence <- check <- fit_model
+        # <- fit <- user code (check adds one for itself)
+        result.check(stacklevel=4, label=f"{model.spec.lag} lag, {model.spec.pooling} pooling")
+        warn_weak_identification(result.identification(), stacklevel=4)
+    return result

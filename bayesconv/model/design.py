@@ -1,0 +1,106 @@
+"""The design of the model's parameters over the data's cohorts (cells).
+
+Today every parameter is indexed by one factor, the cohort: with ``pooling="partial"`` a
+group-specific (random) effect per cohort with a between-cohort sd, with ``"none"`` a fixed
+value per cohort under the population prior, with ``"complete"`` one value for all. Whether
+each cohort's effect is sampled centred or non-centred is chosen from the data here
+(:func:`choose_parametrization`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.container import ConversionData
+from ..data.kaplan_meier import kaplan_meier
+from ..data.stats import weighted_median
+
+__all__ = ["GROUPS", "POOLING", "choose_parametrization", "resolve_pooling"]
+
+POOLING = ("auto", "partial", "none", "complete")
+
+#: The parameter groups that are pooled across cohorts (and so have a parametrization).
+GROUPS = ("logit_rate", "log_lag_loc")
+
+
+def resolve_pooling(pooling: str, n_cohorts: int) -> str:
+    """``"auto"`` as "partial" with 3 or more cohorts, "none" with 1 or 2; others as given.
+
+    With two cohorts (a plain A/B test) the between-cohort scale is barely identified and
+    independent priors sample cleanly and do not shrink the difference a readout measures.
+
+    Raises
+    ------
+    ValueError
+        ``pooling`` is not one of :data:`POOLING`.
+    """
+    if pooling not in POOLING:
+        raise ValueError(f"pooling={pooling!r} is not one of {POOLING}")
+    if pooling == "auto":
+        return "partial" if n_cohorts >= 3 else "none"
+    return pooling
+
+
+def _dersimonian_laird(est: np.ndarray, se: np.ndarray) -> float:
+    """Between-group variance τ² from estimates and standard errors (DerSimonian & Laird 1986).
+
+    τ² = max(0, (Q − (k − 1)) / (Σw − Σw² / Σw)), w = 1/se², Q = Σ w (θ̂ − θ̄_w)².
+    """
+    w = 1.0 / se**2
+    mean = np.sum(w * est) / np.sum(w)
+    q = np.sum(w * (est - mean) ** 2)
+    denom = np.sum(w) - np.sum(w**2) / np.sum(w)
+    return float(max(0.0, (q - (len(est) - 1)) / denom)) if denom > 0 else 0.0
+
+
+def choose_parametrization(data: ConversionData) -> dict:
+    """Centred or non-centred form per cohort and parameter group, from the data.
+
+    The centred form samples well when a cohort's own data pin its parameter more tightly than
+    the spread between cohorts does; otherwise the non-centred form avoids the funnel between
+    the cohort parameters and the between-cohort scale (Betancourt & Girolami 2015, "Hamiltonian
+    Monte Carlo for hierarchical models"; Papaspiliopoulos, Roberts & Sköld 2007). The rule
+    compares rough per-cohort estimates, computed without fitting:
+
+    * eventual rate: θ̂_g = logit(Kaplan–Meier conversion at the end of follow-up), standard
+      error 1 / sqrt(n_g p (1 − p));
+    * lag location: θ̂_g = log(median observed conversion time), standard error
+      1.25 / sqrt(d_g) (d_g conversions);
+
+    and estimates the between-cohort sd τ with the DerSimonian & Laird (1986) moment
+    estimator. Cohort g is centred when se_g < τ. Homogeneous cohorts (τ ≈ 0) are all
+    non-centred; large, distinct cohorts (the NYC complaints buckets) are centred, which there
+    cuts NUTS steps per draw about tenfold. The estimates ignore censoring; they only need to
+    tell "cohorts differ more than their noise" from "cohorts look alike".
+
+    Parameters
+    ----------
+    data : ConversionData
+
+    Returns
+    -------
+    dict mapping "logit_rate" and "log_lag_loc" to a tuple of "centered" / "noncentered" per
+    cohort.
+    """
+    km = kaplan_meier(data)
+    n_g = np.bincount(data.cohort, weights=data.count, minlength=data.n_cohorts)
+    d_g = np.bincount(data.cohort, weights=data.count * data.converted, minlength=data.n_cohorts)
+    p = km.groupby("cohort", observed=True)["conversion"].last().to_numpy()
+    p = np.clip(p, 0.5 / n_g, 1 - 0.5 / n_g)
+    est_rate = np.log(p / (1 - p))
+    se_rate = 1 / np.sqrt(n_g * p * (1 - p))
+    est_lag = np.zeros(data.n_cohorts)
+    for g in range(data.n_cohorts):
+        m = (data.cohort == g) & data.converted
+        if m.any():
+            med = weighted_median(data.duration[m], data.count[m])
+            est_lag[g] = np.log(max(med, 1e-12))
+    d_safe = np.maximum(d_g, 0.25)
+    se_lag = 1.25 / np.sqrt(d_safe)
+    out = {}
+    for key, est, se in (("logit_rate", est_rate, se_rate), ("log_lag_loc", est_lag, se_lag)):
+        has = n_g > 0 if key == "logit_rate" else d_g >= 2
+        tau2 = _dersimonian_laird(est[has], se[has]) if has.sum() >= 2 else 0.0
+        out[key] = tuple("centered" if (h and s < np.sqrt(tau2)) else "noncentered"
+                         for h, s in zip(has, se, strict=True))
+    return out

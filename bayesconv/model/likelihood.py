@@ -1,0 +1,324 @@
+"""The censored cure-mixture log-likelihood, written once for numpy and PyTensor.
+
+For a unit of cell g with eventual conversion probability c_g and lag distribution F
+(density f, survival S = 1 − F), each aggregated row contributes ``count`` times one of:
+
+==============================  ======================================  ===========================
+row kind (:class:`RowKind`)     log-likelihood of one unit              computed as
+==============================  ======================================  ===========================
+EXACT: converted at t > 0       log c_g + log f(t)                      sufficient statistics if any
+FIRST_BIN: converted in (0, b]  log c_g + log F(b)                      logcdf
+INTERVAL: converted in (a, b]   log c_g + log(F(b) − F(a))              :meth:`LagFamily.log_mass`
+CENSORED: not converted by t    log(1 − c_g F(t)) = log(1 − c + c S)    :mod:`~bayesconv.model.mixture`
+AT_ZERO: not converted, t = 0   0                                       (left out)
+==============================  ======================================  ===========================
+
+A conversion at duration 0 (same timestamp as creation) has density log f(0) = −∞ for lags
+that rise from zero (gamma or Weibull with shape > 1), so it enters as a conversion in the
+first bin (0, δ], where δ is ``zero_width`` (by default the smallest positive duration in the
+data, i.e. the data's time resolution). This is the interval-censoring reading of a timestamp
+that is only known to its resolution (Klein & Moeschberger 2003, §3.3).
+
+Rows are indexed by **cell** (:attr:`bayesconv.data.ConversionData.cell`); parameters are
+vectors over cells. What a cell is (a cohort, an arm × segment) is the design's business, not
+the likelihood's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from ..data.container import ConversionData
+from ..data.stats import weighted_median
+from ..lags.namespace import Namespace
+from .mixture import log_converted_by, log_not_converted
+
+__all__ = ["LikelihoodArrays", "LikelihoodRows", "RowKind", "default_time_scale",
+           "default_zero_width", "row_loglik", "rows_from_data", "total_loglik"]
+
+
+class RowKind(IntEnum):
+    """How an aggregated row enters the likelihood (see the module docstring)."""
+
+    EXACT = 0
+    FIRST_BIN = 1
+    INTERVAL = 2
+    CENSORED = 3
+    AT_ZERO = 4
+
+
+#: Row kinds that contribute to the likelihood, in the order the terms are summed.
+CONTRIBUTING = (RowKind.EXACT, RowKind.FIRST_BIN, RowKind.INTERVAL, RowKind.CENSORED)
+
+
+@dataclass(frozen=True)
+class LikelihoodRows:
+    """Aggregated rows split by how they enter the likelihood.
+
+    All times are in the model's internal unit: the data's time unit divided by ``time_scale``.
+
+    Attributes
+    ----------
+    kind : ndarray of shape (n_rows,), int
+        :class:`RowKind` of each data row, in the order of the ``ConversionData``.
+    cell, lower, upper, count : ndarray of shape (n_rows,)
+        Cell code, lower and upper time (equal for exact and censored rows), unit count.
+    time_scale : float
+        Internal time unit in the data's time unit.
+    n_cells : int
+    """
+
+    kind: np.ndarray
+    cell: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    count: np.ndarray
+    time_scale: float
+    n_cells: int
+
+    def subset(self, kind: RowKind):
+        """Cell, lower, upper, count arrays of the rows of one kind."""
+        m = self.kind == kind
+        return self.cell[m], self.lower[m], self.upper[m], self.count[m].astype(float)
+
+
+def default_time_scale(data: ConversionData) -> float:
+    """A time scale that follows the data, so that priors do not depend on the time unit.
+
+    The count-weighted median duration of converted units (or of all units if none converted).
+    Fitting the same events in hours or in days gives the same scale in calendar time.
+    """
+    m = data.converted if data.converted.any() else np.ones(data.n_rows, bool)
+    med = weighted_median(data.duration[m], data.count[m])
+    if med <= 0:
+        pos = data.duration[data.duration > 0]
+        med = pos.max() if pos.size else 1.0
+    return float(med)
+
+
+def default_zero_width(data: ConversionData) -> float:
+    """Smallest positive duration in the data (its time resolution), 1.0 if there is none."""
+    pos = data.duration[data.duration > 0]
+    return float(pos.min()) if pos.size else 1.0
+
+
+def rows_from_data(data: ConversionData, *, time_scale: float | None = None,
+                   zero_width: float | None = None) -> LikelihoodRows:
+    """Classify the rows of ``data`` for the likelihood (see the module docstring).
+
+    Parameters
+    ----------
+    data : ConversionData
+    time_scale : float, optional
+        Internal time unit, in the data's time unit (default :func:`default_time_scale`).
+    zero_width : float, optional
+        Width δ of the first bin that conversions at duration 0 are placed in, in the data's
+        time unit (default :func:`default_zero_width`).
+
+    Returns
+    -------
+    LikelihoodRows
+    """
+    s = default_time_scale(data) if time_scale is None else float(time_scale)
+    z = default_zero_width(data) if zero_width is None else float(zero_width)
+    if not (s > 0 and z > 0):
+        raise ValueError(f"time_scale and zero_width must be positive, got {s} and {z}")
+    lower = data.lower.astype(float).copy()
+    upper = data.duration.astype(float).copy()
+    conv = data.converted
+    zero_conv = conv & (upper == 0)
+    upper[zero_conv] = z
+    lower[zero_conv] = 0.0
+    kind = np.full(data.n_rows, RowKind.CENSORED, dtype=np.int8)
+    kind[conv & (lower == upper)] = RowKind.EXACT
+    kind[conv & (lower == 0) & (upper > 0) & (lower < upper)] = RowKind.FIRST_BIN
+    kind[conv & (lower > 0) & (lower < upper)] = RowKind.INTERVAL
+    kind[~conv & (upper == 0)] = RowKind.AT_ZERO
+    return LikelihoodRows(kind=kind, cell=data.cell.astype(np.int64), lower=lower / s,
+                          upper=upper / s, count=data.count.astype(np.int64), time_scale=s,
+                          n_cells=data.n_cells)
+
+
+def _split_xp(params, xp):
+    """``(params, xp)`` from ``*params`` whose last item may be the namespace (old call form)."""
+    if xp is None and params and isinstance(params[-1], Namespace):
+        return params[:-1], params[-1]
+    if xp is None:
+        raise TypeError("the numeric namespace xp (bayesconv.lags.NP or PT) is required")
+    return params, xp
+
+
+def _terms(family, kind, g, lo, up, log_c, log1m_c, params, xp):
+    """Per-unit log-likelihood of rows of a single kind (vectorised).
+
+    ``params``: the family's lag parameters (``family.param_names`` order), per cell.
+    """
+    lc = log_c[..., g]
+    pk = tuple(p[..., g] for p in params)
+    if kind == RowKind.EXACT:
+        return lc + family.logpdf(up, *pk, xp=xp)
+    if kind == RowKind.FIRST_BIN:
+        return log_converted_by(lc, family.logcdf(up, *pk, xp=xp))
+    if kind == RowKind.INTERVAL:
+        return lc + family.log_mass(lo, up, *pk, xp=xp)
+    if kind == RowKind.CENSORED:
+        return log_not_converted(lc, log1m_c[..., g], family.logsf(up, *pk, xp=xp), xp)
+    raise ValueError(f"unknown row kind {kind}")
+
+
+def row_loglik(family, rows: LikelihoodRows, log_c, log1m_c, *params, xp=None):
+    """Per-unit log-likelihood of every row, in data order (numpy only).
+
+    Parameters
+    ----------
+    family : LagFamily
+    rows : LikelihoodRows
+    log_c, log1m_c : ndarray of shape (..., n_cells)
+        log c_g and log(1 − c_g); leading dims (e.g. chain, draw) broadcast.
+    *params : ndarray of shape (..., n_cells)
+        The lag parameters per cell in ``family.param_names`` order (``loc, shape`` for
+        most families; lag location in the internal time unit).
+    xp : namespace
+        ``bayesconv.lags.NP`` (keyword, or positionally after the parameters).
+
+    Returns
+    -------
+    ndarray of shape (..., n_rows)
+        Log-likelihood of one unit of each row, in the data's time unit (exact rows include
+        the Jacobian −log(time_scale)). Multiply by ``rows.count`` for the row's total.
+    """
+    params, xp = _split_xp(params, xp)
+    log_c, log1m_c, *params = np.broadcast_arrays(log_c, log1m_c, *params)
+    out = np.zeros(log_c.shape[:-1] + (len(rows.kind),))
+    for kind in CONTRIBUTING:
+        m = rows.kind == kind
+        if not m.any():
+            continue
+        val = _terms(family, kind, rows.cell[m], rows.lower[m], rows.upper[m], log_c,
+                     log1m_c, params, xp)
+        if kind == RowKind.EXACT:
+            val = val - np.log(rows.time_scale)
+        out[..., m] = val
+    return out
+
+
+class LikelihoodArrays(dict):
+    """The arrays :func:`total_loglik` reads, keyed ``(kind, field)`` or ``("stats", name)``.
+
+    Fields per row kind: ``cell``, ``upper``, ``count`` and, for :attr:`RowKind.INTERVAL`,
+    ``lower``; ``("stats", name)`` holds a family's per-cell sufficient statistics of the exact
+    conversions (``family.suff_stat_names``). Kinds without rows are left out, so the model
+    graph has no empty terms. :meth:`data_name` names each array as a ``pm.Data`` variable.
+    """
+
+    @staticmethod
+    def data_name(key) -> str:
+        """The ``pm.Data`` name of an array, e.g. ``"lik_3_upper"`` or ``"lik_stats_n"``."""
+        kind, field = key
+        return f"lik_{kind if kind == 'stats' else int(kind)}_{field}"
+
+    def named(self) -> dict:
+        """``{pm.Data name: array}``, e.g. for ``CompiledModel.with_data``."""
+        return {self.data_name(k): v for k, v in self.items()}
+
+    def shapes(self) -> dict:
+        """``{pm.Data name: shape}``: what a compiled model's structure depends on."""
+        return {self.data_name(k): list(np.shape(v)) for k, v in sorted(self.items(),
+                                                                        key=lambda kv: str(kv[0]))}
+
+    @classmethod
+    def from_rows(cls, family, rows: LikelihoodRows) -> LikelihoodArrays:
+        out = cls()
+        for kind in CONTRIBUTING:
+            g, lo, up, cnt = rows.subset(kind)
+            if kind == RowKind.EXACT and getattr(family, "suff_stats", None) is not None:
+                if cnt.size:
+                    # weights of shape (n_cells, n_rows): row r counts only for its own cell
+                    w = np.where(g[None, :] == np.arange(rows.n_cells)[:, None], cnt, 0.0)
+                    stats = family.suff_stats(up, w, axis=1)
+                    out.update({("stats", name): v
+                                for name, v in zip(family.suff_stat_names, stats, strict=True)})
+                continue
+            if cnt.size:
+                out.update({(kind, "cell"): g, (kind, "upper"): up, (kind, "count"): cnt})
+                if kind == RowKind.INTERVAL:  # only interval rows use their lower edge
+                    out[(kind, "lower")] = lo
+        return out
+
+    def padded(self) -> LikelihoodArrays:
+        """Each kind's rows padded to a bucketed length (:func:`_bucket`).
+
+        Padding rows have count 0, cell 0 and harmless times (lower 0.5, upper 1), so they add
+        exactly 0 to the log-likelihood. Data sets whose row counts fall in the same buckets
+        then share one compiled model (see :mod:`bayesconv.inference.compile`), so refits on
+        new data (a readout refreshed daily, a replay over dates, a calibration study) do not
+        recompile.
+        """
+        out = LikelihoodArrays()
+        fill = {"cell": 0, "lower": 0.5, "upper": 1.0, "count": 0.0}
+        for (kind, field), value in self.items():
+            if kind == "stats":
+                out[(kind, field)] = value
+                continue
+            size = _bucket(len(self[(kind, "count")]))
+            pad = np.full(size - len(value), fill[field], dtype=np.asarray(value).dtype)
+            out[(kind, field)] = np.concatenate([value, pad])
+        return out
+
+
+def total_loglik(family, rows: LikelihoodRows, log_c, log1m_c, *params, xp=None,
+                 data_vars: dict | None = None):
+    """Sum of count × log-likelihood over all rows: the model's likelihood term.
+
+    Parameters
+    ----------
+    family : LagFamily
+    rows : LikelihoodRows
+    log_c, log1m_c, *params : vectors of shape (n_cells,)
+        Parameters (numpy arrays or PyTensor tensors): log c, log(1 − c) and the lag
+        parameters in ``family.param_names`` order, lag location in the internal time unit.
+    xp : namespace
+        ``bayesconv.lags.NP`` or ``bayesconv.lags.PT`` (keyword, or positionally after the
+        parameters).
+    data_vars : LikelihoodArrays or dict, optional
+        The arrays to read, keyed as :class:`LikelihoodArrays` (e.g. ``pm.Data`` tensors);
+        default: the unpadded arrays of ``rows``.
+
+    Returns
+    -------
+    scalar
+        Log-likelihood up to the constant Jacobian of the time scale. Exact conversions of a
+        family with sufficient statistics (gamma: Σ n, Σ n log t, Σ n t; exponential,
+        log-normal) are summed per cell from them instead of row by row.
+    """
+    params, xp = _split_xp(params, xp)
+    arrays = data_vars if data_vars is not None else LikelihoodArrays.from_rows(family, rows)
+    total = 0.0
+    for kind in CONTRIBUTING:
+        if kind == RowKind.EXACT and ("stats", "n") in arrays:
+            stats = [arrays[("stats", name)] for name in family.suff_stat_names]
+            total = total + (stats[0] * log_c).sum() + family.loglik_exact_from_stats(
+                *stats, *params, xp=xp).sum()
+            continue
+        if (kind, "count") not in arrays:
+            continue
+        g, up, cnt = (arrays[(kind, name)] for name in ("cell", "upper", "count"))
+        lo = arrays.get((kind, "lower"))
+        total = total + (cnt * _terms(family, kind, g, lo, up, log_c, log1m_c, params,
+                                      xp)).sum()
+    return total
+
+
+def _bucket(n: int) -> int:
+    """Smallest ``j * 2**e >= n`` with ``8 <= j < 16`` (at least 16).
+
+    Eight buckets per doubling: padding wastes at most 1/8 of the rows (a power of two
+    wasted up to half, and padded rows cost as much as real ones), while data sets of
+    similar size still share a compiled model.
+    """
+    n = max(int(n), 16)
+    e = max(n.bit_length() - 4, 0)
+    return -(-n // (1 << e)) * (1 << e)

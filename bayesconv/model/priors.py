@@ -1,0 +1,51 @@
+"""The model's default priors and how user overrides are checked and merged."""
+
+from __future__ import annotations
+
+import copy
+
+__all__ = ["DEFAULT_PRIORS", "merge_priors"]
+
+#: Default priors. Lag locations are in units of the model's ``time_scale`` (the median
+#: observed conversion time), so the priors mean the same thing in any time unit.
+DEFAULT_PRIORS: dict = {
+    # population mean of logit(eventual rate): 94% of the prior mass of c in about (0.05, 0.95)
+    "logit_rate": {"mu": 0.0, "sigma": 1.5},
+    # between-cohort sd of logit(eventual rate): HalfNormal scale
+    "logit_rate_sd": 1.0,
+    # population mean of log(lag location / time_scale): a factor e^2 ≈ 7 per sd either way
+    "log_lag_loc": {"mu": 0.0, "sigma": 2.0},
+    "log_lag_loc_sd": 1.0,
+    # log(lag shape) of each cohort: centred on 1 (exponential), 0.14 to 7 at 2 sd
+    "log_lag_shape": {"mu": 0.0, "sigma": 1.0},
+    # generalized gamma only: q, shared by all cohorts; 0 log-normal, 1 Weibull, sigma gamma
+    "lag_q": {"mu": 0.0, "sigma": 1.0},
+}
+
+
+def merge_priors(priors: dict | None) -> dict:
+    """:data:`DEFAULT_PRIORS` with the overrides in ``priors``.
+
+    Raises
+    ------
+    ValueError
+        An unknown key, a Normal prior that is not ``{"mu", "sigma"}`` or has sigma <= 0, a
+        HalfNormal scale <= 0.
+    """
+    out = copy.deepcopy(DEFAULT_PRIORS)
+    for key, value in (priors or {}).items():
+        if key not in DEFAULT_PRIORS:
+            raise ValueError(f"unknown prior {key!r}; known priors: {list(DEFAULT_PRIORS)}")
+        if isinstance(DEFAULT_PRIORS[key], dict):
+            if not isinstance(value, dict) or set(value) - {"mu", "sigma"}:
+                raise ValueError(f"prior {key!r} takes a dict with keys 'mu' and 'sigma', "
+                                 f"got {value!r}")
+            out[key].update({k: float(v) for k, v in value.items()})
+            if out[key]["sigma"] <= 0:
+                raise ValueError(f"prior {key!r} needs sigma > 0, got {out[key]['sigma']}")
+        else:
+            if not float(value) > 0:
+                raise ValueError(f"prior {key!r} is a HalfNormal scale and must be > 0, "
+                                 f"got {value!r}")
+            out[key] = float(value)
+    return out

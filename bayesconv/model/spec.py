@@ -1,0 +1,63 @@
+"""ModelSpec: everything that defines a model besides the data values, in one place.
+
+The same spec is what results carry, what the on-disk format stores and what the compile
+cache keys on, through :meth:`ModelSpec.to_dict` and :meth:`ModelSpec.from_dict` (plain
+JSON-able values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["ModelSpec"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that defines a model besides the data values.
+
+    Attributes
+    ----------
+    lag : str
+        Lag family name.
+    pooling : str
+        "partial", "none" or "complete" (resolved; never "auto").
+    priors : dict
+        The merged priors (:data:`bayesconv.model.DEFAULT_PRIORS` and overrides).
+    parametrization : dict
+        Per parameter group ("logit_rate", "log_lag_loc"), per cohort: "centered" or
+        "noncentered" (empty unless ``pooling="partial"``).
+    time_scale : float
+        The internal time unit, in the data's time unit.
+    zero_width : float
+        Width of the first bin for conversions at duration 0, in the data's time unit.
+    """
+
+    lag: str
+    pooling: str
+    priors: dict
+    parametrization: dict
+    time_scale: float
+    zero_width: float
+
+    def to_dict(self) -> dict:
+        """The spec as plain JSON-able values (tuples become lists)."""
+        return {"lag": self.lag, "pooling": self.pooling, "priors": self.priors,
+                "parametrization": {k: list(v) for k, v in self.parametrization.items()},
+                "time_scale": float(self.time_scale), "zero_width": float(self.zero_width)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelSpec:
+        """Invert :meth:`to_dict`.
+
+        Raises
+        ------
+        KeyError
+            A field is missing (its name is the key).
+        """
+        kwargs = {f.name: values[f.name] for f in dataclasses.fields(cls)}
+        kwargs["parametrization"] = {k: tuple(v) for k, v in kwargs["parametrization"].items()}
+        kwargs["time_scale"] = float(kwargs["time_scale"])
+        kwargs["zero_width"] = float(kwargs["zero_width"])
+        return cls(**kwargs)

@@ -1,0 +1,209 @@
+"""Calibration by follow-up age band: observed vs posterior predictive share converted.
+
+Units are grouped by their age at the observation date (follow-up); in each band the observed
+share converted so far is set against its posterior predictive distribution, the share a data
+set drawn from the fitted model would show for the same units (Gelman, Meng & Stern 1996;
+Gabry et al. 2019, "Visualization in Bayesian workflow", *JRSS A* 182:389).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data.container import ConversionData
+from .diagnostics import hdi
+from .quantities import Draws, curves
+
+__all__ = ["calibration_table"]
+
+
+def _unit_followup(data) -> pd.DataFrame:
+    """Every unit's follow-up age and whether it has converted, aggregated.
+
+    Returns a DataFrame with columns ``cohort`` (code), ``age`` (time unit), ``units`` and
+    ``converted`` (units of that age that converted by the observation date).
+
+    With the date layout, ``data.followup`` holds the ages of all units and the censored rows
+    the ages of the unconverted ones, so converted units per age are the difference. With the
+    duration/event layout a converted unit's follow-up is unknown and is taken to be its
+    cohort's longest duration (as in :meth:`ConversionResult.posterior_predictive_km`).
+    """
+    cens = pd.DataFrame({"cohort": data.cohort[~data.converted],
+                         "age": data.duration[~data.converted],
+                         "censored": data.count[~data.converted]})
+    cens = cens.groupby(["cohort", "age"], as_index=False)["censored"].sum()
+    if data.followup is not None:
+        fu = data.followup.assign(cohort=data.cell_cohort[data.followup["cell"].to_numpy()])
+        fu = fu.groupby(["cohort", "age"], as_index=False)["count"].sum()
+        out = fu.merge(cens, on=["cohort", "age"], how="outer")
+        out["count"] = out["count"].fillna(0)
+        out["censored"] = out["censored"].fillna(0)
+        conv = out["count"] - out["censored"]
+        if (conv < 0).any() or conv.sum() != (data.count * data.converted).sum():
+            raise ValueError("the follow-up table does not match the censored rows; "
+                             "cannot tell converted units' follow-up ages apart")
+        out = pd.DataFrame({"cohort": out["cohort"], "age": out["age"],
+                            "units": out["count"], "converted": conv})
+    else:
+        fmax = np.array([data.duration[data.cohort == g].max() for g in range(data.n_cohorts)])
+        conv_n = np.bincount(data.cohort, weights=data.count * data.converted,
+                             minlength=data.n_cohorts)
+        conv = pd.DataFrame({"cohort": np.arange(data.n_cohorts), "age": fmax,
+                             "converted": conv_n})
+        out = cens.merge(conv, on=["cohort", "age"], how="outer").fillna(0)
+        out["units"] = out["censored"] + out["converted"]
+        out = out[["cohort", "age", "units", "converted"]]
+    out = out[out["units"] > 0].sort_values(["cohort", "age"]).reset_index(drop=True)
+    out["units"] = out["units"].astype(np.int64)
+    out["converted"] = out["converted"].astype(np.int64)
+    return out
+
+
+def _band_edges(ages: np.ndarray, units: np.ndarray, bands) -> np.ndarray:
+    """Band edges: ``bands`` itself if a sequence, else count-weighted quantiles of the age."""
+    if np.ndim(bands) == 0:
+        n = int(bands)
+        if n < 1:
+            raise ValueError(f"bands must be a positive number of bands or a sequence of "
+                             f"edges, got {bands!r}")
+        order = np.argsort(ages, kind="stable")
+        cum = np.cumsum(units[order]) / units.sum()
+        qs = np.linspace(0, 1, n + 1)[1:-1]
+        inner = ages[order][np.minimum(np.searchsorted(cum, qs, side="left"), len(ages) - 1)]
+        edges = np.unique(np.concatenate([[ages.min()], inner, [ages.max()]]))
+        if len(edges) == 1:
+            edges = np.array([edges[0], edges[0]])
+        return edges
+    edges = np.asarray(bands, dtype=float)
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0) \
+            or not np.all(np.isfinite(edges)):
+        raise ValueError(f"band edges must be an increasing sequence of at least 2 finite "
+                         f"numbers, got {bands!r}")
+    return edges
+
+
+def _assign(ages: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Band index of each age: bands [e0, e1), [e1, e2), ..., the last one closed; -1 outside."""
+    idx = np.searchsorted(edges, ages, side="right") - 1
+    idx[ages == edges[-1]] = len(edges) - 2
+    idx[(ages < edges[0]) | (ages > edges[-1])] = -1
+    return idx
+
+
+def calibration_table(draws: Draws, data: ConversionData, bands=10, *, by_cohort: bool = False,
+                      ci_prob: float = 0.94, n_draws: int | None = 1000,
+                      random_seed=None) -> pd.DataFrame:
+    """Observed vs posterior predictive share converted, by follow-up age band.
+
+    Every unit has an age at the observation date a (its follow-up) and has converted by then
+    or not. Under the model it has converted with probability c_g F_g(a). Units are grouped
+    into bands of a; per band the table sets the observed share converted against
+
+    * the expected share Σ n c F(a) / Σ n, averaged over posterior draws, and
+    * the posterior predictive share: per draw, converted counts drawn Binomial(n, c F(a))
+      for every (cohort, age) group, summed over the band and divided by its units. Its HDI
+      includes chance as well as parameter uncertainty, so an observed share outside it
+      (in more than about 1 − ``ci_prob`` of the bands) points at misfit.
+
+    Young bands test the lag distribution (how fast units convert), old bands the eventual rate.
+
+    Parameters
+    ----------
+    draws : Draws
+        Posterior draws (:meth:`ConversionResult.draws`).
+    data : ConversionData
+        The data the model was fitted to.
+    bands : int or sequence of float, default 10
+        Number of bands with about equal numbers of units (quantiles of the follow-up age;
+        tied ages are never split, so there may be fewer), or band edges in the data's time
+        unit (bands ``[e0, e1), [e1, e2), …, [e_{k-1}, e_k]``; units outside are left out).
+    by_cohort : bool, default False
+        Bands within each cohort (edges from the cohort's own ages when ``bands`` is an
+        int) instead of bands over all units.
+    ci_prob : float, default 0.94
+        Probability of the posterior predictive HDI.
+    n_draws : int or None, default 1000
+        Posterior draws to use (a random subset; None for all).
+    random_seed : int, optional
+
+    Returns
+    -------
+    DataFrame with one row per band (and cohort with ``by_cohort``), columns ``cohort``
+    (only with ``by_cohort``), ``band`` (label), ``age_lower``, ``age_upper`` (band edges, in
+    the data's time unit), ``age_mean`` (count-weighted), ``units``, ``converted``,
+    ``observed_share``, ``predicted_mean`` (posterior mean of the expected share),
+    ``predicted_lower``, ``predicted_upper`` (posterior predictive HDI of the share) and
+    ``inside`` (observed share within it). Shares are in [0, 1].
+    ``attrs`` hold ``ci_prob`` and ``time_unit``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``bands`` or ``ci_prob``; a result without data.
+    """
+    if not isinstance(data, ConversionData):
+        raise ValueError("calibration needs the data the model was fitted to; this result was "
+                         "saved without it (include_data=False)")
+    if not 0 < ci_prob < 1:
+        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
+    rng = np.random.default_rng(random_seed)
+    units = _unit_followup(data)
+    thin = draws.thin(n_draws, rng)
+    groups = [np.arange(data.n_cohorts)] if not by_cohort else [[g] for g in
+                                                                range(data.n_cohorts)]
+    frames = []
+    for gs in groups:
+        sel = units[units["cohort"].isin(gs)]
+        if sel.empty:
+            continue
+        ages, n = sel["age"].to_numpy(float), sel["units"].to_numpy()
+        edges = _band_edges(ages, n, bands)
+        band = _assign(ages, edges)
+        n_bands = len(edges) - 1
+        expected = None
+        simulated = None
+        for g in gs:
+            m = (sel["cohort"].to_numpy() == g) & (band >= 0)
+            if not m.any():
+                continue
+            curve = curves(thin, ages[m]).isel(cohort=g, chain=0).values  # (draws, ages)
+            p = np.clip(curve, 0.0, 1.0)
+            onehot = np.zeros((m.sum(), n_bands))
+            onehot[np.arange(m.sum()), band[m]] = 1.0
+            e = (p * n[m]) @ onehot
+            s = rng.binomial(n[m], p).astype(float) @ onehot
+            expected = e if expected is None else expected + e
+            simulated = s if simulated is None else simulated + s
+        tot = np.bincount(band[band >= 0], weights=n[band >= 0], minlength=n_bands)
+        conv = np.bincount(band[band >= 0], weights=sel["converted"].to_numpy()[band >= 0],
+                           minlength=n_bands)
+        age_sum = np.bincount(band[band >= 0], weights=(ages * n)[band >= 0],
+                              minlength=n_bands)
+        keep = tot > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share_sim = simulated / tot
+            share_exp = expected / tot
+        sim_da = xr.DataArray(share_sim[None][..., keep], dims=("chain", "draw", "band"))
+        h = hdi(sim_da, ci_prob).values if sim_da.sizes["draw"] >= 3 else np.repeat(
+            share_sim[0, keep][:, None], 2, axis=1)
+        lo, hi = edges[:-1][keep], edges[1:][keep]
+        last = np.arange(n_bands)[keep] == n_bands - 1
+        frame = pd.DataFrame({
+            "band": [f"[{a:g}, {b:g}{']' if is_last else ')'}"
+                     for a, b, is_last in zip(lo, hi, last, strict=True)],
+            "age_lower": lo, "age_upper": hi, "age_mean": age_sum[keep] / tot[keep],
+            "units": tot[keep].astype(np.int64), "converted": conv[keep].astype(np.int64),
+            "observed_share": conv[keep] / tot[keep],
+            "predicted_mean": share_exp[:, keep].mean(axis=0),
+            "predicted_lower": h[:, 0], "predicted_upper": h[:, 1],
+        })
+        frame["inside"] = ((frame["observed_share"] >= frame["predicted_lower"] - 1e-12)
+                           & (frame["observed_share"] <= frame["predicted_upper"] + 1e-12))
+        if by_cohort:
+            frame.insert(0, "cohort", data.cohorts[gs[0]])
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs.update(ci_prob=ci_prob, time_unit=data.time_unit)
+    return table

@@ -1,0 +1,83 @@
+"""How well the data identify each cohort's eventual rate, and the warning when they barely do.
+
+The eventual rate is identified by the data only as far as follow-up reaches into the lag
+distribution; beyond that it is an extrapolation of the lag family and the prior.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data.container import ConversionData
+from ..errors import IdentificationWarning
+from ..lags.namespace import NP
+from .diagnostics import beyond, hdi
+from .quantities import Draws
+
+__all__ = ["WEAK_FOLLOWUP_SHARE", "WEAK_HDI_WIDTH", "identification", "warn_weak_identification"]
+
+#: A cohort's eventual rate is flagged as weakly identified below this follow-up share ...
+WEAK_FOLLOWUP_SHARE = 0.75
+#: ... or above this 94% HDI width.
+WEAK_HDI_WIDTH = 0.3
+
+
+def identification(draws: Draws, data: ConversionData) -> pd.DataFrame:
+    """How well the data pin each cohort's eventual rate.
+
+    Two measures per cohort:
+
+    * ``followup_share``: posterior mean of F(longest follow-up), the share of eventual
+      converters who would have converted by the cohort's longest follow-up;
+    * ``rate_hdi_width``: width of the 94% HDI of the eventual rate.
+
+    A cohort is flagged ``weakly_identified`` when ``followup_share`` < 0.75 (most of the
+    eventual rate is extrapolated) or the HDI is wider than 0.3.
+
+    Returns
+    -------
+    DataFrame indexed by cohort with columns ``followup_share``, ``rate_hdi_width`` and
+    ``weakly_identified``.
+    """
+    fmax = data.cohort_table()["max_duration"].to_numpy()
+    tt = xr.DataArray(fmax, dims="cohort", coords={"cohort": draws.rate["cohort"]})
+    share = np.exp(xr.apply_ufunc(lambda x, *a: draws.family.logcdf(x, *a, xp=NP),
+                                  tt, *draws.lag)).mean(("chain", "draw"))
+    width = hdi(draws.rate, 0.94).diff("ci_bound").squeeze("ci_bound", drop=True)
+    out = pd.DataFrame({"followup_share": share.values, "rate_hdi_width": width.values},
+                       index=pd.Index(data.cohorts, name=data.cohort_name or "cohort"))
+    out["weakly_identified"] = ((out["followup_share"] < WEAK_FOLLOWUP_SHARE)
+                                | (out["rate_hdi_width"] > WEAK_HDI_WIDTH))
+    return out
+
+
+def warn_weak_identification(table: pd.DataFrame, stacklevel: int = 2) -> None:
+    """An :class:`~bayesconv.IdentificationWarning` naming the weakly identified cohorts.
+
+    Parameters
+    ----------
+    table : DataFrame from :func:`identification`.
+    """
+    weak = table[table["weakly_identified"]]
+    if not len(weak):
+        return
+    parts = []
+    for label, row in weak.iterrows():
+        why = []
+        if row.followup_share < WEAK_FOLLOWUP_SHARE:
+            why.append(f"follow-up reaches only "
+                       f"{beyond(row.followup_share, WEAK_FOLLOWUP_SHARE, percent=True)} of "
+                       f"the lag distribution (< {WEAK_FOLLOWUP_SHARE:.0%})")
+        if row.rate_hdi_width > WEAK_HDI_WIDTH:
+            why.append(f"its 94% HDI is {beyond(row.rate_hdi_width, WEAK_HDI_WIDTH)} wide "
+                       f"(> {WEAK_HDI_WIDTH})")
+        parts.append(f"{label}: {' and '.join(why)}")
+    warnings.warn(IdentificationWarning(
+        f"the eventual rate is weakly identified for {len(weak)} cohort(s): "
+        f"{'; '.join(parts)}. The data barely constrain it, so it is mostly extrapolation "
+        "and prior", "prefer a readout by a horizon within the follow-up "
+        "(compare(..., horizon=...))", "weak_identification"), stacklevel=stacklevel)

@@ -1,0 +1,113 @@
+"""Readout metrics as a registry: what a readout can compare arms on.
+
+Each :class:`Metric` has a name, a unit (a rate, or a time in the data's time unit), the
+direction in which it is better (relative to the outcome's: with conversions good, a higher
+rate and a *shorter* lag are better), a formatter for displays, and a function that gives its
+posterior draws per arm. :func:`bayesconv.compare`, the Readout's tables, text and HTML, the
+CLI report and replays iterate over :data:`METRICS`; adding a metric is one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import xarray as xr
+
+from ..data.units import unit_name
+
+__all__ = ["METRICS", "Metric", "register_metric"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A quantity a readout compares arms on.
+
+    Attributes
+    ----------
+    name : str
+        Key in tables (the ``metric`` column).
+    kind : {"rate", "time"}
+        A share of units (shown in %, differences in percentage points), or a time (in the
+        data's time unit).
+    same_direction : bool
+        Whether "better" follows the outcome's direction (``higher_is_better``): True for
+        rates; False for the median lag, where with conversions good a shorter lag is better.
+    needs_horizon : bool
+        Whether the metric needs ``compare(..., horizon=...)``.
+    draws : callable
+        ``draws(result, horizon) -> DataArray (chain, draw, cohort)``.
+    title : callable
+        ``title(horizon, time_unit) -> str``, the metric's name in text ("rate by 14 days").
+    """
+
+    name: str
+    kind: str
+    same_direction: bool
+    needs_horizon: bool
+    draws: Callable
+    title: Callable
+
+    def higher_is_better(self, outcome_higher_is_better: bool) -> bool:
+        """Whether a higher value of this metric is better, for an outcome's direction."""
+        return outcome_higher_is_better if self.same_direction else not outcome_higher_is_better
+
+    def unit(self, time_unit: str) -> str:
+        """``"rate"`` or the time unit (the ``unit`` column of readout tables)."""
+        return "rate" if self.kind == "rate" else time_unit
+
+    def qualifier(self, higher_better: bool) -> str:
+        """Words after "better" in a headline: "" or " (lower)" for rates, " (shorter)" or
+        " (longer)" for times."""
+        if self.kind == "time":
+            return " (longer)" if higher_better else " (shorter)"
+        return "" if higher_better else " (lower)"
+
+    def fmt(self, x: float, time_unit: str) -> str:
+        """A value for display: "12.34%" for a rate, "4.2 days" for a time."""
+        if self.kind == "rate":
+            return f"{x * 100:.2f}%"
+        return f"{x:.3g} {unit_name(time_unit)}"
+
+    def fmt_diff(self, x: float, time_unit: str) -> str:
+        """A difference for display: "+1.23" (percentage points) or "-0.80 days"."""
+        if self.kind == "rate":
+            return f"{x * 100:+.2f}"
+        return f"{x:+.3g}"
+
+    def diff_unit(self, time_unit: str) -> str:
+        """The unit of a difference: "pp" or the time unit's name."""
+        return "pp" if self.kind == "rate" else unit_name(time_unit)
+
+    @property
+    def scale(self) -> float:
+        """Factor from the metric's unit to the displayed one (100 for rates in %)."""
+        return 100.0 if self.kind == "rate" else 1.0
+
+
+def _eventual(result, horizon) -> xr.DataArray:
+    return result.eventual_rate()
+
+
+def _by_horizon(result, horizon) -> xr.DataArray:
+    return result.curves([horizon]).isel(t=0, drop=True)
+
+
+def _median_lag(result, horizon) -> xr.DataArray:
+    return result.posterior["median_lag"]
+
+
+#: The readout metrics, in display order.
+METRICS: dict[str, Metric] = {
+    "eventual": Metric("eventual", "rate", True, False, _eventual,
+                       lambda h, u: "eventual rate"),
+    "by_horizon": Metric("by_horizon", "rate", True, True, _by_horizon,
+                         lambda h, u: f"rate by {h:g} {unit_name(u)}"),
+    "median_lag": Metric("median_lag", "time", False, False, _median_lag,
+                         lambda h, u: f"median lag ({unit_name(u)})"),
+}
+
+
+def register_metric(metric: Metric) -> None:
+    """Add a readout metric (shown after the built-in ones)."""
+    METRICS[metric.name] = metric
