@@ -42,6 +42,7 @@ TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; ec
 
 test: $(TEST_STAMP)
 	$(VENV)/bin/ruff check bayesconv tests validation
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 # The slow statistical tests (recovery fits, model rankings); validation/recovery.py runs the
@@ -59,6 +60,7 @@ notebooks-update: $(TEST_STAMP)
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check bayesconv tests validation
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

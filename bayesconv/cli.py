@@ -30,7 +30,7 @@ def _demo_ab(args: argparse.Namespace) -> None:
     out = Path(args.out) / "rossi"
     events = bc.datasets.load_rossi()
     data = bc.prepare(events, duration="week", event="arrest", cohort="fin", time_unit="W")
-    args._horizon, args.time_unit = 52, "W"  # for the remedies in warnings
+    args.horizon_used, args.time_unit = 52, "W"  # for the remedies in warnings
     print(f"\nRossi randomized experiment: {data!r}; fewer re-arrests is better")
     result = bc.ConversionModel(data, lag="gamma").fit(
         draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
@@ -247,7 +247,7 @@ def _report(args: argparse.Namespace) -> int:
         print(f"note: {data.n_rows:,} distinct rows (times recorded finely); the fit's cost grows "
               "with them: --bin-width 1 (one time unit) would bound them by about "
               "2 x follow-up per arm")
-    args._horizon = horizon
+    args.horizon_used = horizon
     tty = sys.stderr.isatty()
     extra = {} if (tty or args.no_progress) else {"progress_callback": _Progress(),
                                                    "progress_rate": 1000}
@@ -353,7 +353,7 @@ def _show_warning(args):
 
     def show(message, category, filename, lineno, file=None, line=None):
         if isinstance(message, BayesconvWarning):
-            remedy = _cli_remedy(message, args, getattr(args, "_horizon", None) or 0)
+            remedy = _cli_remedy(message, args, getattr(args, "horizon_used", None) or 0)
             text = f"{message.problem}; {remedy}" if remedy else message.problem
         else:
             text = str(message)

@@ -15,3 +15,37 @@ from pytensor.compile.mode import Mode
 def py_mode():
     """A PyTensor mode that compiles nothing: Python linker, no rewrites."""
     return Mode(linker="py", optimizer=None)
+
+
+def fabricate(model, rate, loc, shape=2.0, *, chains=2, draws=200, seed=0, rate_sd=0.02,
+              loc_sd=0.05, shape_sd=0.05, labels=None, sample_stats=None, edit=None):
+    """A ConversionResult from made-up posterior draws around given values (no sampling).
+
+    Draws per (chain, draw, cohort): eventual rate ``rate + Normal(0, rate_sd)`` clipped to
+    [0.01, 0.99], lag location ``loc · exp(Normal(0, loc_sd))``, shape ``shape · exp(Normal(0,
+    shape_sd))``, in that order from ``numpy.random.default_rng(seed)``. ``edit(rate, loc,
+    shape)`` may change the arrays in place before they are stored (e.g. chains that disagree);
+    ``sample_stats`` is an optional ``xarray.Dataset``.
+    """
+    import numpy as np
+    import xarray as xr
+
+    from bayesconv.posterior.result import ConversionResult
+
+    labels = [str(c) for c in (model.data.cohorts if labels is None else labels)]
+    rng = np.random.default_rng(seed)
+    dims3 = (chains, draws, len(labels))
+    c = np.clip(np.asarray(rate) + rng.normal(0, rate_sd, dims3), 0.01, 0.99)
+    lc = np.asarray(loc) * np.exp(rng.normal(0, loc_sd, dims3))
+    k = np.asarray(shape) * np.exp(rng.normal(0, shape_sd, dims3))
+    if edit is not None:
+        edit(c, lc, k)
+    dims = ("chain", "draw", "cohort")
+    post = xr.Dataset({"eventual_rate": (dims, c), "lag_loc": (dims, lc), "lag_shape": (dims, k)},
+                      coords={"chain": np.arange(chains), "draw": np.arange(draws),
+                              "cohort": labels})
+    groups = {"posterior": post}
+    if sample_stats is not None:
+        groups["sample_stats"] = sample_stats
+    return ConversionResult.from_fit(model, xr.DataTree.from_dict(groups), sampler="fabricated",
+                                     timing={}, random_seed=None)

@@ -30,7 +30,7 @@ matplotlib.use("Agg")
 
 # ---------------------------------------------------------------------------- fixtures
 def _fabricate(model, *, chains=2, draws=100, seed=0):
-    """A posterior near plausible values plus nutpie-like sample stats (as tests/test_results)."""
+    """A posterior near plausible values plus nutpie-like sample stats (as tests/test_posterior_quantities)."""
     rng = np.random.default_rng(seed)
     n = model.data.n_cohorts
     shape = (chains, draws, n)

@@ -6,6 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import fabricate
 
 import bayesconv as bc
 from bayesconv.posterior.result import ConversionResult
@@ -30,19 +31,8 @@ def model():
 def _fabricate(model, means=MEANS, locs=LOCS, chains=2, draws=400, seed=0, labels=LABELS,
                sd=0.02):
     """A ConversionResult from made-up posterior draws (no sampling)."""
-    rng = np.random.default_rng(seed)
-    k = len(labels)
-    shape = (chains, draws, k)
-    c = np.clip(np.asarray(means) + rng.normal(0, sd, shape), 0.01, 0.99)
-    loc = np.asarray(locs) * np.exp(rng.normal(0, 0.05, shape))
-    kk = 2.0 * np.exp(rng.normal(0, 0.05, shape))
-    dims = ("chain", "draw", "cohort")
-    post = xr.Dataset({"eventual_rate": (dims, c), "lag_loc": (dims, loc),
-                       "lag_shape": (dims, kk)},
-                      coords={"chain": np.arange(chains), "draw": np.arange(draws),
-                              "cohort": [str(x) for x in labels]})
-    return ConversionResult.from_fit(model, xr.DataTree.from_dict({"posterior": post}),
-                                      sampler="fabricated", timing={}, random_seed=None)
+    return fabricate(model, means, locs, 2.0, chains=chains, draws=draws, seed=seed,
+                     rate_sd=sd, labels=labels)
 
 
 @pytest.fixture(scope="module")

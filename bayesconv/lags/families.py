@@ -188,7 +188,7 @@ def log_gamma_pq(k, x, xp=NP):
     double precision in that region for all ``k``. Unselected branches get safe
     inputs, so neither values nor PyTensor gradients contain NaN.
 
-    With ``xp=PT`` the graph is one fused Op (:func:`bayesconv._incgamma.log_gamma_pq_pt`:
+    With ``xp=PT`` the graph is one fused Op (:func:`bayesconv.lags.incgamma.log_gamma_pq_pt`:
     series / continued fraction in log space with the shape derivative from the same pass,
     compiled by numba), about five times cheaper per gradient than PyTensor's generic
     ``gammainc``/``gammaincc``; the numpy formulas here are its tested reference.

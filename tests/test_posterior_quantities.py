@@ -4,6 +4,7 @@ import matplotlib
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import fabricate
 from scipy import stats
 
 import bayesconv as bc
@@ -27,24 +28,16 @@ def model():
 
 
 def _fabricate(model, chains=2, draws=200, seed=0, shift=None, diverging=0):
-    rng = np.random.default_rng(seed)
-    shape = (chains, draws, 2)
-    c = np.clip(TRUE_C + rng.normal(0, 0.02, shape), 0.01, 0.99)
-    loc = TRUE_LOC * np.exp(rng.normal(0, 0.05, shape))
-    k = TRUE_K * np.exp(rng.normal(0, 0.05, shape))
-    if shift is not None:  # chains that disagree
-        c[0] = np.clip(c[0] + shift, 0.01, 0.99)
-    dims = ("chain", "draw", "cohort")
-    coords = {"chain": np.arange(chains), "draw": np.arange(draws), "cohort": ["A", "B"]}
-    post = xr.Dataset({"eventual_rate": (dims, c), "lag_loc": (dims, loc),
-                       "lag_shape": (dims, k)}, coords=coords)
+    def disagree(c, loc, k):  # chains that disagree
+        if shift is not None:
+            c[0] = np.clip(c[0] + shift, 0.01, 0.99)
+
     div = np.zeros((chains, draws), bool)
     div.flat[:diverging] = True
     ss = xr.Dataset({"diverging": (("chain", "draw"), div)},
-                    coords={"chain": coords["chain"], "draw": coords["draw"]})
-    dt = xr.DataTree.from_dict({"posterior": post, "sample_stats": ss})
-    return ConversionResult.from_fit(model, dt, sampler="fabricated", timing={},
-                                      random_seed=None)
+                    coords={"chain": np.arange(chains), "draw": np.arange(draws)})
+    return fabricate(model, TRUE_C, TRUE_LOC, TRUE_K, chains=chains, draws=draws, seed=seed,
+                     sample_stats=ss, edit=disagree)
 
 
 def test_curves_match_scipy(model):

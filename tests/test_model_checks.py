@@ -4,6 +4,7 @@ import matplotlib
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import fabricate
 
 import bayesconv as bc
 from bayesconv.inference.prior import prior_result
@@ -28,17 +29,8 @@ def model():
 
 def _fabricate(model, chains=2, draws=300, seed=0, scale=1.0):
     """A posterior centred on the truth (``scale`` multiplies the true lag locations)."""
-    rng = np.random.default_rng(seed)
-    shape = (chains, draws, 2)
-    c = np.clip(TRUE_C + rng.normal(0, 0.02, shape), 0.01, 0.99)
-    loc = scale * TRUE_LOC * np.exp(rng.normal(0, 0.05, shape))
-    k = TRUE_K * np.exp(rng.normal(0, 0.05, shape))
-    dims = ("chain", "draw", "cohort")
-    coords = {"chain": np.arange(chains), "draw": np.arange(draws), "cohort": ["A", "B"]}
-    post = xr.Dataset({"eventual_rate": (dims, c), "lag_loc": (dims, loc),
-                       "lag_shape": (dims, k)}, coords=coords)
-    return ConversionResult.from_fit(model, xr.DataTree.from_dict({"posterior": post}),
-                                      sampler="fabricated", timing={}, random_seed=None)
+    return fabricate(model, TRUE_C, scale * TRUE_LOC, TRUE_K, chains=chains, draws=draws,
+                     seed=seed)
 
 
 def test_unit_followup_accounts_for_every_unit(model):

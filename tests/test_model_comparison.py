@@ -5,12 +5,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
+from conftest import fabricate
 
 import bayesconv as bc
 from bayesconv.data import ConversionData
 from bayesconv.posterior.comparison import loo, row_loo
-from bayesconv.posterior.result import ConversionResult
 
 TRUE_C = np.array([0.3, 0.6])
 TRUE_LOC = np.array([5.0, 10.0])   # gamma mean lag, days
@@ -32,18 +31,8 @@ def data(events):
 
 
 def _fabricate(model, chains=2, draws=200, seed=0, noise=0.05):
-    rng = np.random.default_rng(seed)
-    shape = (chains, draws, 2)
-    c = np.clip(TRUE_C + rng.normal(0, noise / 2.5, shape), 0.01, 0.99)
-    loc = TRUE_LOC * np.exp(rng.normal(0, noise, shape))
-    k = TRUE_K * np.exp(rng.normal(0, noise, shape))
-    dims = ("chain", "draw", "cohort")
-    coords = {"chain": np.arange(chains), "draw": np.arange(draws), "cohort": ["A", "B"]}
-    post = xr.Dataset({"eventual_rate": (dims, c), "lag_loc": (dims, loc),
-                       "lag_shape": (dims, k)}, coords=coords)
-    dt = xr.DataTree.from_dict({"posterior": post})
-    return ConversionResult.from_fit(model, dt, sampler="fabricated", timing={},
-                                      random_seed=None)
+    return fabricate(model, TRUE_C, TRUE_LOC, TRUE_K, chains=chains, draws=draws, seed=seed,
+                     rate_sd=noise / 2.5, loc_sd=noise, shape_sd=noise)
 
 
 def _expanded(data: ConversionData) -> ConversionData:
