@@ -75,7 +75,7 @@ def _axes(ax, size):
     return ax
 
 
-def plot_curves(t, mean, lower, upper, followup, *, labels, show=None, km=None,
+def plot_curves(t, mean, lower, upper, followup, *, labels, show=None, km=None, key="cohort",
                 ci_prob: float = 0.94, unit: str = "", legend_title=None, ax=None):
     """Posterior mean and HDI band of each cohort's conversion curve, over Kaplan–Meier steps.
 
@@ -94,6 +94,8 @@ def plot_curves(t, mean, lower, upper, followup, *, labels, show=None, km=None,
         The cohorts to draw (default all).
     km : DataFrame, optional
         :func:`~bayesconv.data.kaplan_meier` table, drawn as dashed steps.
+    key : str, default "cohort"
+        The column of ``km`` (and of ``sims``) that holds the labels.
     ci_prob : float
     unit : str
     legend_title : str, optional
@@ -115,7 +117,7 @@ def plot_curves(t, mean, lower, upper, followup, *, labels, show=None, km=None,
         ax.plot(t[~inside | last], mean[i][~inside | last], color=color, lw=1.5, ls=":")
         ax.fill_between(t, lower[i], upper[i], color=color, alpha=0.2, lw=0)
         if km is not None:
-            g = km[km["cohort"] == label]
+            g = km[km[key] == label]
             ax.step(np.r_[0.0, g["time"]], np.r_[0.0, g["conversion"]], where="post",
                     color=color, lw=0.9, ls="--", alpha=0.9)
     ax.set_xlim(0, float(t[-1]))
@@ -128,7 +130,7 @@ def plot_curves(t, mean, lower, upper, followup, *, labels, show=None, km=None,
     return ax
 
 
-def plot_ppc_km(sims, km, *, labels, show=None, unit: str = "", ax=None):
+def plot_ppc_km(sims, km, *, labels, show=None, key="cohort", unit: str = "", ax=None):
     """Simulated Kaplan–Meier curves (thin) against the observed ones (thick).
 
     Parameters
@@ -137,7 +139,7 @@ def plot_ppc_km(sims, km, *, labels, show=None, unit: str = "", ax=None):
         Columns ``draw``, ``cohort``, ``time``, ``conversion`` (a posterior predictive check).
     km : DataFrame
         The observed :func:`~bayesconv.data.kaplan_meier` table.
-    labels, show, unit, ax
+    labels, show, key, unit, ax
         As in :func:`plot_curves`.
 
     Returns
@@ -150,10 +152,10 @@ def plot_ppc_km(sims, km, *, labels, show=None, unit: str = "", ax=None):
         if label not in show:
             continue
         color = f"C{i % 10}"
-        for _, g in sims[sims["cohort"] == label].groupby("draw"):
+        for _, g in sims[sims[key] == label].groupby("draw"):
             ax.step(np.r_[0.0, g["time"]], np.r_[0.0, g["conversion"]], where="post",
                     color=color, lw=0.5, alpha=0.15)
-        g = km[km["cohort"] == label]
+        g = km[km[key] == label]
         ax.step(np.r_[0.0, g["time"]], np.r_[0.0, g["conversion"]], where="post",
                 color=color, lw=2, label=f"{label} observed")
     ax.set_xlabel(f"time since creation ({unit_name(unit)})")

@@ -18,9 +18,44 @@ import pandas as pd
 
 from .units import TIME_UNITS
 
-__all__ = ["ConversionData"]
+__all__ = ["ConversionData", "group_index"]
 
 _ROW_ARRAYS = ("cell", "duration", "lower", "converted", "count")
+
+
+def group_index(cells: pd.DataFrame, by) -> tuple[str, list, np.ndarray]:
+    """The levels of ``by`` (a column, or a list of columns) over the cells.
+
+    Returns
+    -------
+    name : str
+        Dimension name ("platform", or "variant×platform" for several columns).
+    labels : list
+        The levels present, in category (or sorted) order; tuples for several columns.
+    index : ndarray of shape (n_cells,)
+        Each cell's level.
+
+    Raises
+    ------
+    ValueError
+        A column that is not in the cell table.
+    """
+    cols = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in cols if c not in cells.columns]
+    if missing:
+        raise ValueError(f"by={by!r}: {missing} not among the data's columns "
+                         f"{list(cells.columns)} (covariates are added with "
+                         "prepare(..., covariates=[...]))")
+    keys = cells[cols].apply(tuple, axis=1) if len(cols) > 1 else cells[cols[0]]
+    if len(cols) == 1 and isinstance(cells[cols[0]].dtype, pd.CategoricalDtype):
+        present = set(keys)
+        labels = [c for c in cells[cols[0]].cat.categories if c in present]
+    else:
+        labels = sorted(set(keys), key=lambda k: tuple(map(str, k)) if isinstance(k, tuple)
+                        else (str(type(k)), k))
+    pos = {label: i for i, label in enumerate(labels)}
+    index = np.array([pos[k] for k in keys], dtype=np.int64)
+    return "×".join(cols), labels, index
 
 
 class ConversionData:

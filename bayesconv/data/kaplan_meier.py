@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .container import ConversionData
+from .container import ConversionData, group_index
 
 __all__ = ["kaplan_meier", "km_arrays", "km_at"]
 
@@ -38,7 +38,7 @@ def km_arrays(duration, converted, count):
     return times, at_risk, events, censored, survival, gw
 
 
-def kaplan_meier(data: ConversionData, *, ci_prob: float = 0.95) -> pd.DataFrame:
+def kaplan_meier(data: ConversionData, *, ci_prob: float = 0.95, by=None) -> pd.DataFrame:
     """Kaplan–Meier estimate of the cumulative conversion curve of each cohort.
 
     Parameters
@@ -48,12 +48,16 @@ def kaplan_meier(data: ConversionData, *, ci_prob: float = 0.95) -> pd.DataFrame
         at the upper edge of their bin.
     ci_prob : float, default 0.95
         Probability mass of the pointwise confidence interval.
+    by : str or list of str, optional
+        One curve per level of these columns of the cell table (the cohort column and the
+        covariates, e.g. ``["variant", "platform"]``) instead of per cohort.
 
     Returns
     -------
     pandas.DataFrame
-        One row per cohort and distinct duration (event or censoring time), with columns
-        ``cohort``, ``time`` (in ``data.time_unit``), ``at_risk`` (units with duration >= time),
+        One row per cohort (or ``by`` level) and distinct duration (event or censoring time),
+        with columns ``cohort`` (or the ``by`` columns), ``time`` (in ``data.time_unit``),
+        ``at_risk`` (units with duration >= time),
         ``converted`` and ``censored`` (units converting / censored at time), ``conversion``
         (cumulative conversion 1 − S(t) just after time), ``lower`` and ``upper`` (its interval).
 
@@ -69,14 +73,20 @@ def kaplan_meier(data: ConversionData, *, ci_prob: float = 0.95) -> pd.DataFrame
     Raises
     ------
     ValueError
-        If ``ci_prob`` is not in (0, 1).
+        If ``ci_prob`` is not in (0, 1), or ``by`` names a column the data do not have.
     """
     if not 0 < ci_prob < 1:
         raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
     z = stats.norm.ppf(0.5 + ci_prob / 2)
+    if by is None:
+        labels, level = list(data.cohorts), data.cohort
+    else:
+        cols = [by] if isinstance(by, str) else list(by)
+        _, labels, cell_level = group_index(data.cells, cols)
+        level = cell_level[data.cell]
     frames = []
-    for g, label in enumerate(data.cohorts):
-        m = data.cohort == g
+    for g, label in enumerate(labels):
+        m = level == g
         t, n, d, c, s, gw = km_arrays(data.duration[m], data.converted[m], data.count[m])
         with np.errstate(divide="ignore", invalid="ignore"):
             log_s = np.log(s)
@@ -88,12 +98,15 @@ def kaplan_meier(data: ConversionData, *, ci_prob: float = 0.95) -> pd.DataFrame
         none_yet = gw == 0
         s_low = np.where(none_yet & (s == 1), 1.0, s_low)
         s_high = np.where(none_yet & (s == 1), 1.0, s_high)
+        keys = ({"cohort": label} if by is None else
+                dict(zip(cols, label if len(cols) > 1 else (label,), strict=True)))
         frames.append(pd.DataFrame({
-            "cohort": label, "time": t, "at_risk": n, "converted": d, "censored": c,
+            **keys, "time": t, "at_risk": n, "converted": d, "censored": c,
             "conversion": 1.0 - s, "lower": 1.0 - s_high, "upper": 1.0 - s_low,
         }))
     out = pd.concat(frames, ignore_index=True)
-    out["cohort"] = pd.Categorical(out["cohort"], categories=list(data.cohorts))
+    if by is None:
+        out["cohort"] = pd.Categorical(out["cohort"], categories=list(data.cohorts))
     out.attrs["time_unit"] = data.time_unit
     out.attrs["ci_prob"] = ci_prob
     return out

@@ -15,7 +15,8 @@ import pytensor.tensor as pt
 from ..data.container import ConversionData
 from ..lags.families import LagFamily, get_lag
 from ..lags.namespace import pytensor_namespace
-from .design import GROUPS, choose_parametrization, resolve_pooling
+from .design import GROUPS, choose_parametrization, choose_term_centring, resolve_pooling
+from .formula import PARAMETERS, Design, build_design
 from .likelihood import (
     LikelihoodArrays,
     LikelihoodRows,
@@ -82,6 +83,13 @@ class ModelBuilder:
     zero_width : float, optional
         Width of the first bin, in the data's time unit, into which conversions at duration 0
         are placed (default: the smallest positive duration in the data).
+    formula : dict, optional
+        A formula per parameter (keys ``"eventual_rate"``, ``"lag_loc"``, and ``"lag_shape"`` /
+        ``"lag_q"`` where the family has them), on the columns of the data's cell table (the
+        cohort column and the ``covariates`` of :func:`bayesconv.prepare`), e.g.
+        ``{"eventual_rate": "variant + (variant | platform) + rw(signup_week)"}``; see
+        :mod:`bayesconv.model.formula`. A parameter left out keeps the design ``pooling``
+        gives it over cohorts; without a formula the model is the one-factor model above.
 
     Attributes
     ----------
@@ -98,14 +106,17 @@ class ModelBuilder:
     Raises
     ------
     TypeError
-        ``data`` is not a ConversionData.
+        ``data`` is not a ConversionData, or ``formula`` not a dict of strings.
     ValueError
-        Unknown lag, pooling, parametrization or prior keys; priors out of range.
+        Unknown lag, pooling, parametrization or prior keys; priors out of range; a formula
+        key that is not a parameter of the lag family; a formula that uses a column the data
+        do not have, groups over a single level, or walks over an unordered column.
     """
 
     def __init__(self, data: ConversionData, *, lag: str | LagFamily = "gamma",
                  pooling: str = "auto", priors: dict | None = None,
-                 parametrization: str = "auto", zero_width: float | None = None):
+                 parametrization: str = "auto", zero_width: float | None = None,
+                 formula: dict | None = None):
         if not isinstance(data, ConversionData):
             raise TypeError("data must be a ConversionData from bayesconv.prepare(), "
                             f"got {type(data).__name__}")
@@ -115,18 +126,27 @@ class ModelBuilder:
                              "'auto', 'centered', 'noncentered'")
         self.data = data
         self.family = get_lag(lag)
+        formula = _check_formula(formula, self.family)
         self.rows: LikelihoodRows = rows_from_data(data, zero_width=zero_width)
+        units = np.bincount(data.cell, weights=data.count, minlength=data.n_cells)
+        self.designs: dict[str, Design] = {
+            name: build_design(name, f, data.cells, units) for name, f in formula.items()}
         if pooling != "partial":
             par = {}  # only partial pooling has a centred / non-centred choice
         elif parametrization == "auto":
             par = choose_parametrization(data)
         else:
             par = {key: (parametrization,) * data.n_cohorts for key in GROUPS}
+        par = {k: v for k, v in par.items() if k not in {d.raw for d in self.designs.values()}}
+        for design in self.designs.values():
+            for term in design.groups:
+                par[f"{design.raw}:{term.name}"] = choose_term_centring(
+                    data, design, term, parametrization)
         self.spec = ModelSpec(
             lag=self.family.name, pooling=pooling, priors=merge_priors(priors),
             parametrization=par, time_scale=self.rows.time_scale,
             zero_width=float(zero_width) if zero_width is not None
-            else default_zero_width(data))
+            else default_zero_width(data), formula=formula)
         self.arrays = LikelihoodArrays.from_rows(self.family, self.rows).padded()
         self._model: pm.Model | None = None
 
@@ -140,7 +160,17 @@ class ModelBuilder:
 
     @property
     def coords(self) -> dict:
-        return {"cohort": [str(c) for c in self.data.cohorts]}
+        coords = {"cohort": [str(c) for c in self.data.cohorts]}
+        if self.designs:
+            coords["cell"] = list(range(self.data.n_cells))
+        for design in self.designs.values():
+            if design.fixed:
+                coords[f"{design.raw}_fixed"] = list(design.fixed)
+            for term in design.groups:
+                coords[term.factor] = list(term.levels)
+            for walk in design.walks:
+                coords[walk.period] = [str(v) for v in walk.levels]
+        return coords
 
     def data_values(self) -> dict:
         """The values of every ``pm.Data`` container: what a compiled model of the same
@@ -188,6 +218,58 @@ class ModelBuilder:
         raw = self._cohort_vector(f"log_{param.var}", param.prior, pooling)
         return pm.Deterministic(param.var, pt.exp(raw), dims="cohort")
 
+    def _formula_vector(self, design: Design):
+        """A parameter on its link scale per cell, from its formula: intercept, fixed effects,
+        group-specific effects and random walks (shape (n_cells,))."""
+        p = self.spec.priors
+        raw = design.raw
+        mu0, sd0 = p[raw]["mu"], p[raw]["sigma"]
+        eta = pt.zeros(self.data.n_cells)
+        if design.intercept:
+            eta = eta + pm.Normal(f"{raw}_intercept", mu0, sd0)
+        elif not (design.fixed or design.groups or design.walks):
+            raise ValueError(f"the formula of {design.parameter!r} ({design.formula!r}) has no "
+                             "terms at all")
+        if design.fixed:
+            eff = p[f"{raw}_effect"]
+            beta = pm.Normal(f"{raw}_beta", eff["mu"], eff["sigma"], dims=f"{raw}_fixed")
+            eta = eta + pt.dot(design.X, beta)
+        for term in design.groups:
+            key = term.name.replace("|", "_by_")
+            sd = pm.HalfNormal(f"{raw}_sd_{key}", p[f"{raw}_sd"])
+            centred = np.array([c == "centered" for c in
+                                self.spec.parametrization[f"{raw}:{term.name}"]])
+            n = len(term.levels)
+            if centred.all():
+                b = pm.Normal(f"{raw}_{key}", 0.0, sd, dims=term.factor)
+            else:
+                z = pm.Normal(f"{raw}_{key}_offset", 0.0, 1.0, shape=int((~centred).sum()))
+                value = pt.zeros(n)
+                value = pt.set_subtensor(value[np.flatnonzero(~centred)], sd * z)
+                if centred.any():
+                    raw_c = pm.Normal(f"{raw}_{key}_centered", 0.0, sd, shape=int(centred.sum()))
+                    value = pt.set_subtensor(value[np.flatnonzero(centred)], raw_c)
+                b = pm.Deterministic(f"{raw}_{key}", value, dims=term.factor)
+            eta = eta + pt.dot(term.Z, b)
+        for walk in design.walks:
+            sd = pm.HalfNormal(f"{raw}_rw_sd_{walk.period}", p[f"{raw}_rw_sd"])
+            z = pm.Normal(f"{raw}_rw_{walk.period}_step", 0.0, 1.0,
+                          shape=len(walk.levels) - 1)
+            w = pm.Deterministic(f"{raw}_rw_{walk.period}",
+                                 pt.concatenate([pt.zeros(1), pt.cumsum(sd * z)]),
+                                 dims=walk.period)
+            eta = eta + w[walk.index]
+        return eta
+
+    def _parameter(self, name: str, default):
+        """A parameter's link-scale value per cell: from its formula, or ``default()`` (the
+        cohort-level design of ``pooling``) mapped to cells. Returns (per cell, per cohort or
+        None)."""
+        if name in self.designs:
+            return self._formula_vector(self.designs[name]), None
+        value = default()
+        return self._per_cell(value), value
+
     def _per_cell(self, value):
         """A per-cohort vector as the per-cell vector the likelihood reads."""
         codes = self.data.cell_cohort
@@ -200,18 +282,30 @@ class ModelBuilder:
         with pm.Model(coords=self.coords) as model:
             # a Data container, so a cached compiled model can be reused with another scale
             s = pm.Data("time_scale", np.float64(self.spec.time_scale))
-            logit_c = self._cohort_vector("logit_rate", "logit_rate")
-            log_loc = self._cohort_vector("log_lag_loc", "log_lag_loc")
-            pm.Deterministic("eventual_rate", pm.math.sigmoid(logit_c), dims="cohort")
-            pm.Deterministic("lag_loc", pt.exp(log_loc) * s, dims="cohort")
-            lag_params = [pt.exp(log_loc)] + [self._lag_param(p) for p in self.family.extra_params]
+            logit_c, logit_c_cohort = self._parameter(
+                "eventual_rate", lambda: self._cohort_vector("logit_rate", "logit_rate"))
+            log_loc, log_loc_cohort = self._parameter(
+                "lag_loc", lambda: self._cohort_vector("log_lag_loc", "log_lag_loc"))
+            for name, cohort_value, cell_value, to_natural in (
+                    ("eventual_rate", logit_c_cohort, logit_c, pm.math.sigmoid),
+                    ("lag_loc", log_loc_cohort, log_loc, lambda x: pt.exp(x) * s)):
+                if cohort_value is not None:
+                    pm.Deterministic(name, to_natural(cohort_value), dims="cohort")
+                else:
+                    pm.Deterministic(f"{name}_cell", to_natural(cell_value), dims="cell")
+            lag_params = [pt.exp(log_loc)]
+            for param in self.family.extra_params:
+                if param.var in self.designs:
+                    raw = self._formula_vector(self.designs[param.var])
+                    value = pt.exp(raw) if param.positive else raw
+                    lag_params.append(pm.Deterministic(f"{param.var}_cell", value, dims="cell"))
+                else:
+                    lag_params.append(self._per_cell(self._lag_param(param)))
             log_c, log1m_c = log_c_pair(logit_c, PT)
             data_vars = LikelihoodArrays(
                 {key: pm.Data(LikelihoodArrays.data_name(key), v)
                  for key, v in self.arrays.items()})
-            ll = total_loglik(self.family, self.rows, self._per_cell(log_c),
-                              self._per_cell(log1m_c),
-                              *(self._per_cell(p) for p in lag_params), xp=PT,
+            ll = total_loglik(self.family, self.rows, log_c, log1m_c, *lag_params, xp=PT,
                               data_vars=data_vars)
             pm.Potential("loglik", ll)
         return model
@@ -219,3 +313,21 @@ class ModelBuilder:
     def __repr__(self) -> str:
         return (f"ConversionModel(lag={self.spec.lag!r}, pooling={self.spec.pooling!r}, "
                 f"{self.data!r})")
+
+
+def _check_formula(formula, family) -> dict:
+    """``formula`` as a dict of the family's parameter names to formula strings."""
+    if formula is None:
+        return {}
+    if not isinstance(formula, dict) or not all(isinstance(v, str) for v in formula.values()):
+        raise TypeError("formula must be a dict of parameter name to formula string, e.g. "
+                        "{'eventual_rate': 'variant + (1 | platform)'}, got "
+                        f"{type(formula).__name__}")
+    known = ["eventual_rate", "lag_loc"] + [p.var for p in family.extra_params]
+    for key in formula:
+        if key not in known:
+            extra = (f" ({key!r} is a parameter of another lag family)"
+                     if key in PARAMETERS else "")
+            raise ValueError(f"formula key {key!r} is not a parameter of the {family.name} "
+                             f"lag{extra}; its parameters: {known}")
+    return {k: formula[k] for k in known if k in formula}

@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.container import ConversionData
-from ..data.kaplan_meier import kaplan_meier
+from ..data.kaplan_meier import km_arrays
 from ..data.stats import weighted_median
 
-__all__ = ["GROUPS", "POOLING", "choose_parametrization", "resolve_pooling"]
+__all__ = ["GROUPS", "POOLING", "choose_parametrization", "choose_term_centring",
+           "resolve_pooling"]
 
 POOLING = ("auto", "partial", "none", "complete")
 
@@ -82,16 +83,27 @@ def choose_parametrization(data: ConversionData) -> dict:
     dict mapping "logit_rate" and "log_lag_loc" to a tuple of "centered" / "noncentered" per
     cohort.
     """
-    km = kaplan_meier(data)
-    n_g = np.bincount(data.cohort, weights=data.count, minlength=data.n_cohorts)
-    d_g = np.bincount(data.cohort, weights=data.count * data.converted, minlength=data.n_cohorts)
-    p = km.groupby("cohort", observed=True)["conversion"].last().to_numpy()
-    p = np.clip(p, 0.5 / n_g, 1 - 0.5 / n_g)
-    est_rate = np.log(p / (1 - p))
-    se_rate = 1 / np.sqrt(n_g * p * (1 - p))
-    est_lag = np.zeros(data.n_cohorts)
-    for g in range(data.n_cohorts):
-        m = (data.cohort == g) & data.converted
+    return _centring(data, data.cohort, data.n_cohorts)
+
+
+def _centring(data: ConversionData, codes: np.ndarray, n: int) -> dict:
+    """:func:`choose_parametrization`'s rule for any grouping of the rows (``codes`` per row,
+    ``n`` levels)."""
+    n_g = np.bincount(codes, weights=data.count, minlength=n)
+    d_g = np.bincount(codes, weights=data.count * data.converted, minlength=n)
+    p = np.zeros(n)
+    for g in range(n):
+        m = codes == g
+        if m.any():
+            *_, surv, _ = km_arrays(data.duration[m], data.converted[m], data.count[m])
+            p[g] = 1.0 - surv[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.clip(p, 0.5 / n_g, 1 - 0.5 / n_g)
+        est_rate = np.log(p / (1 - p))
+        se_rate = 1 / np.sqrt(n_g * p * (1 - p))
+    est_lag = np.zeros(n)
+    for g in range(n):
+        m = (codes == g) & data.converted
         if m.any():
             med = weighted_median(data.duration[m], data.count[m])
             est_lag[g] = np.log(max(med, 1e-12))
@@ -104,3 +116,25 @@ def choose_parametrization(data: ConversionData) -> dict:
         out[key] = tuple("centered" if (h and s < np.sqrt(tau2)) else "noncentered"
                          for h, s in zip(has, se, strict=True))
     return out
+
+
+def choose_term_centring(data: ConversionData, design, term, parametrization: str = "auto"
+                         ) -> tuple:
+    """Centred or non-centred per level of a formula's group term.
+
+    Group intercepts ``(1 | g)`` of the eventual rate and the lag location follow the rule of
+    :func:`choose_parametrization` applied to the levels of ``g``; slopes and the group terms of
+    the other parameters are non-centred (their levels are rarely pinned by their own data).
+    ``parametrization`` "centered" or "noncentered" forces one form.
+
+    Returns
+    -------
+    tuple of "centered" / "noncentered", one per level of the term.
+    """
+    n = len(term.levels)
+    if parametrization in ("centered", "noncentered"):
+        return (parametrization,) * n
+    if not term.intercept or design.raw not in GROUPS:
+        return ("noncentered",) * n
+    level_of_cell = np.argmax(term.Z != 0, axis=1)
+    return _centring(data, level_of_cell[data.cell], n)[design.raw]

@@ -20,6 +20,24 @@ DEFAULT_PRIORS: dict = {
     "log_lag_shape": {"mu": 0.0, "sigma": 1.0},
     # generalized gamma only: q, shared by all cohorts; 0 log-normal, 1 Weibull, sigma gamma
     "lag_q": {"mu": 0.0, "sigma": 1.0},
+    # --- formulas (bayesconv.model.formula). The intercept of a parameter's formula takes the
+    # population prior above ("logit_rate", "log_lag_loc", "log_lag_shape", "lag_q"); then:
+    # fixed effects on logit(eventual rate): an odds ratio within e^±2 (0.14 to 7) at 2 sd
+    "logit_rate_effect": {"mu": 0.0, "sigma": 1.0},
+    # step sd of a random walk over periods on logit(eventual rate): HalfNormal scale
+    "logit_rate_rw_sd": 0.5,
+    # fixed effects on log(lag location): a lag factor within e^±2 at 2 sd; walk steps
+    "log_lag_loc_effect": {"mu": 0.0, "sigma": 1.0},
+    "log_lag_loc_rw_sd": 0.5,
+    # lag shape: fixed effects, between-group sd and walk steps on log(shape), kept small:
+    # shapes are weakly identified under censoring
+    "log_lag_shape_effect": {"mu": 0.0, "sigma": 0.5},
+    "log_lag_shape_sd": 0.5,
+    "log_lag_shape_rw_sd": 0.25,
+    # generalized gamma q
+    "lag_q_effect": {"mu": 0.0, "sigma": 0.5},
+    "lag_q_sd": 0.5,
+    "lag_q_rw_sd": 0.25,
 }
 
 

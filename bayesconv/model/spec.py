@@ -8,7 +8,7 @@ JSON-able values).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["ModelSpec"]
 
@@ -32,6 +32,9 @@ class ModelSpec:
         The internal time unit, in the data's time unit.
     zero_width : float
         Width of the first bin for conversions at duration 0, in the data's time unit.
+    formula : dict
+        Parameter name -> formula (:mod:`bayesconv.model.formula`); parameters not in it keep
+        the design ``pooling`` gives them over cohorts. Empty: the one-factor model.
     """
 
     lag: str
@@ -40,12 +43,14 @@ class ModelSpec:
     parametrization: dict
     time_scale: float
     zero_width: float
+    formula: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The spec as plain JSON-able values (tuples become lists)."""
         return {"lag": self.lag, "pooling": self.pooling, "priors": self.priors,
                 "parametrization": {k: list(v) for k, v in self.parametrization.items()},
-                "time_scale": float(self.time_scale), "zero_width": float(self.zero_width)}
+                "time_scale": float(self.time_scale), "zero_width": float(self.zero_width),
+                "formula": dict(self.formula)}
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelSpec:
@@ -56,7 +61,8 @@ class ModelSpec:
         KeyError
             A field is missing (its name is the key).
         """
-        kwargs = {f.name: values[f.name] for f in dataclasses.fields(cls)}
+        kwargs = {f.name: values[f.name] for f in dataclasses.fields(cls)
+                  if f.name in values or f.default_factory is dataclasses.MISSING}
         kwargs["parametrization"] = {k: tuple(v) for k, v in kwargs["parametrization"].items()}
         kwargs["time_scale"] = float(kwargs["time_scale"])
         kwargs["zero_width"] = float(kwargs["zero_width"])

@@ -13,49 +13,52 @@ import pandas as pd
 import xarray as xr
 
 from ..data.container import ConversionData
+from .cells import Draws
 from .diagnostics import hdi
-from .quantities import Draws, curves
+from .quantities import cell_curves
 
 __all__ = ["calibration_table"]
 
 
 def _unit_followup(data) -> pd.DataFrame:
-    """Every unit's follow-up age and whether it has converted, aggregated.
+    """Every unit's follow-up age and whether it has converted, aggregated per cell.
 
-    Returns a DataFrame with columns ``cohort`` (code), ``age`` (time unit), ``units`` and
-    ``converted`` (units of that age that converted by the observation date).
+    Returns a DataFrame with columns ``cell`` and ``cohort`` (codes), ``age`` (time unit),
+    ``units`` and ``converted`` (units of that age that converted by the observation date).
 
     With the date layout, ``data.followup`` holds the ages of all units and the censored rows
     the ages of the unconverted ones, so converted units per age are the difference. With the
     duration/event layout a converted unit's follow-up is unknown and is taken to be its
-    cohort's longest duration (as in :meth:`ConversionResult.posterior_predictive_km`).
+    cell's longest duration (as in :meth:`ConversionResult.posterior_predictive_km`).
     """
-    cens = pd.DataFrame({"cohort": data.cohort[~data.converted],
+    cens = pd.DataFrame({"cell": data.cell[~data.converted],
                          "age": data.duration[~data.converted],
                          "censored": data.count[~data.converted]})
-    cens = cens.groupby(["cohort", "age"], as_index=False)["censored"].sum()
+    cens = cens.groupby(["cell", "age"], as_index=False)["censored"].sum()
     if data.followup is not None:
-        fu = data.followup.assign(cohort=data.cell_cohort[data.followup["cell"].to_numpy()])
-        fu = fu.groupby(["cohort", "age"], as_index=False)["count"].sum()
-        out = fu.merge(cens, on=["cohort", "age"], how="outer")
+        fu = data.followup.groupby(["cell", "age"], as_index=False)["count"].sum()
+        out = fu.merge(cens, on=["cell", "age"], how="outer")
         out["count"] = out["count"].fillna(0)
         out["censored"] = out["censored"].fillna(0)
         conv = out["count"] - out["censored"]
         if (conv < 0).any() or conv.sum() != (data.count * data.converted).sum():
             raise ValueError("the follow-up table does not match the censored rows; "
                              "cannot tell converted units' follow-up ages apart")
-        out = pd.DataFrame({"cohort": out["cohort"], "age": out["age"],
+        out = pd.DataFrame({"cell": out["cell"], "age": out["age"],
                             "units": out["count"], "converted": conv})
     else:
-        fmax = np.array([data.duration[data.cohort == g].max() for g in range(data.n_cohorts)])
-        conv_n = np.bincount(data.cohort, weights=data.count * data.converted,
-                             minlength=data.n_cohorts)
-        conv = pd.DataFrame({"cohort": np.arange(data.n_cohorts), "age": fmax,
+        fmax = np.full(data.n_cells, -np.inf)
+        np.maximum.at(fmax, data.cell, data.duration)
+        conv_n = np.bincount(data.cell, weights=data.count * data.converted,
+                             minlength=data.n_cells)
+        conv = pd.DataFrame({"cell": np.arange(data.n_cells), "age": fmax,
                              "converted": conv_n})
-        out = cens.merge(conv, on=["cohort", "age"], how="outer").fillna(0)
+        out = cens.merge(conv, on=["cell", "age"], how="outer").fillna(0)
         out["units"] = out["censored"] + out["converted"]
-        out = out[["cohort", "age", "units", "converted"]]
-    out = out[out["units"] > 0].sort_values(["cohort", "age"]).reset_index(drop=True)
+        out = out[["cell", "age", "units", "converted"]]
+    out = out[out["units"] > 0].sort_values(["cell", "age"]).reset_index(drop=True)
+    out["cell"] = out["cell"].astype(np.int64)
+    out.insert(1, "cohort", data.cell_cohort[out["cell"].to_numpy()])
     out["units"] = out["units"].astype(np.int64)
     out["converted"] = out["converted"].astype(np.int64)
     return out
@@ -164,11 +167,11 @@ def calibration_table(draws: Draws, data: ConversionData, bands=10, *, by_cohort
         n_bands = len(edges) - 1
         expected = None
         simulated = None
-        for g in gs:
-            m = (sel["cohort"].to_numpy() == g) & (band >= 0)
+        for g in np.unique(sel["cell"]):
+            m = (sel["cell"].to_numpy() == g) & (band >= 0)
             if not m.any():
                 continue
-            curve = curves(thin, ages[m]).isel(cohort=g, chain=0).values  # (draws, ages)
+            curve = cell_curves(thin, ages[m]).isel(cell=g, chain=0).values  # (draws, ages)
             p = np.clip(curve, 0.0, 1.0)
             onehot = np.zeros((m.sum(), n_bands))
             onehot[np.arange(m.sum()), band[m]] = 1.0

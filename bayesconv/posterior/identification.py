@@ -15,8 +15,8 @@ import xarray as xr
 from ..data.container import ConversionData
 from ..errors import IdentificationWarning
 from ..lags.namespace import NP
+from .cells import Draws
 from .diagnostics import beyond, hdi
-from .quantities import Draws
 
 __all__ = ["WEAK_FOLLOWUP_SHARE", "WEAK_HDI_WIDTH", "identification", "warn_weak_identification"]
 
@@ -32,8 +32,9 @@ def identification(draws: Draws, data: ConversionData) -> pd.DataFrame:
     Two measures per cohort:
 
     * ``followup_share``: posterior mean of F(longest follow-up), the share of eventual
-      converters who would have converted by the cohort's longest follow-up;
-    * ``rate_hdi_width``: width of the 94% HDI of the eventual rate.
+      converters who would have converted by the longest follow-up (of each of the cohort's
+      cells, averaged over their units);
+    * ``rate_hdi_width``: width of the 94% HDI of the cohort's eventual rate.
 
     A cohort is flagged ``weakly_identified`` when ``followup_share`` < 0.75 (most of the
     eventual rate is extrapolated) or the HDI is wider than 0.3.
@@ -43,11 +44,14 @@ def identification(draws: Draws, data: ConversionData) -> pd.DataFrame:
     DataFrame indexed by cohort with columns ``followup_share``, ``rate_hdi_width`` and
     ``weakly_identified``.
     """
-    fmax = data.cohort_table()["max_duration"].to_numpy()
-    tt = xr.DataArray(fmax, dims="cohort", coords={"cohort": draws.rate["cohort"]})
-    share = np.exp(xr.apply_ufunc(lambda x, *a: draws.family.logcdf(x, *a, xp=NP),
-                                  tt, *draws.lag)).mean(("chain", "draw"))
-    width = hdi(draws.rate, 0.94).diff("ci_bound").squeeze("ci_bound", drop=True)
+    fmax = np.full(data.n_cells, -np.inf)
+    np.maximum.at(fmax, data.cell, data.duration)
+    tt = xr.DataArray(fmax, dims="cell", coords={"cell": draws.rate["cell"]})
+    f_end = np.exp(xr.apply_ufunc(lambda x, *a: draws.family.logcdf(x, *a, xp=NP),
+                                  tt, *draws.lag))
+    share = draws.average(f_end).mean(("chain", "draw"))
+    width = hdi(draws.average(draws.rate), 0.94).diff("ci_bound").squeeze("ci_bound",
+                                                                          drop=True)
     out = pd.DataFrame({"followup_share": share.values, "rate_hdi_width": width.values},
                        index=pd.Index(data.cohorts, name=data.cohort_name or "cohort"))
     out["weakly_identified"] = ((out["followup_share"] < WEAK_FOLLOWUP_SHARE)

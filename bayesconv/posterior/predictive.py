@@ -8,7 +8,8 @@ import pandas as pd
 
 from ..data.container import ConversionData
 from ..data.kaplan_meier import km_arrays
-from .quantities import Draws, followup_ages
+from .cells import Draws
+from .quantities import followup_ages
 
 __all__ = ["PPC_MAX_CELLS", "PPC_UNIT_LIMIT", "posterior_predictive_km"]
 
@@ -21,7 +22,7 @@ PPC_MAX_CELLS = 1_000
 
 def posterior_predictive_km(draws: Draws, data: ConversionData, n_draws: int = 100,
                             random_seed=None, *, unit_limit: int = PPC_UNIT_LIMIT,
-                            max_cells: int = PPC_MAX_CELLS) -> pd.DataFrame:
+                            max_cells: int = PPC_MAX_CELLS, by=None) -> pd.DataFrame:
     """Kaplan–Meier curves of data sets simulated from the posterior (a PPC).
 
     Each simulated data set keeps every unit's follow-up (its age at the observation
@@ -30,7 +31,7 @@ def posterior_predictive_km(draws: Draws, data: ConversionData, n_draws: int = 1
     the follow-up of converted units is unknown and every unit is assumed followed to its
     cohort's longest duration (true of fixed-follow-up studies such as Rossi's).
 
-    Cohorts of more than ``unit_limit`` units are simulated on a grid (the cohort's distinct
+    Cells of more than ``unit_limit`` units are simulated on a grid (the cohort's distinct
     observed times, thinned to at most ``max_cells`` by quantiles): the converting units of
     each follow-up group are spread over the grid cells below their age with one multinomial
     draw, each conversion recorded at its cell's upper edge, as data recorded at that
@@ -45,10 +46,14 @@ def posterior_predictive_km(draws: Draws, data: ConversionData, n_draws: int = 1
     n_draws : int, default 100
         Number of posterior draws (data sets) to simulate.
     random_seed : int, optional
+    by : str or list of str, optional
+        Simulated Kaplan–Meier curves per level of these cell-table columns (default: per
+        cohort). Each cell is simulated from its own parameters.
 
     Returns
     -------
-    DataFrame with columns ``draw`` (0..n_draws-1), ``cohort``, ``time``, ``conversion``.
+    DataFrame with columns ``draw`` (0..n_draws-1), ``cohort`` (or the ``by`` level),
+    ``time``, ``conversion``.
     """
     rng = np.random.default_rng(random_seed)
     family = draws.family
@@ -56,7 +61,7 @@ def posterior_predictive_km(draws: Draws, data: ConversionData, n_draws: int = 1
     picks = rng.choice(c.shape[-1], size=min(n_draws, c.shape[-1]), replace=False)
     fu = followup_ages(data)
     grids = [_grid(data, g, fu[g][0], max_cells) if fu[g][1].sum() > unit_limit else None
-             for g in range(data.n_cohorts)]
+             for g in range(data.n_cells)]
     for g, edges in enumerate(grids):
         ages, n = fu[g]
         if edges is not None and len(ages) > max_cells:
@@ -65,34 +70,40 @@ def posterior_predictive_km(draws: Draws, data: ConversionData, n_draws: int = 1
             snapped = np.where(idx >= 0, edges[np.maximum(idx, 0)], 0.0)
             ages, inverse = np.unique(snapped, return_inverse=True)
             fu[g] = (ages, np.bincount(inverse, weights=n).astype(np.int64))
+    name, labels, level = draws.groups(by)
+    column = "cohort" if by is None else name
     frames = []
     for j, s in enumerate(picks):
-        for g, label in enumerate(data.cohorts):
-            ages, n = fu[g]
-            lag_gs = [x[g, s] for x in lag]
-            cdf_age = np.exp(family.logcdf(ages, *lag_gs))
-            k = rng.binomial(n, c[g, s] * cdf_age)
-            if grids[g] is None:
-                # conversion times of the k units converting before their age: F truncated
-                rep_age = np.repeat(ages, k)
-                u = rng.uniform(0.0, np.repeat(cdf_age, k))
-                times = np.minimum(family.quantile(u, *lag_gs), rep_age)
-                t_conv, n_conv = times, np.ones(k.sum())
-            else:
-                t_conv, n_conv = _gridded(family, grids[g], ages, k, cdf_age, lag_gs, rng)
-            dur = np.concatenate([t_conv, ages])
-            conv = np.concatenate([np.ones(len(t_conv), bool), np.zeros(len(ages), bool)])
-            cnt = np.concatenate([n_conv, n - k])
+        for i, label in enumerate(labels):
+            parts = []
+            for g in np.flatnonzero(level == i):
+                ages, n = fu[g]
+                lag_gs = [x[g, s] for x in lag]
+                cdf_age = np.exp(family.logcdf(ages, *lag_gs))
+                k = rng.binomial(n, c[g, s] * cdf_age)
+                if grids[g] is None:
+                    # conversion times of the k units converting before their age: F truncated
+                    rep_age = np.repeat(ages, k)
+                    u = rng.uniform(0.0, np.repeat(cdf_age, k))
+                    times = np.minimum(family.quantile(u, *lag_gs), rep_age)
+                    t_conv, n_conv = times, np.ones(k.sum())
+                else:
+                    t_conv, n_conv = _gridded(family, grids[g], ages, k, cdf_age, lag_gs, rng)
+                parts.append((t_conv, n_conv, ages, n - k))
+            dur = np.concatenate([x for p in parts for x in (p[0], p[2])])
+            conv = np.concatenate([x for p in parts for x in (np.ones(len(p[0]), bool),
+                                                              np.zeros(len(p[2]), bool))])
+            cnt = np.concatenate([x for p in parts for x in (p[1], p[3])])
             keep = cnt > 0
             tt, _, _, _, surv, _ = km_arrays(dur[keep], conv[keep], cnt[keep])
-            frames.append(pd.DataFrame({"draw": j, "cohort": label, "time": tt,
+            frames.append(pd.DataFrame({"draw": j, column: label, "time": tt,
                                         "conversion": 1 - surv}))
     return pd.concat(frames, ignore_index=True)
 
 
 def _grid(data: ConversionData, g: int, ages: np.ndarray, max_cells: int) -> np.ndarray:
-    """Cell upper edges for the gridded PPC of cohort ``g``: distinct observed times."""
-    times = np.unique(np.concatenate([data.duration[data.cohort == g], ages]))
+    """Upper edges of the time grid for the gridded PPC of cell ``g``: its distinct times."""
+    times = np.unique(np.concatenate([data.duration[data.cell == g], ages]))
     times = times[times > 0]
     if len(times) > max_cells:
         times = np.unique(np.quantile(times, np.linspace(0, 1, max_cells)))

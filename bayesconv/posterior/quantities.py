@@ -1,76 +1,29 @@
 """Posterior quantities as functions of posterior draws: curves, conversion probabilities,
 nowcasts and the pointwise log-likelihood.
 
-Every function takes :class:`Draws` (the lag family and the per-cohort draws of the eventual
+Every function takes :class:`~bayesconv.posterior.cells.Draws` (per-cell draws of the eventual
 rate and the lag parameters) and plain arrays, and uses the cure-mixture formulas of
-:mod:`bayesconv.model.mixture`, the same ones the likelihood is made of.
+:mod:`bayesconv.model.mixture`, the same ones the likelihood is made of. Per-cohort (or
+per-factor) quantities are the cells' quantities averaged by :meth:`Draws.average`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ..data.container import ConversionData
-from ..lags.families import LagFamily
 from ..lags.namespace import NP
 from ..model import mixture
 from ..model.likelihood import LikelihoodRows, row_loglik
+from .cells import Draws
 from .diagnostics import hdi
 
-__all__ = ["Draws", "conversion_probability", "curves", "followup_ages", "log_conversion_probability",
-           "median_lag", "nowcast", "pointwise_loglik"]
+__all__ = ["cell_curves", "conversion_probability", "curves", "followup_ages",
+           "log_conversion_probability", "median_lag", "nowcast", "pointwise_loglik"]
 
 _SAMPLE = ("chain", "draw")
-
-
-@dataclass(frozen=True)
-class Draws:
-    """The posterior draws every quantity is computed from.
-
-    Attributes
-    ----------
-    family : LagFamily
-    rate : DataArray of shape (chain, draw, cohort)
-        Eventual conversion rate c.
-    lag : tuple of DataArray of shape (chain, draw, cohort)
-        The lag parameters in ``family.param_names`` order; the location in the data's time
-        unit.
-    """
-
-    family: LagFamily
-    rate: xr.DataArray
-    lag: tuple
-
-    @classmethod
-    def from_posterior(cls, family: LagFamily, posterior: xr.Dataset) -> Draws:
-        lag = (posterior["lag_loc"],) + tuple(posterior[p.var] for p in family.extra_params)
-        return cls(family, posterior["eventual_rate"], lag)
-
-    @property
-    def n_samples(self) -> int:
-        return self.rate.sizes["chain"] * self.rate.sizes["draw"]
-
-    def cohort(self, g: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(c, lag params) of cohort ``g`` as arrays of shape (chain, draw, 1)."""
-        c, *lag = (np.asarray(x.isel(cohort=g).values)[..., None] for x in (self.rate, *self.lag))
-        return c, lag
-
-    def thin(self, n_draws: int | None, rng) -> Draws:
-        """At most ``n_draws`` draws (a random subset, in their order), as one chain."""
-        stacked = [x.stack(sample=_SAMPLE) for x in (self.rate, *self.lag)]
-        total = stacked[0].sizes["sample"]
-        if n_draws is not None and n_draws < total:
-            pick = np.sort(rng.choice(total, size=n_draws, replace=False))
-            stacked = [x.isel(sample=pick) for x in stacked]
-        n = stacked[0].sizes["sample"]
-        out = [x.drop_vars(["sample", "chain", "draw"]).rename(sample="draw")
-               .assign_coords(draw=np.arange(n)).expand_dims(chain=[0])
-               .transpose("chain", "draw", ...) for x in stacked]
-        return Draws(self.family, out[0], tuple(out[1:]))
 
 
 def _log_rate(c):
@@ -78,42 +31,61 @@ def _log_rate(c):
     return np.log(c), np.log1p(-c)
 
 
-def curves(draws: Draws, t) -> xr.DataArray:
-    """Posterior draws of the cumulative conversion curve c·F(t) of every cohort.
+def cell_curves(draws: Draws, t) -> xr.DataArray:
+    """c·F(t) of every cell: DataArray of shape (chain, draw, cell, t)."""
+    tt = xr.DataArray(t, dims="t", coords={"t": t})
+    logf = xr.apply_ufunc(lambda x, *a: draws.family.logcdf(x, *a, xp=NP), tt, *draws.lag)
+    out = draws.rate * np.exp(logf)
+    out.name = "conversion"
+    return out.transpose("chain", "draw", "cell", "t")
+
+
+def curves(draws: Draws, t, by=None) -> xr.DataArray:
+    """Posterior draws of the cumulative conversion curve c·F(t), per level of ``by``.
 
     Parameters
     ----------
     draws : Draws
     t : ndarray of shape (n_t,)
         Times since creation, in the data's time unit (>= 0, finite).
+    by : str or list of str, optional
+        Cell-table column(s); default the cohort. Each level's curve is its cells' curves
+        averaged over their units (the level's observed mix of the other factors).
 
     Returns
     -------
-    DataArray of shape (chain, draw, cohort, t)
+    DataArray of shape (chain, draw, level, t)
     """
-    tt = xr.DataArray(t, dims="t", coords={"t": t})
-    logf = xr.apply_ufunc(lambda x, *a: draws.family.logcdf(x, *a, xp=NP), tt, *draws.lag)
-    out = draws.rate * np.exp(logf)
+    out = draws.average(cell_curves(draws, t), by)
     out.name = "conversion"
-    return out.transpose("chain", "draw", "cohort", "t")
+    return out
 
 
-def median_lag(draws: Draws) -> xr.DataArray:
-    """Posterior draws of each cohort's median lag (data's time unit), (chain, draw, cohort)."""
-    return xr.apply_ufunc(draws.family.median, *draws.lag)
+def median_lag(family, lag: tuple) -> xr.DataArray:
+    """Draws of the median lag (data's time unit) from lag-parameter draws of any shape."""
+    return xr.apply_ufunc(family.median, *lag)
 
 
-def log_conversion_probability(draws: Draws, g: int, age, within=None) -> np.ndarray:
-    """log P(converts | not converted by ``age``), per draw and age, for cohort ``g``.
+def log_conversion_probability(draws: Draws, cells, age, within=None) -> np.ndarray:
+    """log P(converts | not converted by ``age``), per draw and row, of units in ``cells``.
 
     Eventually: c S(a) / (1 − c F(a)); with ``within`` = w, in the next w time units:
     c (F(a + w) − F(a)) / (1 − c F(a)) (:mod:`bayesconv.model.mixture`).
 
+    Parameters
+    ----------
+    draws : Draws
+    cells : int or ndarray of shape (n,)
+        The units' cells.
+    age : ndarray of shape (n,)
+        Their ages, in the data's time unit.
+    within : float, optional
+
     Returns
     -------
-    ndarray of shape (chain, draw, n_ages)
+    ndarray of shape (chain, draw, n)
     """
-    c, lag = draws.cohort(g)
+    c, lag = draws.arrays(np.broadcast_to(cells, np.shape(age)) if np.ndim(age) else cells)
     fam = draws.family
     log_c, log1m_c = _log_rate(c)
     log_sf = fam.logsf(age, *lag)
@@ -123,9 +95,15 @@ def log_conversion_probability(draws: Draws, g: int, age, within=None) -> np.nda
     return mixture.log_converts_within(log_c, log1m_c, log_sf, log_mass, NP)
 
 
-def conversion_probability(draws: Draws, g: int, age) -> np.ndarray:
-    """P(converts eventually | not converted by ``age``), shape (chain, draw, n_ages)."""
-    return np.exp(log_conversion_probability(draws, g, age))
+def conversion_probability(draws: Draws, cells: np.ndarray, weights: np.ndarray,
+                           age) -> np.ndarray:
+    """P(converts eventually | not converted by ``age``), shape (chain, draw, n_ages), for a
+    unit of the given cells (a mix with ``weights`` summing to 1)."""
+    p = 0.0
+    for cell, w in zip(cells, weights, strict=True):
+        term = np.exp(log_conversion_probability(draws, np.full(len(age), cell), age))
+        p = term if (w == 1.0 and np.isscalar(p)) else p + w * term
+    return p
 
 
 def pointwise_loglik(draws: Draws, rows: LikelihoodRows) -> np.ndarray:
@@ -139,19 +117,28 @@ def pointwise_loglik(draws: Draws, rows: LikelihoodRows) -> np.ndarray:
     return row_loglik(draws.family, rows, log_c, log1m_c, loc / rows.time_scale, *rest, xp=NP)
 
 
-def nowcast(draws: Draws, data: ConversionData, *, ci_prob: float, within, rng) -> pd.DataFrame:
-    """Conversions so far and still to come per cohort (see ``ConversionResult.nowcast``)."""
-    table = data.cohort_table()[["units", "converted"]].copy()
+def nowcast(draws: Draws, data: ConversionData, *, ci_prob: float, within, rng,
+            by=None) -> pd.DataFrame:
+    """Conversions so far and still to come per level of ``by`` (see
+    ``ConversionResult.nowcast``)."""
+    name, labels, level_of_cell = draws.groups(by)
+    level = level_of_cell[data.cell]
+    units = np.bincount(level, weights=data.count, minlength=len(labels)).astype(np.int64)
+    conv = np.bincount(level, weights=data.count * data.converted,
+                       minlength=len(labels)).astype(np.int64)
+    index = (pd.Index(data.cohorts, name=data.cohort_name or "cohort") if by is None
+             else pd.Index(labels, name=name))
+    table = pd.DataFrame({"units": units, "converted": conv}, index=index)
     table["pending"] = table["units"] - table["converted"]
     pending = ~data.converted
     out = {k: [] for k in ("remaining_mean", "remaining_lower", "remaining_upper")}
-    for g in range(data.n_cohorts):
-        m = pending & (data.cohort == g)
+    for g in range(len(labels)):
+        m = pending & (level == g)
         ages, n = data.duration[m], data.count[m]
         # F(a + w) = F(a) in floating point (far tail): probability exactly 0, no warning
         with np.errstate(divide="ignore"):
-            lp = log_conversion_probability(draws, g, ages, within)  # (chain, draw, rows)
-        p = np.clip(np.exp(lp), 0.0, 1.0)
+            lp = log_conversion_probability(draws, data.cell[m], ages, within)
+        p = np.clip(np.exp(lp), 0.0, 1.0)  # (chain, draw, rows)
         sims = rng.binomial(n, p).sum(axis=-1).astype(float)  # (chain, draw)
         da = xr.DataArray(sims, dims=_SAMPLE)
         if da.size >= 3:
@@ -166,25 +153,64 @@ def nowcast(draws: Draws, data: ConversionData, *, ci_prob: float, within, rng) 
     for k in ("mean", "lower", "upper"):
         table[f"eventual_{k}"] = table["converted"] + table[f"remaining_{k}"]
     table["eventual_rate_mean"] = table["eventual_mean"] / table["units"]
-    table.attrs.update(ci_prob=ci_prob, within=within, time_unit=data.time_unit)
+    table.attrs.update(ci_prob=ci_prob, within=within, time_unit=data.time_unit, by=by)
     return table
 
 
 def followup_ages(data: ConversionData) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per cohort: (ages, counts) of every unit's follow-up (age at the observation date).
+    """Per cell: (ages, counts) of every unit's follow-up (age at the observation date).
 
     For the duration/event layout, where the follow-up of converted units is unknown, every
-    unit of a cohort is taken to be followed to the cohort's longest duration.
+    unit of a cell is taken to be followed to the cell's longest duration.
     """
     out = []
     fu = data.followup
-    for g in range(data.n_cohorts):
+    for g in range(data.n_cells):
         if fu is not None:
-            sel = fu[data.cell_cohort[fu["cell"].to_numpy()] == g]
-            ages, inv = np.unique(sel["age"].to_numpy(float), return_inverse=True)
-            counts = np.bincount(inv, weights=sel["count"].to_numpy()).astype(np.int64)
-            out.append((ages, counts))
+            sel = fu[fu["cell"].to_numpy() == g]
+            out.append((sel["age"].to_numpy(float), sel["count"].to_numpy(np.int64)))
         else:
-            m = data.cohort == g
+            m = data.cell == g
             out.append((np.array([data.duration[m].max()]), np.array([data.count[m].sum()])))
+    return out
+
+
+def median_lags(draws: Draws, by=None) -> xr.DataArray:
+    """Median lag of the converters of each level of ``by``, per draw (data's time unit).
+
+    A level's converters come from its cells in proportion to units × eventual rate; their
+    lag distribution is the mixture of the cells' lags, whose median lies between the cells'
+    medians and is found by bisection (60 halvings of the log-time bracket, far below double
+    precision's relative resolution of a median in any time unit). A level of one cell has its
+    cell's median, in closed form.
+
+    Returns
+    -------
+    DataArray of shape (chain, draw, level)
+    """
+    per_cell = median_lag(draws.family, draws.lag)  # (chain, draw, cell)
+    name, labels, W = draws.weights(by)
+    c = draws.rate.values
+    lag = [x.values for x in draws.lag]
+    parts = []
+    for i in range(len(labels)):
+        cells = np.flatnonzero(W[i])
+        if len(cells) == 1:
+            parts.append(per_cell.isel(cell=int(cells[0])).values)
+            continue
+        med = per_cell.values[..., cells]
+        a = W[i, cells] * c[..., cells]
+        a = a / a.sum(axis=-1, keepdims=True)
+        lo, hi = np.log(med.min(axis=-1)), np.log(med.max(axis=-1))
+        pk = [x[..., cells] for x in lag]
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            mix = (a * np.exp(draws.family.logcdf(np.exp(mid)[..., None], *pk))).sum(axis=-1)
+            below = mix < 0.5
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        parts.append(np.exp(0.5 * (lo + hi)))
+    out = xr.DataArray(np.stack(parts, axis=-1), dims=("chain", "draw", name),
+                       coords={"chain": draws.rate["chain"], "draw": draws.rate["draw"],
+                               name: [" × ".join(map(str, x)) if isinstance(x, tuple)
+                                      else str(x) for x in labels]})
     return out

@@ -16,11 +16,12 @@ import xarray as xr
 from .. import plotting
 from ..data.container import ConversionData
 from ..data.kaplan_meier import kaplan_meier
+from ..errors import DataNotSavedError
 from ..lags.families import get_lag
 from ..model.likelihood import rows_from_data
 from ..model.spec import ModelSpec
 from . import calibration, diagnostics, identification, predictive, quantities, store
-from .quantities import Draws
+from .cells import Draws, cell_units, row_parameters
 
 __all__ = ["KINDS", "ConversionResult", "load"]
 
@@ -106,9 +107,18 @@ class ConversionResult:
         post = post[keep]
         if "cohort" in post.coords:
             post = post.assign_coords(cohort=list(model.coords["cohort"]))
-        post["median_lag"] = quantities.median_lag(Draws.from_posterior(family, post))
-        post["median_lag"].attrs["units"] = data.time_unit
-        post["lag_loc"].attrs.update(units=data.time_unit, meaning=f"{family.location} lag")
+        lag_vars = ["lag_loc"] + [p.var for p in family.extra_params]
+        if all(v in post for v in lag_vars):  # lag parameters per cohort
+            post["median_lag"] = quantities.median_lag(family, tuple(post[v] for v in lag_vars))
+            post["median_lag"].attrs["units"] = data.time_unit
+        else:  # a formula on the lag: per cell
+            draws = Draws.from_posterior(family, post, data.cells, cell_units(data),
+                                         data.cohort_column)
+            post["median_lag_cell"] = quantities.median_lag(family, draws.lag)
+            post["median_lag_cell"].attrs["units"] = data.time_unit
+        for v in ("lag_loc", "lag_loc_cell"):
+            if v in post:
+                post[v].attrs.update(units=data.time_unit, meaning=f"{family.location} lag")
         groups = {"posterior": post}
         if "sample_stats" in dt.children:
             groups["sample_stats"] = dt["sample_stats"].to_dataset()
@@ -197,40 +207,102 @@ class ConversionResult:
         return self._tree["posterior"].to_dataset()
 
     def draws(self) -> Draws:
-        """The draws every posterior quantity is computed from (:class:`Draws`)."""
-        return Draws.from_posterior(self.family, self.posterior)
+        """The per-cell draws every posterior quantity is computed from (:class:`Draws`).
 
-    def eventual_rate(self) -> xr.DataArray:
-        """Posterior draws of each cohort's eventual conversion rate.
+        For a result saved without its data, the cells are the cohorts (the posterior of a
+        model without formulas is per cohort); a model with formulas needs the data.
+        """
+        if isinstance(self.data, ConversionData):
+            return Draws.from_posterior(self.family, self.posterior, self.data.cells,
+                                        cell_units(self.data), self.data.cohort_column)
+        if self.spec.formula:
+            raise DataNotSavedError("a model with formulas needs its data (cell table and "
+                                    "units) for any posterior quantity; save with "
+                                    "include_data=True")
+        column = self.data.cohort_name or "cohort"
+        labels = list(self.data.cohorts)
+        cells = pd.DataFrame({column: pd.Categorical(labels, categories=labels)})
+        return Draws.from_posterior(self.family, self.posterior, cells, np.ones(len(labels)),
+                                    column)
+
+    def eventual_rate(self, by=None) -> xr.DataArray:
+        """Posterior draws of the eventual conversion rate per cohort (or level of ``by``).
+
+        Parameters
+        ----------
+        by : str or list of str, optional
+            Column(s) of the data's cell table; default the cohort. A level's rate is its
+            cells' rates averaged over their units (the level's observed mix).
 
         Returns
         -------
-        DataArray of shape (chain, draw, cohort)
+        DataArray of shape (chain, draw, cohort) (or (chain, draw, level))
         """
-        return self.posterior["eventual_rate"]
+        if by is None and "eventual_rate" in self.posterior:
+            return self.posterior["eventual_rate"]
+        draws = self.draws()
+        return draws.average(draws.rate, by).rename("eventual_rate")
 
-    def curves(self, t) -> xr.DataArray:
-        """Posterior draws of the cumulative conversion curve c·F(t) of every cohort.
+    def median_lag(self, by=None) -> xr.DataArray:
+        """Posterior draws of the median lag of converters per cohort (or level of ``by``), in
+        the data's time unit (see :func:`bayesconv.posterior.quantities.median_lags`)."""
+        if by is None and "median_lag" in self.posterior:
+            return self.posterior["median_lag"]
+        return quantities.median_lags(self.draws(), by).rename("median_lag")
+
+    def curves(self, t, by=None) -> xr.DataArray:
+        """Posterior draws of the cumulative conversion curve c·F(t) per cohort.
 
         Parameters
         ----------
         t : array_like of shape (n_t,)
             Times since creation, in the data's time unit (>= 0).
+        by : str or list of str, optional
+            Column(s) of the data's cell table (e.g. "platform"); default the cohort. A
+            level's curve is its cells' curves averaged over their units (marginal over the
+            level's observed mix of the other factors).
 
         Returns
         -------
-        DataArray of shape (chain, draw, cohort, t)
+        DataArray of shape (chain, draw, cohort, t) (or (chain, draw, level, t))
             Probability that a unit has converted by each time.
 
         Raises
         ------
         ValueError
-            A negative or non-finite time.
+            A negative or non-finite time; ``by`` naming a column the data do not have.
         """
-        t = np.atleast_1d(np.asarray(t, dtype=float))
-        if np.any(t < 0) or not np.all(np.isfinite(t)):
-            raise ValueError("t must be finite and >= 0")
-        out = quantities.curves(self.draws(), t)
+        t = _times(t)
+        out = quantities.curves(self.draws(), t, by)
+        out.attrs["units_t"] = self.data.time_unit
+        return out
+
+    def predict(self, rows: pd.DataFrame, t) -> xr.DataArray:
+        """Posterior draws of c·F(t) for new rows of covariate values.
+
+        Parameters
+        ----------
+        rows : DataFrame
+            One row per unit (or cell) to predict, with the cohort column and the columns the
+            formulas use; levels and periods must be ones the model was fitted on.
+        t : array_like of shape (n_t,)
+            Times since creation, in the data's time unit.
+
+        Returns
+        -------
+        DataArray of shape (chain, draw, row, t)
+
+        Raises
+        ------
+        ValueError
+            A row whose cohort, group level or period the model has no parameter for.
+        """
+        t = _times(t)
+        rate, lag = row_parameters(self.posterior, self.spec, self.family, self.data, rows)
+        tt = xr.DataArray(t, dims="t", coords={"t": t})
+        logf = xr.apply_ufunc(lambda x, *a: self.family.logcdf(x, *a), tt, *lag)
+        out = (rate * np.exp(logf)).transpose("chain", "draw", "row", "t")
+        out.name = "conversion"
         out.attrs["units_t"] = self.data.time_unit
         return out
 
@@ -264,7 +336,7 @@ class ConversionResult:
                                                           label=label)
         return self._diagnostics
 
-    def summary(self, ci_prob: float = 0.94) -> pd.DataFrame:
+    def summary(self, ci_prob: float = 0.94, *, by=None) -> pd.DataFrame:
         """Per-cohort table of the posterior.
 
         Parameters
@@ -285,21 +357,26 @@ class ConversionResult:
         ``ess_tail`` (minimum over the same), ``followup_share`` and ``weakly_identified``
         (:meth:`identification`).
 
+        With ``by`` (columns of the cell table): one row per level, with ``units``,
+        ``converted``, ``naive_rate``, ``followup`` and the level's eventual rate and median
+        lag (averaged over its cells' units; HDIs).
+
         Raises
         ------
         ValueError
-            ``ci_prob`` outside (0, 1).
+            ``ci_prob`` outside (0, 1); ``by`` naming a column the data do not have.
         """
         if not 0 < ci_prob < 1:
             raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
-        post = self.posterior
+        if by is not None:
+            return self._summary_by(by, ci_prob)
         table = self.data.cohort_table()
         last = kaplan_meier(self.data).groupby("cohort", observed=True).last()
         table["km_end"] = last["conversion"].to_numpy()
         table["km_at_risk"] = last["at_risk"].to_numpy().astype(np.int64)
         table = table.rename(columns={"max_duration": "followup"})
         for name, col in (("eventual_rate", "rate"), ("median_lag", "median_lag")):
-            da = post[name]
+            da = self.eventual_rate() if name == "eventual_rate" else self.median_lag()
             h = diagnostics.hdi(da, ci_prob)
             table[f"{col}_mean"] = da.mean(("chain", "draw")).values
             table[f"{col}_lower"] = h.sel(ci_bound="lower").values
@@ -316,6 +393,28 @@ class ConversionResult:
         table["followup_share"] = ident["followup_share"].to_numpy()
         table["weakly_identified"] = ident["weakly_identified"].to_numpy()
         table.attrs.update(ci_prob=ci_prob, time_unit=self.data.time_unit)
+        return table
+
+    def _summary_by(self, by, ci_prob: float) -> pd.DataFrame:
+        draws = self.draws()
+        name, labels, cell_level = draws.groups(by)
+        data = self.data
+        level = cell_level[data.cell]
+        k = len(labels)
+        units = np.bincount(level, weights=data.count, minlength=k)
+        conv = np.bincount(level, weights=data.count * data.converted, minlength=k)
+        fmax = np.full(k, -np.inf)
+        np.maximum.at(fmax, level, data.duration)
+        index = pd.Index([" × ".join(map(str, x)) if isinstance(x, tuple) else x
+                          for x in labels], name=name)
+        table = pd.DataFrame({"units": units.astype(np.int64), "converted": conv.astype(np.int64),
+                              "naive_rate": conv / units, "followup": fmax}, index=index)
+        for da, col in ((self.eventual_rate(by), "rate"), (self.median_lag(by), "median_lag")):
+            h = diagnostics.hdi(da, ci_prob)
+            table[f"{col}_mean"] = da.mean(("chain", "draw")).values
+            table[f"{col}_lower"] = h.sel(ci_bound="lower").values
+            table[f"{col}_upper"] = h.sel(ci_bound="upper").values
+        table.attrs.update(ci_prob=ci_prob, time_unit=data.time_unit, by=by)
         return table
 
     def identification(self) -> pd.DataFrame:
@@ -340,7 +439,8 @@ class ConversionResult:
         """Posterior probability that a unit not converted by ``age`` converts eventually.
 
         P(converts | not converted by a) = c (1 − F(a)) / (1 − c F(a)) (Bayes' rule on the
-        cure mixture; Maller & Zhou 1996, §4.2).
+        cure mixture; Maller & Zhou 1996, §4.2); for a cohort of several cells, averaged over
+        its cells' units.
 
         Parameters
         ----------
@@ -362,14 +462,17 @@ class ConversionResult:
         if np.any(a < 0) or not np.all(np.isfinite(a)):
             raise ValueError(f"age must be finite and >= 0, got {age!r}")
         g = self.cohort_code(cohort)
-        p = quantities.conversion_probability(self.draws(), g, a)
+        draws = self.draws()
+        _, _, W = draws.weights()
+        cells = np.flatnonzero(W[g])
+        p = quantities.conversion_probability(draws, cells, W[g, cells], a)
         c = self.posterior["eventual_rate"]
         return xr.DataArray(p, dims=("chain", "draw", "age"),
                             coords={"chain": c["chain"], "draw": c["draw"], "age": a},
                             name="conversion_probability")
 
     def nowcast(self, *, ci_prob: float = 0.94, within: float | None = None,
-                random_seed=None) -> pd.DataFrame:
+                random_seed=None, by=None) -> pd.DataFrame:
         """Conversions so far and still to come, per cohort, from each unconverted unit's age.
 
         A unit not converted at age a converts eventually with probability
@@ -385,10 +488,12 @@ class ConversionResult:
         within : float, optional
             Count only conversions in the next ``within`` time units (data's time unit).
         random_seed : int, optional
+        by : str or list of str, optional
+            Rows per level of these cell-table columns instead of per cohort.
 
         Returns
         -------
-        DataFrame indexed by cohort with columns ``units``, ``converted`` (so far),
+        DataFrame indexed by cohort (or level) with columns ``units``, ``converted`` (so far),
         ``pending`` (units not converted yet), ``remaining_mean``, ``remaining_lower``,
         ``remaining_upper`` (conversions still to come), ``eventual_mean``,
         ``eventual_lower``, ``eventual_upper`` (converted + remaining) and
@@ -403,10 +508,11 @@ class ConversionResult:
             raise ValueError(f"within must be a positive number of {self.data.time_unit}, "
                              f"got {within!r}")
         return quantities.nowcast(self.draws(), self.data, ci_prob=ci_prob, within=within,
-                                  rng=np.random.default_rng(random_seed))
+                                  rng=np.random.default_rng(random_seed), by=by)
 
     # ------------------------------------------------------------------ checks and plots
-    def posterior_predictive_km(self, n_draws: int = 100, random_seed=None) -> pd.DataFrame:
+    def posterior_predictive_km(self, n_draws: int = 100, random_seed=None, *,
+                                by=None) -> pd.DataFrame:
         """Kaplan–Meier curves of data sets simulated from the posterior (a PPC).
 
         See :func:`bayesconv.posterior.predictive.posterior_predictive_km`; cohorts of more
@@ -419,10 +525,18 @@ class ConversionResult:
         """
         return predictive.posterior_predictive_km(
             self.draws(), self.data, n_draws, random_seed, unit_limit=self.PPC_UNIT_LIMIT,
-            max_cells=self.PPC_MAX_CELLS)
+            max_cells=self.PPC_MAX_CELLS, by=by)
+
+    def _levels(self, by):
+        """(key column, labels, longest follow-up per level) of ``by`` (default: cohorts)."""
+        draws = self.draws()
+        name, labels, cell_level = draws.groups(by)
+        fmax = np.full(len(labels), -np.inf)
+        np.maximum.at(fmax, cell_level[self.data.cell], self.data.duration)
+        return ("cohort" if by is None else name), labels, fmax
 
     def plot(self, ax=None, *, km: bool = True, t_max: float | None = None,
-             ci_prob: float = 0.94, cohorts=None, n_t: int = 200):
+             ci_prob: float = 0.94, cohorts=None, n_t: int = 200, by: str | None = None):
         """Posterior mean and HDI band of each cohort's conversion curve over Kaplan–Meier.
 
         Parameters
@@ -437,6 +551,8 @@ class ConversionResult:
         cohorts : list of labels, optional
         n_t : int, default 200
             Number of grid points.
+        by : str, optional
+            A column of the cell table: one curve per level (marginal over its cells).
 
         Returns
         -------
@@ -444,16 +560,17 @@ class ConversionResult:
         """
         t_max = float(t_max or 1.25 * self.data.duration.max())
         t = np.linspace(0.0, t_max, n_t)
-        curves = self.curves(t)
+        curves = self.curves(t, by)
         band = diagnostics.hdi(curves, ci_prob)
+        key, labels, fmax = self._levels(by)
         return plotting.plot_curves(
             t, curves.mean(("chain", "draw")).values, band.sel(ci_bound="lower").values,
-            band.sel(ci_bound="upper").values, self.data.cohort_table()["max_duration"].values,
-            labels=list(self.data.cohorts), show=cohorts,
-            km=kaplan_meier(self.data) if km else None, ci_prob=ci_prob,
-            unit=self.data.time_unit, legend_title=self.data.cohort_name, ax=ax)
+            band.sel(ci_bound="upper").values, fmax, labels=labels, show=cohorts,
+            km=kaplan_meier(self.data, by=by) if km else None, key=key, ci_prob=ci_prob,
+            unit=self.data.time_unit, legend_title=by or self.data.cohort_name, ax=ax)
 
-    def plot_ppc_km(self, ax=None, *, n_draws: int = 50, random_seed=None, cohorts=None):
+    def plot_ppc_km(self, ax=None, *, n_draws: int = 50, random_seed=None, cohorts=None,
+                    by: str | None = None):
         """Posterior predictive check: simulated Kaplan–Meier curves against the observed one.
 
         Parameters
@@ -462,6 +579,8 @@ class ConversionResult:
         n_draws : int, default 50
         random_seed : int, optional
         cohorts : list of labels, optional
+        by : str, optional
+            A column of the cell table: one set of curves per level.
 
         Returns
         -------
@@ -469,9 +588,10 @@ class ConversionResult:
             Thin lines: Kaplan–Meier of data simulated from posterior draws; thick steps: the
             observed Kaplan–Meier. Observed steps outside the simulated spread point at misfit.
         """
-        sims = self.posterior_predictive_km(n_draws=n_draws, random_seed=random_seed)
-        return plotting.plot_ppc_km(sims, kaplan_meier(self.data), labels=list(self.data.cohorts),
-                                    show=cohorts, unit=self.data.time_unit, ax=ax)
+        sims = self.posterior_predictive_km(n_draws=n_draws, random_seed=random_seed, by=by)
+        key, labels, _ = self._levels(by)
+        return plotting.plot_ppc_km(sims, kaplan_meier(self.data, by=by), labels=labels,
+                                    show=cohorts, key=key, unit=self.data.time_unit, ax=ax)
 
     def calibration_table(self, bands=10, *, by_cohort: bool = False, ci_prob: float = 0.94,
                           n_draws: int | None = 1000, random_seed=None) -> pd.DataFrame:
@@ -546,3 +666,10 @@ def load(path) -> ConversionResult:
                                 timing=parts["timing"])
     except ValueError as err:  # e.g. a lag family this bayesconv does not know
         raise ValueError(f"{os.fspath(path)} cannot be loaded: {err}") from err
+
+
+def _times(t) -> np.ndarray:
+    t = np.atleast_1d(np.asarray(t, dtype=float))
+    if np.any(t < 0) or not np.all(np.isfinite(t)):
+        raise ValueError("t must be finite and >= 0")
+    return t

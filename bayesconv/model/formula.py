@@ -1,0 +1,323 @@
+"""Formulas on the model's parameters: a design per parameter over the data's cells.
+
+A formula is a Wilkinson formula with lme4-style group terms, parsed and expanded into design
+matrices by `formulae <https://github.com/bambinos/formulae>`_ (the library bambi uses), on the
+cell table (:attr:`bayesconv.data.ConversionData.cells`, one row per distinct combination of the
+cohort and the covariates):
+
+* ``variant``, ``a:b``, ``a * b``, numeric covariates: fixed effects;
+* ``(1 | g)``, ``(x | g)``: group-specific (random) effects over the levels of ``g``, one
+  between-group sd per term (formulae splits ``(x | g)`` into ``1|g`` and ``x|g``);
+* ``rw(period)``: a Gaussian random walk over the ordered levels of a period column (drift over
+  signup weeks), identified against the intercept by starting at 0.
+
+The linear predictor is on the parameter's link scale: logit of the eventual rate, log of the
+lag location over the model's time scale, log of the lag shape, and the generalized gamma's
+``q`` itself. Numeric covariates enter standardised (centred and divided by their unit-weighted
+sd over the cells), so their coefficients are per sd and their priors mean the same in any
+unit; the scaling is kept for predictions on new rows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PARAMETERS", "Design", "GroupTerm", "WalkTerm", "build_design", "parse_formula"]
+
+#: The model's parameters a formula can be given for: (raw name on the link scale, link).
+PARAMETERS = {
+    "eventual_rate": ("logit_rate", "logit"),
+    "lag_loc": ("log_lag_loc", "log"),
+    "lag_shape": ("log_lag_shape", "log"),
+    "lag_q": ("lag_q", "identity"),
+}
+
+_RW = re.compile(r"^rw\(\s*([^()]+?)\s*\)$")
+
+
+def parse_formula(formula: str) -> tuple[str, list[str]]:
+    """Split ``rw(period)`` terms off a formula.
+
+    Parameters
+    ----------
+    formula : str
+        E.g. ``"variant + (variant | platform) + rw(signup_week)"``.
+
+    Returns
+    -------
+    formula : str
+        The formula without the random walks, in formulae's syntax (``"1"`` when nothing else
+        is left but the intercept, ``"0"`` when not even that).
+    periods : list of str
+        The period columns of the random walks, in order.
+
+    Raises
+    ------
+    ValueError
+        A formula formulae cannot parse (its message is kept).
+    """
+    from formulae import model_description
+    from formulae.terms import GroupSpecificTerm, Intercept
+
+    try:
+        desc = model_description(formula)
+    except Exception as err:  # formulae raises its own error types for syntax errors
+        raise ValueError(f"cannot parse the formula {formula!r}: {err}") from None
+    intercept, parts, periods = False, [], []
+    for term in desc.terms:
+        if isinstance(term, Intercept):
+            intercept = True
+        elif isinstance(term, GroupSpecificTerm):
+            parts.append(f"({term.name})")
+        elif (m := _RW.match(term.name)) is not None:
+            periods.append(m.group(1))
+        else:
+            parts.append(term.name)
+    return " + ".join(["1" if intercept else "0", *parts]), periods
+
+
+@dataclass(frozen=True)
+class GroupTerm:
+    """A group-specific term: one coefficient per level of a factor, with a common sd.
+
+    Attributes
+    ----------
+    name : str
+        formulae's name, e.g. ``"1|platform"`` or ``"variant|platform"``.
+    factor : str
+        The grouping column.
+    levels : tuple of str
+        Its levels (the coefficients' coordinate).
+    Z : ndarray of shape (n_cells, n_levels)
+        Each cell's weight on each level's coefficient (an indicator, times the slope's
+        covariate for ``x|g``).
+    intercept : bool
+        Whether the term is a group intercept ``1|g`` (else a slope).
+    """
+
+    name: str
+    factor: str
+    levels: tuple
+    Z: np.ndarray
+    intercept: bool
+
+
+@dataclass(frozen=True)
+class WalkTerm:
+    """A random walk over the ordered levels of a period column.
+
+    Attributes
+    ----------
+    period : str
+        The period column.
+    levels : tuple
+        Its distinct values in order (the walk's coordinate).
+    index : ndarray of shape (n_cells,)
+        Each cell's position among ``levels``.
+    """
+
+    period: str
+    levels: tuple
+    index: np.ndarray
+
+
+@dataclass(frozen=True)
+class Design:
+    """The design of one parameter over the cells.
+
+    Attributes
+    ----------
+    parameter : str
+        A key of :data:`PARAMETERS`.
+    formula : str
+        As given.
+    intercept : bool
+    fixed : tuple of str
+        Names of the fixed-effect columns (without the intercept).
+    X : ndarray of shape (n_cells, n_fixed)
+    groups : tuple of GroupTerm
+    walks : tuple of WalkTerm
+    scaling : dict
+        Numeric covariate -> (mean, sd) used to standardise it.
+    """
+
+    parameter: str
+    formula: str
+    intercept: bool
+    fixed: tuple
+    X: np.ndarray
+    groups: tuple
+    walks: tuple
+    scaling: dict = field(default_factory=dict)
+    _matrices: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def raw(self) -> str:
+        """The name of the parameter on its link scale (``"logit_rate"``, ...)."""
+        return PARAMETERS[self.parameter][0]
+
+    def evaluate(self, rows: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray], list]:
+        """The design of new rows (cells not necessarily in the data).
+
+        Parameters
+        ----------
+        rows : DataFrame
+            With the columns the formula uses.
+
+        Returns
+        -------
+        X : ndarray of shape (n_rows, n_fixed)
+        Zs : list of ndarray of shape (n_rows, n_levels), one per group term
+        walk_index : list of ndarray of shape (n_rows,), one per walk
+
+        Raises
+        ------
+        ValueError
+            A level of a group factor, a category or a period that the data did not have.
+        """
+        frame = _standardised(rows, self.scaling)
+        dm = self._matrices
+        try:
+            X = np.zeros((len(rows), 0))
+            if dm.common is not None:
+                full = np.asarray(dm.common.evaluate_new_data(frame), dtype=float)
+                X = full[:, 1:] if self.intercept else full
+            Zs = []
+            if dm.group is not None:
+                Z = dm.group.evaluate_new_data(frame)
+                Z = np.asarray(Z.toarray() if hasattr(Z, "toarray") else Z, dtype=float)
+                Zs = [Z[:, dm.group.slices[term.name]] for term in self.groups]
+        except (ValueError, KeyError) as err:
+            raise ValueError(f"the design of {self.parameter!r} ({self.formula!r}) cannot be "
+                             f"evaluated on these rows: {str(err).strip(chr(39))}") from None
+        walk_index = []
+        for walk in self.walks:
+            values = list(rows[walk.period])
+            bad = [v for v in values if v not in walk.levels]
+            if bad:
+                raise ValueError(f"rw({walk.period}) of {self.parameter!r} has no value for the "
+                                 f"periods {sorted(set(map(str, bad)))}; periods: "
+                                 f"{[str(v) for v in walk.levels]}")
+            walk_index.append(np.array([walk.levels.index(v) for v in values], np.int64))
+        return X, Zs, walk_index
+
+
+def _standardised(cells: pd.DataFrame, scaling: dict) -> pd.DataFrame:
+    out = cells.copy()
+    for col, (mean, sd) in scaling.items():
+        if col in out:
+            out[col] = (out[col].astype(float) - mean) / sd
+    return out
+
+
+def _ordered_levels(values: pd.Series, period: str, parameter: str) -> tuple:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        if not values.cat.ordered:
+            raise ValueError(f"rw({period}) of {parameter!r}: column {period!r} is an unordered "
+                             "categorical; a random walk needs ordered periods (numbers, dates, "
+                             "or an ordered categorical)")
+        return tuple(c for c in values.cat.categories if c in set(values))
+    if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)
+            or all(isinstance(v, pd.Period) for v in values)):
+        raise ValueError(f"rw({period}) of {parameter!r}: column {period!r} holds "
+                         f"{values.dtype} values, which have no order to walk along; use "
+                         "numbers, dates, periods or an ordered categorical")
+    return tuple(sorted(pd.unique(values)))
+
+
+def build_design(parameter: str, formula: str, cells: pd.DataFrame,
+                 weights: np.ndarray) -> Design:
+    """The design of ``parameter`` given by ``formula`` over the cells.
+
+    Parameters
+    ----------
+    parameter : str
+        A key of :data:`PARAMETERS`.
+    formula : str
+    cells : DataFrame of shape (n_cells, n_columns)
+        The cell table.
+    weights : ndarray of shape (n_cells,)
+        Units per cell (for standardising numeric covariates).
+
+    Returns
+    -------
+    Design
+
+    Raises
+    ------
+    ValueError
+        A term that uses a column the cell table does not have (naming the term and the
+        column); a group factor with a single level; a random walk over an unordered or
+        unsortable column, or over fewer than 2 periods; an unparseable formula.
+    """
+    from formulae import design_matrices
+
+    fixed_formula, periods = parse_formula(formula)
+    where = f"the formula of {parameter!r} ({formula!r})"
+    for period in periods:
+        if period not in cells:
+            raise ValueError(f"{where}: rw({period}) uses column {period!r}, which is not a "
+                             f"column of the data; columns: {list(cells.columns)} (add it "
+                             "with prepare(..., covariates=[...]))")
+    numeric = [c for c in cells.columns if pd.api.types.is_numeric_dtype(cells[c])
+               and not pd.api.types.is_bool_dtype(cells[c])]
+    scaling = {}
+    w = np.asarray(weights, dtype=float)
+    for col in numeric:
+        x = cells[col].astype(float).to_numpy()
+        mean = float(np.average(x, weights=w))
+        sd = float(np.sqrt(np.average((x - mean) ** 2, weights=w)))
+        scaling[col] = (mean, sd if sd > 0 else 1.0)
+    frame = _standardised(cells, scaling)
+    try:
+        dm = design_matrices(fixed_formula, frame, na_action="error")
+    except KeyError as err:
+        col = str(err).strip("'\"")
+        raise ValueError(f"{where} uses column {col!r}, which is not a column of the data; "
+                         f"columns: {list(cells.columns)} (add covariates with "
+                         "prepare(..., covariates=[...]))") from None
+    except ValueError as err:
+        raise ValueError(f"{where} cannot be built on the data: {err}") from None
+    common = np.asarray(dm.common, dtype=float) if dm.common is not None else \
+        np.zeros((len(cells), 0))
+    names = list(dm.common.terms) if dm.common is not None else []
+    intercept = "Intercept" in names
+    columns = []
+    if dm.common is not None:
+        for name, sl in dm.common.slices.items():
+            if name == "Intercept":
+                continue
+            labels = dm.common.terms[name].labels if hasattr(dm.common.terms[name], "labels") \
+                else None
+            n = sl.stop - sl.start
+            columns += list(labels) if labels is not None and len(labels) == n else \
+                ([name] if n == 1 else [f"{name}[{i}]" for i in range(n)])
+    X = common[:, 1:] if intercept else common
+    groups = []
+    if dm.group is not None:
+        for name, term in dm.group.terms.items():
+            factor = name.split("|", 1)[1]
+            levels = tuple(str(g) for g in term.groups)
+            if len(levels) < 2:
+                raise ValueError(f"{where}: the group term ({name}) has one level "
+                                 f"({levels[0]!r} of column {factor!r}); a between-group sd "
+                                 "needs at least 2 levels (use a fixed effect, or drop it)")
+            Z = np.asarray(dm.group[name].toarray() if hasattr(dm.group[name], "toarray")
+                           else dm.group[name], dtype=float)
+            groups.append(GroupTerm(name=name, factor=factor, levels=levels, Z=Z,
+                                    intercept=name.startswith("1|")))
+    walks = []
+    for period in periods:
+        levels = _ordered_levels(cells[period], period, parameter)
+        if len(levels) < 2:
+            raise ValueError(f"{where}: rw({period}) needs at least 2 periods; column "
+                             f"{period!r} has {len(levels)}")
+        index = np.array([levels.index(v) for v in cells[period]], dtype=np.int64)
+        walks.append(WalkTerm(period=period, levels=levels, index=index))
+    return Design(parameter=parameter, formula=formula, intercept=intercept,
+                  fixed=tuple(columns), X=X, groups=tuple(groups), walks=tuple(walks),
+                  scaling=scaling, _matrices=dm)
