@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..data.container import group_index
+from ..data.container import ConversionData, group_index
 from ..model.formula import build_design
 
-__all__ = ["Draws", "cell_units", "row_parameters"]
+__all__ = ["Draws", "cell_units", "pooled_mix", "row_parameters"]
 
 _SAMPLE = ("chain", "draw")
 
@@ -181,13 +181,12 @@ def row_parameters(posterior: xr.Dataset, spec, family, data, rows: pd.DataFrame
     """
     n = len(rows)
     cohorts = [str(c) for c in data.cohorts]
-    column = data.cohort_column
+    column = data.cohort_name or "cohort"
     if column not in rows:
         raise ValueError(f"the rows need the cohort column {column!r}")
     labels = rows[column].astype(str).tolist()
     unknown = sorted(set(labels) - set(cohorts))
     design_params = set(spec.formula)
-    units = cell_units(data)
 
     def cohort_draws(name):
         if unknown:
@@ -196,7 +195,7 @@ def row_parameters(posterior: xr.Dataset, spec, family, data, rows: pd.DataFrame
         return posterior[name].isel(cohort=idx).drop_vars("cohort")
 
     def formula_draws(name, raw, inverse):
-        design = build_design(name, spec.formula[name], data.cells, units)
+        design = build_design(name, spec.formula[name], data.cells, cell_units(data))
         X, Zs, walks = design.evaluate(rows)
         eta = xr.DataArray(np.zeros((posterior.sizes["chain"], posterior.sizes["draw"], n)),
                            dims=(*_SAMPLE, "row"),
@@ -226,3 +225,60 @@ def row_parameters(posterior: xr.Dataset, spec, family, data, rows: pd.DataFrame
         else:
             lag.append(cohort_draws(p.var))
     return rate, tuple(lag)
+
+
+def pooled_mix(data, arms, by=None) -> list[tuple]:
+    """The experiment's own mix of the factors other than the arm, to average arms over.
+
+    Every arm is read out on the same population: the combinations of the other cell-table
+    columns found in the compared arms' cells, weighted by their units pooled over those arms
+    (standardisation; for a randomised experiment each arm's own mix estimates the same).
+
+    Parameters
+    ----------
+    data : ConversionData (or a stand-in without cells, for which there is nothing to mix)
+    arms : sequence of labels
+        The compared arms (cohort labels).
+    by : str, optional
+        A column of the cell table: besides the overall mix, one mix per level of it.
+
+    Returns
+    -------
+    list of (segment, combos, weights)
+        ``segment`` None for the overall mix, else the level; ``combos`` a DataFrame of the
+        other columns' values (no columns at all without covariates); ``weights`` an ndarray
+        summing to 1.
+
+    Raises
+    ------
+    ValueError
+        ``by`` is the arm column or not a column of the cell table.
+    """
+    if not isinstance(data, ConversionData):
+        if by is not None:
+            raise ValueError(f"by={by!r} needs the data's cell table (saved with "
+                             "include_data=True)")
+        return [(None, pd.DataFrame(index=[0]), np.ones(1))]
+    column = data.cohort_column
+    if by is not None:
+        if by == column:
+            raise ValueError(f"by={by!r} is the arm column; by= splits a readout by another "
+                             "factor (e.g. a platform or segment column)")
+        if by not in data.cells.columns:
+            raise ValueError(f"by={by!r} is not a column of the data; columns: "
+                             f"{list(data.cells.columns)} (covariates are added with "
+                             "prepare(..., covariates=[...]))")
+    cells = data.cells.assign(_units=cell_units(data))
+    cells = cells[cells[column].isin(list(arms))]
+    others = [c for c in data.cells.columns if c != column]
+    if not others:
+        return [(None, pd.DataFrame(index=[0]), np.ones(1))]
+    combos = cells.groupby(others, observed=True, sort=True)["_units"].sum().reset_index()
+    combos = combos[combos["_units"] > 0]
+    out = []
+    for segment, sub in [(None, combos)] + ([] if by is None else [
+            (level, combos[combos[by] == level]) for level in pd.unique(combos[by])
+            if (combos[by] == level).any()]):
+        w = sub["_units"].to_numpy(dtype=float)
+        out.append((segment, sub[others].reset_index(drop=True), w / w.sum()))
+    return out

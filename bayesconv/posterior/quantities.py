@@ -178,39 +178,23 @@ def followup_ages(data: ConversionData) -> list[tuple[np.ndarray, np.ndarray]]:
 def median_lags(draws: Draws, by=None) -> xr.DataArray:
     """Median lag of the converters of each level of ``by``, per draw (data's time unit).
 
-    A level's converters come from its cells in proportion to units × eventual rate; their
-    lag distribution is the mixture of the cells' lags, whose median lies between the cells'
-    medians and is found by bisection (60 halvings of the log-time bracket, far below double
-    precision's relative resolution of a median in any time unit). A level of one cell has its
-    cell's median, in closed form.
+    A level's converters come from its cells in proportion to units × eventual rate; their lag
+    is the mixture of the cells' lags (:func:`bayesconv.model.mixture.converter_median`). A
+    level of one cell has its cell's median, in closed form.
 
     Returns
     -------
     DataArray of shape (chain, draw, level)
     """
-    per_cell = median_lag(draws.family, draws.lag)  # (chain, draw, cell)
     name, labels, W = draws.weights(by)
     c = draws.rate.values
     lag = [x.values for x in draws.lag]
     parts = []
     for i in range(len(labels)):
         cells = np.flatnonzero(W[i])
-        if len(cells) == 1:
-            parts.append(per_cell.isel(cell=int(cells[0])).values)
-            continue
-        med = per_cell.values[..., cells]
-        a = W[i, cells] * c[..., cells]
-        a = a / a.sum(axis=-1, keepdims=True)
-        lo, hi = np.log(med.min(axis=-1)), np.log(med.max(axis=-1))
-        pk = [x[..., cells] for x in lag]
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            mix = (a * np.exp(draws.family.logcdf(np.exp(mid)[..., None], *pk))).sum(axis=-1)
-            below = mix < 0.5
-            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-        parts.append(np.exp(0.5 * (lo + hi)))
-    out = xr.DataArray(np.stack(parts, axis=-1), dims=("chain", "draw", name),
-                       coords={"chain": draws.rate["chain"], "draw": draws.rate["draw"],
-                               name: [" × ".join(map(str, x)) if isinstance(x, tuple)
-                                      else str(x) for x in labels]})
-    return out
+        parts.append(mixture.converter_median(draws.family, c[..., cells],
+                                              [x[..., cells] for x in lag], W[i, cells]))
+    return xr.DataArray(np.stack(parts, axis=-1), dims=("chain", "draw", name),
+                        coords={"chain": draws.rate["chain"], "draw": draws.rate["draw"],
+                                name: [" × ".join(map(str, x)) if isinstance(x, tuple)
+                                       else str(x) for x in labels]})

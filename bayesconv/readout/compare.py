@@ -33,6 +33,7 @@ from ..data.stats import weighted_median
 from ..data.units import unit_name
 from ..errors import DataNotSavedError
 from ..plotting import plot_differences
+from ..posterior.cells import pooled_mix, row_parameters
 from ..posterior.diagnostics import hdi
 from ..posterior.result import ConversionResult
 from .metrics import METRICS
@@ -171,7 +172,7 @@ def _check_metrics(metrics, horizon) -> list[str]:
 
 def compare(result, treatment, control, *, horizon: float | None = None,
             ci_prob: float = 0.94, rope=None, higher_is_better: bool = True,
-            metrics=None) -> Readout:
+            metrics=None, by: str | None = None) -> Readout:
     """Read out an experiment: each treatment arm against the control arm, from the posterior.
 
     Every quantity is computed draw by draw from the joint posterior, so correlations between
@@ -204,6 +205,12 @@ def compare(result, treatment, control, *, horizon: float | None = None,
     metrics : sequence of str, optional
         Metrics of :data:`bayesconv.readout.METRICS` to read out (default: ``"eventual"``,
         ``"by_horizon"`` with a horizon, and ``"median_lag"``).
+    by : str, optional
+        A column of the data's cell table (a covariate such as "platform"): besides the overall
+        readout, one readout per level (:attr:`Readout.segments`), with the partial pooling the
+        model's formula implies (``(variant | platform)`` shrinks noisy segments toward the
+        overall effect); :meth:`Readout.to_frame` gains a column named ``by`` (NaN on the
+        overall rows).
 
     Returns
     -------
@@ -224,6 +231,13 @@ def compare(result, treatment, control, *, horizon: float | None = None,
 
     Notes
     -----
+    Each arm's metric is averaged over the experiment's own mix of the other factors: the
+    combinations of the covariates in the compared arms' cells, weighted by their units
+    pooled over the arms (standardisation; the population-averaged, marginal effect a product
+    manager means). With formulas the arm's parameters are predicted for every combination;
+    without covariates the mix is the arm itself. The overall effect is then the
+    unit-weighted average of the per-level effects of ``by``.
+
     For draws θ_T (treatment) and θ_C (control) of a metric, with "better" meaning higher
     (mirrored where lower is better):
 
@@ -275,23 +289,50 @@ def compare(result, treatment, control, *, horizon: float | None = None,
     keys = [str(t) for t in treatments]
     if len(set(keys)) < len(keys):
         raise ValueError(f"treatment arms are listed more than once: {treatments!r}")
-    arms = [str(control), *keys]
 
-    values = [METRICS[m].draws(result, horizon).sel(cohort=arms) for m in metrics]
-    arr = np.stack([v.transpose("cohort", "chain", "draw").values for v in values])
-    value = xr.DataArray(arr.astype(float), dims=("metric", "arm", "chain", "draw"),
-                         coords={"metric": metrics, "arm": arms,
-                                 "chain": post["chain"].values, "draw": post["draw"].values})
-    value.name = "value"
     try:
         ident = result.identification()["weakly_identified"]
         weak = [label for label in [control, *treatments] if bool(ident.loc[label])]
     except DataNotSavedError:  # a result saved without its data: identification unknown
         weak = []
-    return Readout(value, control=control, treatments=treatments, ci_prob=ci_prob,
-                   horizon=horizon, rope=rope, higher_is_better=bool(higher_is_better),
-                   time_unit=result.data.time_unit, weakly_identified=weak,
-                   arm_column=result.data.cohort_name)
+    readouts = {}
+    for segment, combos, weights in pooled_mix(result.data, [control, *treatments], by):
+        value = _marginal_values(result, [control, *treatments], combos, weights, metrics,
+                                 horizon)
+        readouts[segment] = Readout(
+            value, control=control, treatments=treatments, ci_prob=ci_prob, horizon=horizon,
+            rope=rope, higher_is_better=bool(higher_is_better),
+            time_unit=result.data.time_unit, weakly_identified=weak,
+            arm_column=result.data.cohort_name)
+    overall = readouts.pop(None)
+    if by is not None:
+        overall.by = by
+        overall.segments = readouts
+    return overall
+
+
+def _marginal_values(result, arms, combos, weights, metrics, horizon) -> xr.DataArray:
+    """Each metric of each arm averaged over a mix of the other factors: (metric, arm, chain,
+    draw). The arm's parameters are read (or, with formulas, predicted) for every combination
+    of the mix, the metric computed for the mixture."""
+    data = result.data
+    column = data.cohort_name or "cohort"
+    k = len(combos)
+    rows = pd.concat([combos.assign(**{column: pd.Categorical([arm] * k,
+                                                              categories=list(data.cohorts))})
+                      for arm in arms], ignore_index=True)
+    rate, lag = row_parameters(result.posterior, result.spec, result.family, data, rows)
+    rate, lag = rate.values, [x.values for x in lag]
+    arr = np.stack([np.stack([
+        METRICS[m].value(result.family, rate[..., i * k:(i + 1) * k],
+                         [x[..., i * k:(i + 1) * k] for x in lag], weights, horizon)
+        for i in range(len(arms))]) for m in metrics])
+    post = result.posterior
+    value = xr.DataArray(arr.astype(float), dims=("metric", "arm", "chain", "draw"),
+                         coords={"metric": metrics, "arm": [str(a) for a in arms],
+                                 "chain": post["chain"].values, "draw": post["draw"].values})
+    value.name = "value"
+    return value
 
 
 class Readout:
@@ -327,10 +368,16 @@ class Readout:
         The metric the display leads with: ``"by_horizon"`` when there is a horizon and an
         arm's eventual rate is weakly identified (the horizon readout is what the data
         support), else ``"eventual"``.
+    by : str or None
+        The column of ``compare(..., by=...)``.
+    segments : dict
+        Level of ``by`` -> the Readout of that level (empty without ``by``).
     """
 
     def __init__(self, value: xr.DataArray, *, control, treatments, ci_prob, horizon, rope,
                  higher_is_better, time_unit, weakly_identified=(), arm_column=None):
+        self.by: str | None = None
+        self.segments: dict = {}
         self.weakly_identified = list(weakly_identified)
         self.arm_column = arm_column
         self.control = control
@@ -404,6 +451,26 @@ class Readout:
 
     # ------------------------------------------------------------------ tables
     def to_frame(self) -> pd.DataFrame:
+        """Tidy table: one row per metric × treatment arm (× segment with ``by``).
+
+        With ``compare(..., by=col)`` the overall rows come first, with a column ``col`` that is
+        NaN on them, then the rows of each level of ``col``. Columns otherwise as in
+        :meth:`_own_frame`.
+        """
+        own = self._own_frame()
+        if not self.segments:
+            return own
+        frames = [own.assign(**{self.by: np.nan})]
+        frames += [seg._own_frame().assign(**{self.by: level})
+                   for level, seg in self.segments.items()]
+        out = pd.concat(frames, ignore_index=True)
+        cols = list(out.columns)
+        cols.insert(1, cols.pop(cols.index(self.by)))
+        out = out[cols]
+        out.attrs.update(self._attrs(), by=self.by)
+        return out
+
+    def _own_frame(self) -> pd.DataFrame:
         """Tidy table: one row per metric × treatment arm.
 
         Returns
@@ -553,7 +620,7 @@ class Readout:
         """
         metric = self.lead if metric is None else metric
         self._check_metric(metric)
-        f = self.to_frame()
+        f = self._own_frame()
         f = f[f["metric"] == metric]
         if treatment is None:
             row = f.iloc[0]
@@ -586,6 +653,15 @@ class Readout:
                 parts = ", ".join(f"{self.arm_label(r.arm)} {r.prob_best:.2f}"
                                   for r in a.itertuples())
                 lines.append(f"P(best) on the {self.metric_name(m)}: {parts}")
+        if self.segments:
+            m = self.lead
+            for t in self.treatments:
+                parts = ", ".join(
+                    f"{level} {seg._own_frame().set_index(['metric', 'treatment']).loc[(m, t), 'prob_better']:.2f}"
+                    for level, seg in self.segments.items())
+                lines.append(f"P({self.arm_label(t)} better than "
+                             f"{self.arm_label(self.control)}) on the {self.metric_name(m)} "
+                             f"by {self.by} ({len(self.segments)} segments): {parts}")
         if self.weakly_identified:
             arms = ", ".join(self.arm_label(a) for a in self.weakly_identified)
             lines.append(f"The eventual rate of {arms} is weakly identified (the follow-up "
@@ -597,7 +673,7 @@ class Readout:
         return lines
 
     def _display_frame(self) -> pd.DataFrame:
-        f = self.to_frame()
+        f = self._own_frame()
         order = {m: i for i, m in enumerate(self._ordered_metrics())}
         f = f.iloc[np.argsort([order[m] for m in f["metric"]], kind="stable")]
         p = f"{self.ci_prob:.0%}"
@@ -644,7 +720,7 @@ class Readout:
             faster = "shorter" if self.higher_is_better else "longer"
             parts.append(f"median lag: of the units that convert, in {unit_name(self.time_unit)}"
                          f"; {faster} is better")
-        if not self.to_frame()["lift_defined"].all():
+        if not self._own_frame()["lift_defined"].all():
             parts.append("a lift is not defined where the control's interval reaches 0")
         if self.rope is not None:
             lo, hi = self.rope
@@ -652,16 +728,34 @@ class Readout:
                          "pp")
         return "; ".join(parts) + "."
 
+    def segment_table(self) -> pd.DataFrame:
+        """The display table per level of ``by`` (all metrics), or an empty table."""
+        if not self.segments:
+            return pd.DataFrame()
+        frames = []
+        for level, seg in self.segments.items():
+            f = seg._display_frame()
+            f.insert(0, self.by, level)
+            frames.append(f)
+        return pd.concat(frames, ignore_index=True)
+
     def __repr__(self) -> str:
         arms = ", ".join(self.arm_label(t) for t in self.treatments)
         head = f"Readout({arms} vs {self.arm_label(self.control)}; {self.ci_prob:.0%} HDI)"
-        table = self._display_frame().to_string(index=False)
-        return "\n".join([head, *self._headlines(), "", table, self._footnote()])
+        parts = [head, *self._headlines(), "", self._display_frame().to_string(index=False)]
+        if self.segments:
+            parts += ["", f"by {self.by}:", self.segment_table().to_string(index=False)]
+        return "\n".join([*parts, self._footnote()])
 
     def _repr_html_(self) -> str:
         heads = "".join(f"<p><b>{html.escape(h)}</b></p>" for h in self._headlines())
         table = self._display_frame().to_html(index=False, escape=True, border=0)
-        return (f"<div class='bayesconv-readout'>{heads}{table}"
+        seg = ""
+        if self.segments:
+            seg = (f"<p><b>By {html.escape(str(self.by))}</b> ({len(self.segments)} "
+                   "segments, each averaged over its own mix of the other factors)</p>"
+                   + self.segment_table().to_html(index=False, escape=True, border=0))
+        return (f"<div class='bayesconv-readout'>{heads}{table}{seg}"
                 f"<p style='font-size:smaller'>{html.escape(self._footnote())}</p></div>")
 
     # ------------------------------------------------------------------ plot
@@ -693,7 +787,7 @@ class Readout:
         metric = self.lead if metric is None else metric
         self._check_metric(metric)
         spec = METRICS[metric]
-        f = self.to_frame()
+        f = self._own_frame()
         f = f[f["metric"] == metric]
         diffs = [self.draws["diff"].sel(metric=metric, treatment=str(t)).values
                  for t in self.treatments]

@@ -3,7 +3,8 @@
 Each :class:`Metric` has a name, a unit (a rate, or a time in the data's time unit), the
 direction in which it is better (relative to the outcome's: with conversions good, a higher
 rate and a *shorter* lag are better), a formatter for displays, and a function that gives its
-posterior draws per arm. :func:`bayesconv.compare`, the Readout's tables, text and HTML, the
+posterior draws for a group of cells mixed with weights (an arm, averaged over the
+experiment's mix of the other factors). :func:`bayesconv.compare`, the Readout's tables, text and HTML, the
 CLI report and replays iterate over :data:`METRICS`; adding a metric is one entry here.
 """
 
@@ -12,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import xarray as xr
+import numpy as np
 
 from ..data.units import unit_name
+from ..model.mixture import converter_median
 
 __all__ = ["METRICS", "Metric", "register_metric"]
 
@@ -35,8 +37,11 @@ class Metric:
         rates; False for the median lag, where with conversions good a shorter lag is better.
     needs_horizon : bool
         Whether the metric needs ``compare(..., horizon=...)``.
-    draws : callable
-        ``draws(result, horizon) -> DataArray (chain, draw, cohort)``.
+    value : callable
+        ``value(family, rate, lag, weights, horizon) -> ndarray (chain, draw)``: the metric
+        of a mix of cells, from their parameter draws ``rate`` (chain, draw, k) and ``lag``
+        (tuple of (chain, draw, k); location in the data's time unit) and mixing ``weights``
+        (k,) summing to 1.
     title : callable
         ``title(horizon, time_unit) -> str``, the metric's name in text ("rate by 14 days").
     """
@@ -45,7 +50,7 @@ class Metric:
     kind: str
     same_direction: bool
     needs_horizon: bool
-    draws: Callable
+    value: Callable
     title: Callable
 
     def higher_is_better(self, outcome_higher_is_better: bool) -> bool:
@@ -85,16 +90,23 @@ class Metric:
         return 100.0 if self.kind == "rate" else 1.0
 
 
-def _eventual(result, horizon) -> xr.DataArray:
-    return result.eventual_rate()
+def _mix(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Σ_k w_k v_k over the last axis; one component with weight 1 is returned as is."""
+    if len(weights) == 1 and weights[0] == 1.0:
+        return values[..., 0]
+    return (values * weights).sum(axis=-1)
 
 
-def _by_horizon(result, horizon) -> xr.DataArray:
-    return result.curves([horizon]).isel(t=0, drop=True)
+def _eventual(family, rate, lag, weights, horizon):
+    return _mix(rate, weights)
 
 
-def _median_lag(result, horizon) -> xr.DataArray:
-    return result.posterior["median_lag"]
+def _by_horizon(family, rate, lag, weights, horizon):
+    return _mix(rate * np.exp(family.logcdf(np.float64(horizon), *lag)), weights)
+
+
+def _median_lag(family, rate, lag, weights, horizon):
+    return converter_median(family, rate, lag, weights)
 
 
 #: The readout metrics, in display order.
