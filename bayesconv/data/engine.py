@@ -188,7 +188,20 @@ class EventFrame:
 
 
 def from_native(events) -> EventFrame:
-    """An :class:`EventFrame` of any frame narwhals reads (not pandas: see ``from_pandas``).
+    """An :class:`EventFrame` of any frame narwhals reads.
+
+    pandas DataFrames go through :func:`bayesconv.data.pandas_input.from_pandas` instead.
+
+    Parameters
+    ----------
+    events : polars.DataFrame, polars.LazyFrame, duckdb.DuckDBPyRelation, \
+pyspark.sql.DataFrame or any frame narwhals reads
+        The events table.
+
+    Returns
+    -------
+    EventFrame
+        Rows named by number (eager frames), microsecond ticks, timestamps shown as text.
 
     Raises
     ------
@@ -220,7 +233,20 @@ def require_columns(available: Sequence, names: dict[str, Any]) -> None:
 
 
 def is_column(name: Any, available: Sequence) -> bool:
-    """Whether ``name`` (e.g. an ``observed_until`` that may also be a date) is a column."""
+    """Whether ``name`` is one of the ``available`` column names.
+
+    Parameters
+    ----------
+    name : object
+        An argument that names a column or is a value (``observed_until``: a column or a
+        date); unhashable values are no column.
+    available : sequence
+        The column names.
+
+    Returns
+    -------
+    bool
+    """
     return isinstance(name, Hashable) and name in set(available)
 
 
@@ -274,8 +300,24 @@ def _cast_hint(col: str) -> str:
 def scalar_date(value, like_aware: bool | None):
     """``observed_until`` as a ``pandas.Timestamp`` if it is a date, else unchanged.
 
-    Strings must be ISO 8601, as in date columns ("04/03/2024" is ambiguous), and a date must
-    agree with the event timestamps on timezone-awareness (``like_aware``; None: no check).
+    Parameters
+    ----------
+    value : object
+        The ``observed_until`` argument. Strings must be ISO 8601, as in date columns
+        ("04/03/2024" is ambiguous); ``datetime``, ``date``, ``numpy.datetime64`` and
+        ``pandas.Timestamp`` are dates.
+    like_aware : bool or None
+        Whether the event timestamps are timezone-aware; the date must agree (None: no check).
+
+    Returns
+    -------
+    pandas.Timestamp or object
+        The date, or ``value`` itself if it is not a date (a number, say).
+
+    Raises
+    ------
+    ValueError
+        Text that is not an ISO 8601 date, or a date that disagrees on timezone-awareness.
     """
     if isinstance(value, str | pd.Timestamp | np.datetime64) or hasattr(value, "isoformat"):
         try:
@@ -388,8 +430,24 @@ def _duplicated_ids(frame, unit_id: str, numbered: bool) -> tuple[int, nw.Expr]:
 
 def prepare_frame(source: EventFrame, *, created, converted, observed_until, cohort,
                   time_unit, count, duration, event, unit_id, bin_width, stacklevel):
-    """Validate an events table and aggregate it (the arguments of :func:`bayesconv.prepare`,
-    already checked on their own).
+    """Validate an events table and aggregate it: the one path of :func:`bayesconv.prepare`.
+
+    Row-level checks are counted in one query in the frame's engine; the first failing one
+    raises ``ValueError`` naming the first offending rows (by number, by index label for
+    pandas, by their values in lazy frames without row numbers); warnings (late conversions,
+    zero counts, empty categories) are issued after all checks passed.
+
+    Parameters
+    ----------
+    source : EventFrame
+        The events table (:func:`from_native`, or
+        :func:`bayesconv.data.pandas_input.from_pandas`).
+    created, converted, observed_until, cohort, time_unit, count, duration, event, unit_id, \
+bin_width
+        As for :func:`bayesconv.prepare`, each already checked on its own (one layout given,
+        ``time_unit`` known, ``bin_width`` a positive float or None).
+    stacklevel : int
+        ``stacklevel`` of the warnings, pointing at the caller of ``prepare``.
 
     Returns
     -------
