@@ -4,6 +4,7 @@ Every engine must give the ConversionData that pandas gives for the same events 
 rows, follow-up table, cohorts, metadata), and fits on them must be identical draw for draw.
 """
 
+import re
 import shutil
 import warnings
 
@@ -248,6 +249,108 @@ def test_engine_other_errors(engine):
 def test_not_a_frame():
     with pytest.raises(TypeError, match="events must be a pandas DataFrame, got dict; Polars"):
         bc.prepare({"t": [1]}, duration="t", event="e")
+
+
+# ------------------------------------------------------------------------ one path
+
+
+def _modulo_row_naming(text: str) -> str:
+    """A message without the names of its rows (index labels for pandas, numbers for Polars)
+    and with timestamps spelt one way (pandas shows the frame's own values)."""
+    text = re.sub(r"row \S+ \(", "row (", text)
+    return re.sub(r"Timestamp\('([^']*)'\)", r"'\1'", text)
+
+
+def _one_path_events():
+    """Events with index labels 101... (pandas names rows by them, Polars by position)."""
+    ev = _bad_events().assign(n=[1, 2, 1, 0], arm=["A", "B", "A", "B"],
+                              converted=pd.to_datetime(["2024-01-04", None, "2024-01-06",
+                                                        "2024-03-01"]),
+                              o=pd.to_datetime(["2024-02-01"] * 4),
+                              t=[1.0, 2.5, 3.0, 0.0], e=[1, 0, 1, 1])
+    return ev.set_axis([101, 102, 103, 104])
+
+
+ONE_DATES = dict(created="created", converted="converted", observed_until="o", cohort="arm")
+ONE_DURATIONS = dict(duration="t", event="e", cohort="arm")
+ONE_PATH_BAD = [
+    ("negative count", {"n": [1, -2, 1, 1]}, dict(ONE_DATES, count="n"),
+     r"negative count in column 'n' in 1 row: row 102 \(n=-2\)"),
+    ("non-integer count", {"n": [1.0, 2.5, 1.0, 1.0]}, dict(ONE_DATES, count="n"),
+     r"non-integer count .* row 102 \(n=2.5\)"),
+    ("missing cohort", {"arm": ["A", None, "B", None]}, ONE_DATES,
+     r"missing cohort label .* in 2 rows: row 102 \(arm=None\); row 104"),
+    ("duplicated ids", {"uid": ["u1", "u2", "u2", "u1"]}, dict(ONE_DATES, unit_id="uid"),
+     r"duplicated unit id .* in 4 rows: row 101 \(uid='u1'\); row 102"),
+    ("conversion before creation",
+     {"converted": pd.to_datetime(["2024-01-04", None, "2024-01-02", "2023-12-01"])},
+     ONE_DATES, r"conversion before creation .* in 2 rows: row 103 \(created=Timestamp\("
+                r"'2024-01-05 00:00:00'\), converted=Timestamp\('2024-01-02 00:00:00'\), "
+                r"o=Timestamp\('2024-02-01 00:00:00'\)\); row 104"),
+    ("observation before creation",
+     {"o": pd.to_datetime(["2024-02-01", "2024-01-01", "2024-02-01", "2024-02-01"])},
+     ONE_DATES, r"observation date before creation .* in 1 row: row 102"),
+    ("missing creation time before later checks",
+     {"created": pd.to_datetime(["2024-01-01", None, "2024-03-05", "2024-01-03"])},
+     ONE_DATES, r"missing creation time in column 'created' in 1 row: row 102 "),
+    ("infinite before missing before negative", {"t": [np.nan, -1.0, np.inf, 1.0]},
+     ONE_DURATIONS, r"infinite values in column 't' in 1 row: row 103 \(t=inf\)"),
+    ("event not 0/1", {"e": [1, 2, 0, 3]}, ONE_DURATIONS,
+     r"event indicator in column 'e' that is not 0/1 or True/False in 2 rows: row 102 "
+     r"\(e=2\); row 104 \(e=3\)"),
+    ("timezones mixed", {"o": pd.to_datetime(["2024-02-01"] * 4).tz_localize("UTC")},
+     ONE_DATES, r"timezone-aware and naive timestamps are mixed: 'created' is naive, "
+                r"'converted' is naive, 'o' is timezone-aware"),
+    ("not a column", {}, dict(ONE_DATES, unit_id="user"),
+     r"unit_id='user' is not a column of the events table; available columns: \['created'"),
+    ("observation date that is no date", {}, dict(ONE_DATES, observed_until="soon"),
+     r"observed_until='soon' is not an ISO 8601 date"),
+]
+
+
+@pytest.mark.parametrize("name,change,kwargs,pattern", ONE_PATH_BAD,
+                         ids=[r[0] for r in ONE_PATH_BAD])
+def test_pandas_and_polars_give_the_same_errors(name, change, kwargs, pattern):
+    """One path: a pandas frame and its Polars copy fail with the same message, up to how
+    the rows are named (pandas by index label, Polars by position) and how timestamps are
+    spelt (pandas shows the frame's own values)."""
+    ev = _one_path_events().assign(**change)
+    errors = {}
+    for engine, frame in (("pandas", ev), ("polars", pl.from_pandas(ev))):
+        with pytest.raises(ValueError) as err:
+            bc.prepare(frame, **kwargs)
+        errors[engine] = str(err.value)
+    assert re.search(pattern, errors["pandas"]), errors["pandas"]
+    assert _modulo_row_naming(errors["pandas"]) == _modulo_row_naming(errors["polars"])
+    # the same rows: index label 101 + i is position i
+    labels = [int(x) - 101 for x in re.findall(r"row (\d+) \(", errors["pandas"])]
+    assert labels == [int(x) for x in re.findall(r"row (\d+) \(", errors["polars"])]
+
+
+def test_pandas_and_polars_give_the_same_data_and_warnings():
+    """The same tables and the same warnings (late conversion, zero count, empty category,
+    look-alike labels) from a pandas frame and its Polars copy."""
+    ev = _one_path_events().assign(arm=pd.Categorical(["A", "a ", "A", "a "],
+                                                      categories=["a ", "C", "A"]))
+    polars = pl.from_pandas(ev).with_columns(pl.col("arm").cast(pl.Enum(["a ", "C", "A"])))
+    for kwargs in (dict(ONE_DATES, count="n"),
+                   dict(ONE_DATES, observed_until="2024-02-01", count="n", bin_width=2.0),
+                   dict(ONE_DURATIONS, count="n", bin_width=0.5)):
+        got = {}
+        for engine, frame in (("pandas", ev), ("polars", polars)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", bc.DataWarning)
+                data = bc.prepare(frame, **kwargs)
+            got[engine] = data, [_modulo_row_naming(str(w.message)) for w in caught]
+            assert {w.filename for w in caught} == {__file__}  # pointing at the caller
+        assert_same_data(got["polars"][0], got["pandas"][0])
+        assert got["polars"][1] == got["pandas"][1]
+        texts = " | ".join(got["pandas"][1])
+        assert "1 rows with count 0" in texts and "no rows are left out: ['C']" in texts
+        assert "differ only in case" in texts
+        assert got["pandas"][0].cohorts == ("a ", "A")
+        if "created" in kwargs:
+            assert "1 conversions are dated after" in texts
 
 
 # ------------------------------------------------------------------------ binning

@@ -2,11 +2,17 @@
 
 * :mod:`~bayesconv.data.units`: time units and their names;
 * :mod:`~bayesconv.data.container`: :class:`ConversionData` and its cell table;
-* :mod:`~bayesconv.data.prepare`: :func:`prepare` (validation, durations, aggregation);
-* :mod:`~bayesconv.data.engine`: the narwhals expressions that run inside Polars, DuckDB, Spark;
+* :mod:`~bayesconv.data.prepare`: :func:`prepare` (arguments, the result and its warnings);
+* :mod:`~bayesconv.data.engine`: the one path of ``prepare``: validation, durations and
+  aggregation as narwhals expressions that run inside pandas, Polars, DuckDB, Spark;
+* :mod:`~bayesconv.data.pandas_input`: the pandas step before it (date text parsed, index
+  labels to name rows by);
 * :mod:`~bayesconv.data.readers`: events files (CSV, Parquet) through DuckDB;
-* :mod:`~bayesconv.data.messages`: message texts shared by several input paths;
+* :mod:`~bayesconv.data.messages`: every message text of ``prepare`` and the readers, once;
 * :mod:`~bayesconv.data.kaplan_meier`: the Kaplan–Meier estimate per cohort.
+
+Modules import downwards only: units <- messages <- engine <- pandas_input <- prepare
+(readers: messages; container: units; kaplan_meier: container).
 """
 
 from .container import ConversionData

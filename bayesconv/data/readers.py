@@ -13,37 +13,36 @@ with the rules of the pandas path of ``prepare``:
 
 Rows are numbered from 0 in file order, after the header (as ``pandas.read_csv`` numbers
 them), and errors about the data name them by that number (column
-:data:`bayesconv.engine.ROW_COLUMN`).
+:data:`bayesconv.data.messages.ROW_COLUMN`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .engine import ROW_COLUMN
-from .messages import NOT_ISO_DATES, TZ_TEXT_PATTERN, mixed_timezone_problem
+from .messages import (
+    MAX_SHOWN,
+    NOT_ISO_DATES,
+    ROW_COLUMN,
+    TZ_TEXT_PATTERN,
+    describe_rows,
+    mixed_timezone_problem,
+    row_problem,
+)
 
 __all__ = ["read_events"]
-
-_MAX_SHOWN = 5
 
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _first_rows(rel, condition: str, col: str, n_bad: int) -> str:
-    """'row i (col=value); ...' for the first rows meeting ``condition``, in file order."""
-    first = (rel.filter(condition).order(ROW_COLUMN)
-             .select(f"{ROW_COLUMN}, {_q(col)}").limit(_MAX_SHOWN).fetchall())
-    shown = "; ".join(f"row {i} ({col}={v!r})" for i, v in first)
-    more = f", and {n_bad - _MAX_SHOWN} more" if n_bad > _MAX_SHOWN else ""
-    return shown + more
-
-
 def _fail(rel, problem: str, condition: str, col: str, n_bad: int):
-    rows = "row" if n_bad == 1 else "rows"
-    raise ValueError(f"{problem} in {n_bad} {rows}: {_first_rows(rel, condition, col, n_bad)}")
+    """Raise for the rows meeting ``condition``, naming the first of them in file order."""
+    first = (rel.filter(condition).order(ROW_COLUMN)
+             .select(f"{ROW_COLUMN}, {_q(col)}").limit(MAX_SHOWN).fetchall())
+    shown = describe_rows([(i, [(col, v)]) for i, v in first], n_bad)
+    raise ValueError(row_problem(problem, n_bad, shown))
 
 
 def read_events(path, date_columns=()):
@@ -63,7 +62,7 @@ def read_events(path, date_columns=()):
     -------
     duckdb.DuckDBPyRelation
         With the file's columns (date text as TIMESTAMP, or TIMESTAMP WITH TIME ZONE in UTC
-        for text with offsets) and :data:`~bayesconv.engine.ROW_COLUMN`.
+        for text with offsets) and :data:`~bayesconv.data.messages.ROW_COLUMN`.
 
     Raises
     ------
