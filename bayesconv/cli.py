@@ -118,8 +118,28 @@ def _prepare_kwargs(args) -> dict:
                              "--duration and --event (durations)")
         kw = dict(created=args.created, converted=args.converted,
                   observed_until=args.observed_until)
+    covariates = [c for group in (args.covariates or []) for c in group.split(",") if c]
+    if args.by and args.by not in covariates:
+        covariates.append(args.by)
     return dict(kw, cohort=args.cohort, time_unit=args.time_unit, bin_width=args.bin_width,
-                unit_id=args.unit_id, count=args.count)
+                unit_id=args.unit_id, count=args.count, covariates=covariates or None)
+
+
+def _formula(args) -> dict | None:
+    """``--formula PARAM=FORMULA`` options as a dict; with ``--by`` and no formula, a segment
+    term for the arm on the eventual rate and a segment intercept on the lag."""
+    out = {}
+    for item in args.formula or []:
+        name, sep, formula = item.partition("=")
+        if not sep or not name.strip() or not formula.strip():
+            raise ValueError(f"--formula {item!r} is not PARAMETER=FORMULA, e.g. "
+                             "--formula 'eventual_rate=variant + (variant | platform)'")
+        out[name.strip()] = formula.strip()
+    if not out and args.by:
+        arm = args.cohort
+        out = {"eventual_rate": f"{arm} + ({arm} | {args.by})",
+               "lag_loc": f"{arm} + (1 | {args.by})"}
+    return out or None
 
 
 def _left_out(data, compared, column: str) -> str | None:
@@ -251,14 +271,21 @@ def _report(args: argparse.Namespace) -> int:
     tty = sys.stderr.isatty()
     extra = {} if (tty or args.no_progress) else {"progress_callback": _Progress(),
                                                    "progress_rate": 1000}
+    formula = _formula(args)
+    if formula is not None and not args.formula:
+        note = ("--by without --formula: fitting "
+                + "; ".join(f"{k} = {v}" for k, v in formula.items())
+                + f" (each {args.by} shrunk toward the overall effect)")
+        notes.append(note)
+        print(f"bayesconv: note: {note}", file=sys.stderr)
     with _log_lines(enabled=not tty and not args.no_progress):
-        result = bc.ConversionModel(data, lag=args.lag).fit(
+        result = bc.ConversionModel(data, lag=args.lag, formula=formula).fit(
             draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
             progressbar=tty and not args.no_progress, target_accept=args.target_accept,
             sampler_kwargs=extra or None)
     readout = bc.compare(result, treatments if len(treatments) > 1 else treatments[0], control,
                          horizon=horizon, higher_is_better=not args.lower_is_better,
-                         rope=args.rope)
+                         rope=args.rope, by=args.by)
     print(readout)
     arms = ", ".join(readout.arm_label(t) for t in readout.treatments)
     paths = bc.write_report(result, readout, args.out, title=args.title or
@@ -310,6 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--event", help="with --duration: column of the 0/1 conversion indicator")
     rep.add_argument("--unit-id", help="column of unit ids: duplicated ids are an error")
     rep.add_argument("--count", help="column of counts, for files already aggregated")
+    rep.add_argument("--covariates", action="append",
+                     help="further columns that define the cells the formulas use, e.g. "
+                          "platform,signup_week (repeat or comma-separate)")
+    rep.add_argument("--by", help="also read out per level of this column (a covariate); "
+                                  "without --formula the model gets a segment term for the arm")
+    rep.add_argument("--formula", action="append", metavar="PARAMETER=FORMULA",
+                     help="a formula for a model parameter (eventual_rate, lag_loc, lag_shape, "
+                          "lag_q), e.g. 'eventual_rate=variant + (variant | platform) + "
+                          "rw(signup_week)'; repeat for several parameters")
     rep.add_argument("--cohort", required=True, help="column of the arm / cohort")
     rep.add_argument("--control", required=True, help="control arm label")
     rep.add_argument("--treatment", required=True, action="append",

@@ -17,8 +17,8 @@ from .data.container import ConversionData
 from .data.kaplan_meier import kaplan_meier
 from .data.units import unit_name
 
-__all__ = ["plot_calibration", "plot_curves", "plot_differences", "plot_kaplan_meier",
-           "plot_ppc_km", "plot_prior_curves", "plot_replay"]
+__all__ = ["plot_calibration", "plot_curves", "plot_differences", "plot_forest",
+           "plot_kaplan_meier", "plot_ppc_km", "plot_prior_curves", "plot_replay"]
 
 
 def plot_kaplan_meier(data, *, ax=None, ci=True, ci_prob=0.95, cohorts=None, colors=None,
@@ -353,4 +353,43 @@ def plot_replay(table, first: dict, ax=None, *, threshold: float = 0.95):
                  fontsize="medium")
     ax.legend(fontsize="small", loc="best")
     ax.figure.autofmt_xdate()
+    return ax
+
+
+def plot_forest(labels, means, lowers, uppers, *, reference: float = 0.0, scale: float = 100.0,
+                quantity: str = "", title: str = "", highlight_first: bool = True, ax=None):
+    """A forest plot: one estimate and interval per row (segments of a readout).
+
+    Parameters
+    ----------
+    labels : list of str
+        Row labels, top to bottom.
+    means, lowers, uppers : sequence of float
+        Point estimates and interval ends, in the metric's unit.
+    reference : float, default 0
+        A vertical reference line (no difference).
+    scale : float, default 100
+        Factor from the metric's unit to the axis (100: rates in percentage points).
+    quantity, title : str
+        Axis label and title.
+    highlight_first : bool, default True
+        Draw the first row (the overall estimate) as a diamond.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax, (7, 0.6 * len(labels) + 1.5))
+    y = np.arange(len(labels))[::-1]
+    m, lo, hi = (np.asarray(v, dtype=float) * scale for v in (means, lowers, uppers))
+    for i, (yy, a, b, c) in enumerate(zip(y, m, lo, hi, strict=True)):
+        first = highlight_first and i == 0
+        ax.plot([b, c], [yy, yy], color="k" if first else "C0", lw=2 if first else 1.5)
+        ax.plot([a], [yy], marker="D" if first else "o", color="k" if first else "C0",
+                ms=8 if first else 5)
+    ax.axvline(reference * scale, color="0.5", ls="--", lw=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels)
+    ax.set_xlabel(quantity)
+    ax.set_title(title, fontsize="medium")
     return ax

@@ -87,7 +87,8 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
            window: float | None = None,
            time_unit: str = "D", higher_is_better: bool = True, ci_prob: float = 0.94,
            lag: str = "gamma", fit_kwargs: dict | None = None, random_seed: int = 0,
-           progress: bool = False) -> pd.DataFrame:
+           progress: bool = False, covariates=None, formula: dict | None = None
+           ) -> pd.DataFrame:
     """Refit an experiment as of each date and compare three ways of reading it out.
 
     For every date: the events are re-censored as they were known then (:func:`as_of`), the
@@ -132,6 +133,11 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
         Seed of the fits and of the Beta Monte Carlo.
     progress : bool, default False
         Print one line per date.
+    covariates : list of str, optional
+        Covariate columns, as in :func:`bayesconv.prepare`.
+    formula : dict, optional
+        Formulas of the refitted model, as in :class:`bayesconv.ConversionModel`; the model's
+        readout averages over the experiment's mix of the covariates as of each date.
 
     Returns
     -------
@@ -208,8 +214,10 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # early dates are thin; diagnostics are kept below
             data = prepare(known, created=created, converted=converted,
-                           observed_until=obs_col, cohort=cohort, time_unit=time_unit)
-            result = ConversionModel(data, lag=lag).fit(random_seed=random_seed, **fit_kwargs)
+                           observed_until=obs_col, cohort=cohort, time_unit=time_unit,
+                           covariates=covariates)
+            result = ConversionModel(data, lag=lag, formula=formula).fit(
+                random_seed=random_seed, **fit_kwargs)
         ro = compare(result, treatment, control, horizon=horizon, ci_prob=ci_prob,
                      higher_is_better=higher_is_better).to_frame().set_index("metric")
         ev = ro.loc["eventual"]

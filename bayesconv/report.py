@@ -135,6 +135,8 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
     fig_curves = _png(ax.figure)
     figs = [_png(readout.plot(metric=m).figure)
             for m in sorted(set(frame["metric"]), key=lambda m: m != readout.lead)]
+    if readout.segments:
+        figs.insert(0, _png(readout.plot_segments().figure))
     ax = result.plot_ppc_km(n_draws=50, random_seed=0)
     fig_ppc = _png(ax.figure)
 

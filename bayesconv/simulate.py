@@ -11,11 +11,12 @@ from .lags.families import get_lag
 __all__ = ["simulate"]
 
 
-def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=None, lag="gamma", lag_q=None,
-             cohorts=None,
+def simulate(*, n_units=None, eventual_rate=None, lag_loc=None, lag_shape=None, lag="gamma",
+             lag_q=None, cohorts=None,
              start="2024-01-01", enrollment: float = 30.0, followup: float = 60.0,
              time_unit: str = "D", resolution: str | None = None,
-             random_seed=None) -> pd.DataFrame:
+             random_seed=None, cells: pd.DataFrame | None = None,
+             period_length: float | None = None) -> pd.DataFrame:
     """Draw unit-level events with staggered creation dates and one observation date.
 
     Units of each cohort are created uniformly over ``enrollment`` time units from ``start``;
@@ -48,6 +49,16 @@ def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=None, lag="gamma", la
         ``"h"``), as event logs that store dates do: creation and conversion times are floored.
         Floored data aggregate into far fewer distinct rows.
     random_seed : int or numpy Generator, optional
+    cells : DataFrame, optional
+        Instead of the per-cohort arguments: one row per cell, with columns ``cohort``,
+        ``n_units``, ``eventual_rate``, ``lag_loc`` (and ``lag_shape``, ``lag_q`` as the family
+        needs), any factor columns (a platform, a segment: copied to every unit of the cell),
+        and optionally ``period``: an integer p, whose units are created uniformly in
+        ``[p, p + 1) × period_length`` time units after ``start`` (signup-period drift;
+        ``enrollment`` must cover the last period). The output keeps every column but the
+        parameters; ``attrs["truth"]`` is then the cells table as records (a list of dicts).
+    period_length : float, optional
+        Length of a period, in ``time_unit`` (required with a ``period`` column).
 
     Returns
     -------
@@ -62,6 +73,12 @@ def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=None, lag="gamma", la
     """
     family = get_lag(lag)
     rng = np.random.default_rng(random_seed)
+    if cells is not None:
+        return _simulate_cells(cells, family, rng, start=start, enrollment=enrollment,
+                               followup=followup, time_unit=time_unit, resolution=resolution,
+                               period_length=period_length)
+    if n_units is None or eventual_rate is None or lag_loc is None:
+        raise ValueError("give n_units, eventual_rate and lag_loc, or a cells table")
     names = family.param_names
     if lag_shape is not None and "shape" not in names:
         raise ValueError(f"the {family.name} lag has no shape; leave lag_shape out")
@@ -104,6 +121,52 @@ def simulate(*, n_units, eventual_rate, lag_loc, lag_shape=None, lag="gamma", la
     truth.update({p.var: x for p, x in zip(family.extra_params, rest, strict=True)})
     out.attrs["truth"] = pd.DataFrame(truth, index=pd.Index(cohorts, name="cohort")
                                       ).to_dict("index")
+    out.attrs["lag"] = family.name
+    out.attrs["time_unit"] = time_unit
+    return out
+
+
+def _simulate_cells(cells: pd.DataFrame, family, rng, *, start, enrollment, followup, time_unit,
+                    resolution, period_length) -> pd.DataFrame:
+    """:func:`simulate` from a table of cells (see its ``cells`` argument)."""
+    params = ["eventual_rate", "lag_loc"] + [p.var for p in family.extra_params]
+    need = ["cohort", "n_units", *params]
+    missing = [c for c in need if c not in cells.columns]
+    if missing:
+        raise ValueError(f"the cells table lacks the columns {missing} (the {family.name} lag "
+                         f"needs {need})")
+    if "period" in cells.columns and period_length is None:
+        raise ValueError("a 'period' column needs period_length (the length of one period)")
+    factors = [c for c in cells.columns if c not in need]
+    secs = TIME_UNITS[time_unit]
+    t0 = pd.Timestamp(start)
+    end = float(enrollment + followup)
+    observed = t0 + pd.to_timedelta(end * secs, unit="s")
+    frames = []
+    for row in cells.itertuples(index=False):
+        r = row._asdict()
+        n = int(r["n_units"])
+        if "period" in r:
+            lo = float(r["period"]) * period_length
+            age0 = rng.uniform(lo, lo + period_length, size=n)
+        else:
+            age0 = rng.uniform(0.0, enrollment, size=n)
+        converts = rng.uniform(size=n) < r["eventual_rate"]
+        lags = family.rvs(rng, r["lag_loc"], *(r[p] for p in params[2:]), size=n)
+        at = age0 + lags
+        seen = converts & (at <= end)
+        frames.append(pd.DataFrame({
+            "cohort": r["cohort"], **{f: r[f] for f in factors},
+            "created": t0 + pd.to_timedelta(age0 * secs, unit="s"),
+            "converted": t0 + pd.to_timedelta(np.where(seen, at, np.nan) * secs, unit="s"),
+        }))
+    out = pd.concat(frames, ignore_index=True)
+    out["cohort"] = pd.Categorical(out["cohort"], categories=list(pd.unique(cells["cohort"])))
+    if resolution is not None:
+        out["created"] = out["created"].dt.floor(resolution)
+        out["converted"] = out["converted"].dt.floor(resolution)
+    out["observed_until"] = observed
+    out.attrs["truth"] = cells.to_dict("records")
     out.attrs["lag"] = family.name
     out.attrs["time_unit"] = time_unit
     return out

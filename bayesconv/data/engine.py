@@ -62,7 +62,7 @@ def _bin_index(x: nw.Expr, width: float, integer: bool) -> nw.Expr:
 
 
 def aggregate(units, *, bin_width: float | None, followup: bool, ticks_per_second: float,
-              secs: float, integer: bool):
+              secs: float, integer: bool, keys: Sequence[str] = ("g",)):
     """Group per-unit rows into the aggregated tables, in the frame's own engine.
 
     Times stay in the engine's exact representation (integer ticks such as microseconds, or the
@@ -89,6 +89,8 @@ def aggregate(units, *, bin_width: float | None, followup: bool, ticks_per_secon
         ``Timedelta.total_seconds() / secs``.
     integer : bool
         Whether ``d`` and ``age`` are integer ticks.
+    keys : sequence of str, default ("g",)
+        The cell key columns of ``units``: the cohort key and any covariates.
 
     Returns
     -------
@@ -132,21 +134,22 @@ def aggregate(units, *, bin_width: float | None, followup: bool, ticks_per_secon
 
         def to_unit(values):
             return np.asarray(values, dtype=np.int64) * w
-    rows = (units.select(nw.col("g"), lo.alias("lo"), hi.alias("hi"),
+    keys = list(keys)
+    rows = (units.select(*(nw.col(k) for k in keys), lo.alias("lo"), hi.alias("hi"),
                          converted.alias("converted"), nw.col("n").cast(nw.Int64))
-            .group_by("g", "lo", "hi", "converted")
+            .group_by(*keys, "lo", "hi", "converted")
             .agg(nw.col("n").sum().alias("count")))
     rows = to_pandas(rows)
-    rows = pd.DataFrame({"g": rows["g"], "lower": to_unit(rows["lo"]),
+    rows = pd.DataFrame({**{k: rows[k] for k in keys}, "lower": to_unit(rows["lo"]),
                          "duration": to_unit(rows["hi"]),
                          "converted": rows["converted"].astype(bool),
                          "count": rows["count"].astype(np.int64)})
     ages = None
     if followup:
-        ages = to_pandas(units.select(nw.col("g"), age.alias("age"),
+        ages = to_pandas(units.select(*(nw.col(k) for k in keys), age.alias("age"),
                                       nw.col("n").cast(nw.Int64))
-                         .group_by("g", "age").agg(nw.col("n").sum().alias("count")))
-        ages = pd.DataFrame({"g": ages["g"], "age": to_unit(ages["age"]),
+                         .group_by(*keys, "age").agg(nw.col("n").sum().alias("count")))
+        ages = pd.DataFrame({**{k: ages[k] for k in keys}, "age": to_unit(ages["age"]),
                              "count": ages["count"].astype(np.int64)})
     return rows, ages
 
@@ -171,6 +174,8 @@ class EventFrame:
     categories : list, optional
         Order and labels of the cohort's categories (pandas categoricals); an Enum dtype gives
         its own.
+    covariate_categories : dict
+        Categorical covariate -> (categories, ordered) of pandas categoricals.
     tick : {"us", "ns"}
         Resolution of the integer timestamps durations are computed from: microseconds for
         engines, nanoseconds for pandas (its own resolution, so durations stay exact).
@@ -185,6 +190,7 @@ class EventFrame:
     categories: list | None = None
     tick: str = "us"
     timestamps_as_text: bool = True
+    covariate_categories: dict = field(default_factory=dict)
 
 
 def from_native(events) -> EventFrame:
@@ -429,7 +435,8 @@ def _duplicated_ids(frame, unit_id: str, numbered: bool) -> tuple[int, nw.Expr]:
 
 
 def prepare_frame(source: EventFrame, *, created, converted, observed_until, cohort,
-                  time_unit, count, duration, event, unit_id, bin_width, stacklevel):
+                  time_unit, count, duration, event, unit_id, bin_width, stacklevel,
+                  covariates=()):
     """Validate an events table and aggregate it: the one path of :func:`bayesconv.prepare`.
 
     Row-level checks are counted in one query in the frame's engine; the first failing one
@@ -448,15 +455,21 @@ bin_width
         ``time_unit`` known, ``bin_width`` a positive float or None).
     stacklevel : int
         ``stacklevel`` of the warnings, pointing at the caller of ``prepare``.
+    covariates : sequence of str
+        Columns that, with the cohort, define the cells (the key columns ``cov0``, ``cov1``,
+        ... of ``rows`` and ``ages``).
 
     Returns
     -------
     rows, ages : pandas.DataFrame
-        As :func:`aggregate`, with ``g`` holding cohort codes into ``labels``.
+        As :func:`aggregate`, with ``g`` holding cohort codes into ``labels`` and a column
+        ``cov<i>`` per covariate.
     labels : tuple
         The cohort labels: the categories in their order for categorical cohorts (empty ones
         left out with a warning), else the sorted distinct labels; ``("all",)`` without a
         cohort column.
+    covariate_categories : dict
+        Categorical covariate -> (categories, ordered), to rebuild their dtype.
     observed_until : object
         The scalar observation date or number, (min, max) of the column (one value if they
         agree), or None for the durations layout.
@@ -470,6 +483,15 @@ bin_width
     require_columns(available, {"created": created, "converted": converted, "cohort": cohort,
                                 "count": count, "duration": duration, "event": event,
                                 "unit_id": unit_id})
+    covariates = list(covariates or ())
+    for c in covariates:
+        require_columns(available, {"covariates": c})
+    roles = {cohort: "cohort", created: "created", converted: "converted",
+             duration: "duration", event: "event", count: "count", unit_id: "unit_id"}
+    for c in covariates:
+        if c in roles or (isinstance(observed_until, str) and c == observed_until):
+            raise ValueError(msg.COVARIATE_IS_TAKEN.format(
+                covariates=covariates, col=c, role=roles.get(c, "observed_until")))
     if eager:
         if len(frame) == 0:
             raise ValueError(msg.EMPTY_TABLE)
@@ -515,6 +537,22 @@ bin_width
             g_expr = g_expr.cast(nw.String)
         elif isinstance(schema[cohort], nw.Categorical) and categories is None:
             g_expr = g_expr.cast(nw.String)  # (pandas categoricals group by their values)
+
+    # ---- covariates: part of the cell key
+    cov_exprs, cov_categories = [], dict(source.covariate_categories)
+    for i, c in enumerate(covariates):
+        kind = _kind(schema[c])
+        dtype = schema[c]
+        expr = nw.col(c)
+        if isinstance(dtype, nw.Enum):
+            cov_categories[c] = (list(dtype.categories), True)
+            expr = expr.cast(nw.String)
+        elif isinstance(dtype, nw.Categorical):
+            expr = expr.cast(nw.String)
+        elif kind == "other":
+            raise ValueError(msg.COVARIATE_DTYPE.format(col=c, dtype=dtype))
+        checks.error(msg.MISSING_COVARIATE.format(col=c), _missing(c, kind, dtype), [c])
+        cov_exprs.append(expr.alias(f"cov{i}"))
 
     # ---- durations
     observed = None
@@ -660,16 +698,17 @@ bin_width
         observed = (lo, hi) if lo != hi else lo
 
     tick_type = nw.Int64 if integer else nw.Float64
-    units = frame.select(g_expr.alias("g"), dur.cast(tick_type).alias("d"),
+    units = frame.select(g_expr.alias("g"), *cov_exprs, dur.cast(tick_type).alias("d"),
                          conv.fill_null(False).alias("conv"), age.cast(tick_type).alias("age"),
                          n_expr.alias("n"))
+    keys = ["g"] + [f"cov{i}" for i in range(len(covariates))]
     rows, ages = aggregate(units, bin_width=bin_width, followup=dates, ticks_per_second=ticks,
-                           secs=secs, integer=integer)
+                           secs=secs, integer=integer, keys=keys)
     labels = _labels(rows["g"], categories, stacklevel=stacklevel + 1)
     rows["g"] = pd.Categorical(rows["g"], categories=list(labels)).codes.astype(np.int64)
     if ages is not None:
         ages["g"] = pd.Categorical(ages["g"], categories=list(labels)).codes.astype(np.int64)
-    return rows, ages, labels, observed
+    return rows, ages, labels, observed, cov_categories
 
 
 def _labels(keys: pd.Series, categories: list | None, *, stacklevel: int) -> tuple:

@@ -138,6 +138,16 @@ NEGATIVE_COUNT = "negative count in column {col!r}"
 NON_INTEGER_COUNT = "non-integer count in column {col!r}"
 DUPLICATED_ID = "duplicated unit id in column {col!r} (each unit must appear once)"
 MISSING_COHORT = "missing cohort label in column {col!r}"
+MISSING_COVARIATE = ("missing values in covariate column {col!r} (a cell needs every "
+                     "covariate; fill or drop them first)")
+COVARIATE_DTYPE = ("covariate column {col!r} has dtype {dtype}; covariates are numbers, "
+                   "booleans, text, categories or dates")
+COVARIATE_IS_TAKEN = ("covariates={covariates!r}: {col!r} is already the {role} column; a "
+                      "covariate is another column")
+MANY_CELLS = ("the covariates {covariates} make {n_cells:,} cells (distinct combinations with "
+              "the cohort) for {n_units:,} units: the model's cost grows with cells; bin "
+              "numeric covariates with many values (e.g. pandas.cut, or weeks instead of days) "
+              "or leave out ones that barely repeat")
 MISSING_DURATION = "missing duration in column {col!r}"
 NEGATIVE_DURATION = "negative duration in column {col!r}"
 NOT_AN_EVENT = "event indicator in column {col!r} that is not 0/1 or True/False"

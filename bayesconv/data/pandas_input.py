@@ -120,14 +120,14 @@ def _arrow_timestamps(values: pd.Series) -> pd.api.extensions.ExtensionArray:
 
 
 def from_pandas(events: pd.DataFrame, *, created, converted, observed_until, cohort, count,
-                duration, event, unit_id) -> EventFrame:
+                duration, event, unit_id, covariates=()) -> EventFrame:
     """Normalise a pandas events table for :func:`~bayesconv.data.engine.prepare_frame`.
 
     Parameters
     ----------
     events : pandas.DataFrame
         The events table (not modified).
-    created, converted, observed_until, cohort, count, duration, event, unit_id
+    created, converted, observed_until, cohort, count, duration, event, unit_id, covariates
         As for :func:`bayesconv.prepare` (layouts already checked).
 
     Returns
@@ -175,6 +175,12 @@ def from_pandas(events: pd.DataFrame, *, created, converted, observed_until, coh
     categories = None
     if cohort is not None and isinstance(events[cohort].dtype, pd.CategoricalDtype):
         categories = list(events[cohort].cat.categories)
+    covariate_categories = {}
+    for col in covariates or ():
+        if col in events.columns and isinstance(events[col].dtype, pd.CategoricalDtype):
+            covariate_categories[col] = (list(events[col].cat.categories),
+                                         bool(events[col].cat.ordered))
+            replaced.setdefault(col, events[col].astype(object).where(events[col].notna(), None))
 
     frame = events.copy(deep=False)
     frame.index = pd.RangeIndex(len(frame))
@@ -186,4 +192,5 @@ def from_pandas(events: pd.DataFrame, *, created, converted, observed_until, coh
         shown[col] = hidden
     frame[ROW_COLUMN] = np.arange(len(frame), dtype=np.int64)
     return EventFrame(nw.from_native(frame, eager_only=True), row_labels=events.index,
-                      shown=shown, categories=categories, tick="ns", timestamps_as_text=False)
+                      shown=shown, categories=categories, tick="ns", timestamps_as_text=False,
+                      covariate_categories=covariate_categories)

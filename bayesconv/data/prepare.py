@@ -14,6 +14,7 @@ Every input, pandas or an engine's frame, is validated and aggregated by one pat
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ def prepare(
     event: str | None = None,
     unit_id: str | None = None,
     bin_width: float | None = None,
+    covariates: Sequence[str] | None = None,
 ) -> ConversionData:
     """Validate an events table and aggregate it into :class:`ConversionData`.
 
@@ -96,6 +98,13 @@ pyspark.sql.DataFrame
         Width w > 0 of a time grid, in ``time_unit``, to coarsen the data to (grouped data):
         the number of rows then no longer grows with the time resolution. None (default)
         keeps exact times. See Notes.
+    covariates : list of str, optional
+        Further columns that, with the cohort, define the cells the model's formulas work on
+        (:attr:`ConversionData.cells`): factors such as a platform (text, categories,
+        booleans), periods such as a signup week (numbers or dates, for ``rw(...)``), numeric
+        covariates. Rows are aggregated by (cell, duration, converted), so the cost grows
+        with distinct cells; a warning says when the covariates make nearly one cell per
+        unit. Missing values are an error naming the rows.
 
     Returns
     -------
@@ -174,24 +183,33 @@ pyspark.sql.DataFrame
 
     columns = dict(created=created, converted=converted, observed_until=observed_until,
                    cohort=cohort, count=count, duration=duration, event=event, unit_id=unit_id)
+    covariates = list(dict.fromkeys([covariates] if isinstance(covariates, str)
+                                    else (covariates or [])))
     if source is None:
-        source = from_pandas(events, **columns)
-    rows, ages, labels, observed = prepare_frame(source, **columns, time_unit=time_unit,
-                                                 bin_width=bin_width, stacklevel=3)
+        source = from_pandas(events, **columns, covariates=covariates)
+    rows, ages, labels, observed, cov_categories = prepare_frame(
+        source, **columns, time_unit=time_unit, bin_width=bin_width, stacklevel=3,
+        covariates=covariates)
     meta: dict = {"layout": "durations" if dur_layout else "dates",
                   "time_columns": [duration] if dur_layout else [created, converted]}
     if bin_width is not None:
         meta["bin_width"] = bin_width
+    if covariates:
+        meta["covariates"] = covariates
     return _finish(rows, ages, labels, time_unit=time_unit, observed_until=observed,
-                   cohort_name=cohort, meta=meta)
+                   cohort_name=cohort, meta=meta, covariates=covariates,
+                   covariate_categories=cov_categories)
 
 
 def _finish(rows: pd.DataFrame, ages: pd.DataFrame | None, labels: tuple, *, time_unit: str,
-            observed_until, cohort_name, meta: dict) -> ConversionData:
-    """ConversionData from aggregated rows (``g`` = cohort code, counts may sum to 0).
+            observed_until, cohort_name, meta: dict, covariates=(),
+            covariate_categories=None) -> ConversionData:
+    """ConversionData from aggregated rows (``g`` = cohort code, ``cov<i>`` = covariates,
+    counts may sum to 0).
 
-    Drops groups whose count is 0 (warning about cohorts left without units), sorts by
-    cohort, duration, converted and lower edge, and builds the follow-up table.
+    Drops groups whose count is 0 (warning about cohorts left without units), builds the cell
+    table (distinct cohort and covariate values, in cohort then covariate order), sorts by
+    cell, duration, converted and lower edge, and builds the follow-up table.
     """
     rows = rows[rows["count"] > 0]
     if len(rows) == 0:
@@ -205,24 +223,41 @@ def _finish(rows: pd.DataFrame, ages: pd.DataFrame | None, labels: tuple, *, tim
         remap = np.full(len(labels), -1)
         remap[present] = np.arange(len(present))
         labels = tuple(labels[i] for i in present)
-    rows = rows.sort_values(["g", "duration", "converted", "lower"], kind="stable")
-    g = rows["g"].to_numpy(dtype=np.int64)
+    if remap is not None:
+        rows = rows.assign(g=remap[rows["g"].to_numpy()])
+        if ages is not None:
+            ages = ages.assign(g=remap[ages["g"].to_numpy()])
+    keys = ["g"] + [f"cov{i}" for i in range(len(covariates))]
+    order = {f"cov{i}": {c: k for k, c in enumerate(cats[0])}
+             for i, col in enumerate(covariates)
+             if (cats := (covariate_categories or {}).get(col)) is not None}
+    combos = rows[keys].drop_duplicates()
+    combos = combos.sort_values(keys, kind="stable", key=lambda v: v.map(order[v.name])
+                                if v.name in order else v).reset_index(drop=True)
+    code = pd.Series(np.arange(len(combos)), index=pd.MultiIndex.from_frame(combos))
+    rows = rows.assign(cell=code.loc[pd.MultiIndex.from_frame(rows[keys])].to_numpy())
+    rows = rows.sort_values(["cell", "duration", "converted", "lower"], kind="stable")
     followup = None
     if ages is not None:
         ages = ages[ages["count"] > 0]
-        followup = pd.DataFrame({"cell": ages["g"].to_numpy(dtype=np.int64),
+        cell = code.loc[pd.MultiIndex.from_frame(ages[keys])].to_numpy()
+        followup = pd.DataFrame({"cell": cell.astype(np.int64),
                                  "age": ages["age"].to_numpy(dtype=float),
                                  "count": ages["count"].to_numpy(dtype=np.int64)})
-        if remap is not None:
-            followup["cell"] = remap[followup["cell"].to_numpy()]
         followup = followup.sort_values(["cell", "age"], kind="stable").reset_index(drop=True)
-    if remap is not None:
-        g = remap[g]
-    # one factor today: each cohort is a cell
-    cells = pd.DataFrame({cohort_name or "cohort": pd.Categorical(list(labels),
-                                                                  categories=list(labels))})
+    cells = pd.DataFrame({cohort_name or "cohort": pd.Categorical.from_codes(
+        combos["g"].to_numpy(), categories=list(labels))})
+    for i, col in enumerate(covariates):
+        values = combos[f"cov{i}"]
+        cats = (covariate_categories or {}).get(col)
+        if cats is not None:
+            values = pd.Categorical(values, categories=[c for c in cats[0]
+                                                        if c in set(values)], ordered=cats[1])
+        elif values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            values = pd.Categorical(values)
+        cells[col] = values
     data = ConversionData(
-        cell=g,
+        cell=rows["cell"].to_numpy(dtype=np.int64),
         cells=cells,
         duration=rows["duration"].to_numpy(dtype=float),
         lower=rows["lower"].to_numpy(dtype=float),
@@ -236,6 +271,9 @@ def _finish(rows: pd.DataFrame, ages: pd.DataFrame | None, labels: tuple, *, tim
     )
     _warn_similar_labels(data)
     _warn_implausible_durations(data)
+    if covariates and data.n_cells > 50 and data.n_cells > data.n_units / 5:
+        warnings.warn(msg.MANY_CELLS.format(covariates=covariates, n_cells=data.n_cells,
+                                            n_units=data.n_units), DataWarning, stacklevel=3)
     return data
 
 

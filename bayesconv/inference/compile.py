@@ -67,11 +67,12 @@ def clear_compile_cache() -> None:
 
 def structure_key(model) -> str:
     """What a compiled model depends on besides its data values: the spec (but its time
-    scale and zero width, which are data), the number of cohorts and the shapes of the data
-    arrays."""
+    scale and zero width, which are data), the number of cohorts, the shapes of the data
+    arrays and the constants of the graph (cells' cohorts, design matrices)."""
     spec = {k: v for k, v in model.spec.to_dict().items() if k not in ("time_scale", "zero_width")}
     return json.dumps({"spec": spec, "cohorts": model.data.n_cohorts,
-                       "shapes": model.arrays.shapes()}, sort_keys=True)
+                       "shapes": model.arrays.shapes(),
+                       "constants": model.constants_digest()}, sort_keys=True)
 
 
 def announce(message: str, progressbar: bool) -> None:

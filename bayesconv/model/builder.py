@@ -8,6 +8,8 @@ arrays, each computed once, and the PyMC model built from them on first access. 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -171,6 +173,18 @@ class ModelBuilder:
             for walk in design.walks:
                 coords[walk.period] = [str(v) for v in walk.levels]
         return coords
+
+    def constants_digest(self) -> str:
+        """A digest of the arrays the graph holds as constants (not ``pm.Data``): the cells'
+        cohorts and the formulas' design matrices. Models that differ in them must not share a
+        compiled model."""
+        h = hashlib.sha256(np.ascontiguousarray(self.data.cell_cohort).tobytes())
+        for name, design in sorted(self.designs.items()):
+            h.update(name.encode())
+            for arr in (design.X, *(t.Z for t in design.groups),
+                        *(w.index for w in design.walks)):
+                h.update(str(arr.shape).encode() + np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()
 
     def data_values(self) -> dict:
         """The values of every ``pm.Data`` container: what a compiled model of the same

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["PARAMETERS", "Design", "GroupTerm", "WalkTerm", "build_design", "parse_formula"]
+__all__ = ["PARAMETERS", "Design", "GroupTerm", "WalkTerm", "build_design", "formula_columns",
+           "parse_formula"]
 
 #: The model's parameters a formula can be given for: (raw name on the link scale, link).
 PARAMETERS = {
@@ -78,6 +79,14 @@ def parse_formula(formula: str) -> tuple[str, list[str]]:
         else:
             parts.append(term.name)
     return " + ".join(["1" if intercept else "0", *parts]), periods
+
+
+def formula_columns(formula: str) -> set:
+    """The data columns a formula uses (its variables, in any term)."""
+    from formulae import model_description
+
+    return set().union(*(getattr(t, "var_names", set()) for t in
+                         model_description(formula).terms))
 
 
 @dataclass(frozen=True)
@@ -184,12 +193,12 @@ class Design:
         try:
             X = np.zeros((len(rows), 0))
             if dm.common is not None:
-                full = np.asarray(dm.common.evaluate_new_data(frame), dtype=float)
+                full = _dense(dm.common.evaluate_new_data(frame))
                 X = full[:, 1:] if self.intercept else full
             Zs = []
             if dm.group is not None:
                 Z = dm.group.evaluate_new_data(frame)
-                Z = np.asarray(Z.toarray() if hasattr(Z, "toarray") else Z, dtype=float)
+                Z = _dense(Z)
                 Zs = [Z[:, dm.group.slices[term.name]] for term in self.groups]
         except (ValueError, KeyError) as err:
             raise ValueError(f"the design of {self.parameter!r} ({self.formula!r}) cannot be "
@@ -204,6 +213,13 @@ class Design:
                                  f"{[str(v) for v in walk.levels]}")
             walk_index.append(np.array([walk.levels.index(v) for v in values], np.int64))
         return X, Zs, walk_index
+
+
+def _dense(matrix) -> np.ndarray:
+    """A formulae matrix (dense, sparse or a matrix object) as a float ndarray."""
+    if hasattr(matrix, "toarray"):
+        matrix = matrix.toarray()
+    return np.asarray(np.asarray(matrix), dtype=float)
 
 
 def _standardised(cells: pd.DataFrame, scaling: dict) -> pd.DataFrame:
@@ -282,7 +298,7 @@ def build_design(parameter: str, formula: str, cells: pd.DataFrame,
                          "prepare(..., covariates=[...]))") from None
     except ValueError as err:
         raise ValueError(f"{where} cannot be built on the data: {err}") from None
-    common = np.asarray(dm.common, dtype=float) if dm.common is not None else \
+    common = _dense(dm.common) if dm.common is not None else \
         np.zeros((len(cells), 0))
     names = list(dm.common.terms) if dm.common is not None else []
     intercept = "Intercept" in names
@@ -306,8 +322,7 @@ def build_design(parameter: str, formula: str, cells: pd.DataFrame,
                 raise ValueError(f"{where}: the group term ({name}) has one level "
                                  f"({levels[0]!r} of column {factor!r}); a between-group sd "
                                  "needs at least 2 levels (use a fixed effect, or drop it)")
-            Z = np.asarray(dm.group[name].toarray() if hasattr(dm.group[name], "toarray")
-                           else dm.group[name], dtype=float)
+            Z = _dense(dm.group[name])
             groups.append(GroupTerm(name=name, factor=factor, levels=levels, Z=Z,
                                     intercept=name.startswith("1|")))
     walks = []

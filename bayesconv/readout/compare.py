@@ -32,7 +32,8 @@ import xarray as xr
 from ..data.stats import weighted_median
 from ..data.units import unit_name
 from ..errors import DataNotSavedError
-from ..plotting import plot_differences
+from ..model.formula import formula_columns
+from ..plotting import plot_differences, plot_forest
 from ..posterior.cells import pooled_mix, row_parameters
 from ..posterior.diagnostics import hdi
 from ..posterior.result import ConversionResult
@@ -308,6 +309,13 @@ def compare(result, treatment, control, *, horizon: float | None = None,
     if by is not None:
         overall.by = by
         overall.segments = readouts
+        used = set().union(*(formula_columns(f) for f in result.spec.formula.values()))
+        if by not in used:
+            overall.notes.append(
+                f"the model has no term for {by!r}, so its segments differ only through "
+                "their mix of the other factors; fit with a formula such as "
+                f"{{'eventual_rate': '{result.data.cohort_column} + "
+                f"({result.data.cohort_column} | {by})'}} to read segment effects")
     return overall
 
 
@@ -378,6 +386,7 @@ class Readout:
                  higher_is_better, time_unit, weakly_identified=(), arm_column=None):
         self.by: str | None = None
         self.segments: dict = {}
+        self.notes: list[str] = []
         self.weakly_identified = list(weakly_identified)
         self.arm_column = arm_column
         self.control = control
@@ -662,6 +671,7 @@ class Readout:
                 lines.append(f"P({self.arm_label(t)} better than "
                              f"{self.arm_label(self.control)}) on the {self.metric_name(m)} "
                              f"by {self.by} ({len(self.segments)} segments): {parts}")
+        lines += [f"Note: {n}" for n in self.notes]
         if self.weakly_identified:
             arms = ", ".join(self.arm_label(a) for a in self.weakly_identified)
             lines.append(f"The eventual rate of {arms} is weakly identified (the follow-up "
@@ -680,9 +690,8 @@ class Readout:
         u = self.time_unit
 
         def value(metric, prefix, r):
-            fmt = METRICS[metric].fmt
-            return (f"{fmt(r[prefix + '_mean'], u)} [{fmt(r[prefix + '_lower'], u)}, "
-                    f"{fmt(r[prefix + '_upper'], u)}]")
+            return METRICS[metric].fmt_interval(r[prefix + "_mean"], r[prefix + "_lower"],
+                                                r[prefix + "_upper"], u)
 
         rows = []
         for r in f.to_dict("records"):
@@ -759,6 +768,32 @@ class Readout:
                 f"<p style='font-size:smaller'>{html.escape(self._footnote())}</p></div>")
 
     # ------------------------------------------------------------------ plot
+    def plot_segments(self, ax=None, metric: str | None = None, treatment=None):
+        """Forest plot of the treatment effect overall and per level of ``by``.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        metric : str, optional
+            Default :attr:`lead`.
+        treatment : label, optional
+            Default the first treatment arm.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            One row per segment (the overall effect first, as a diamond): difference
+            treatment − control with its HDI, labelled with P(better).
+
+        Raises
+        ------
+        ValueError
+            The readout has no segments (``compare(..., by=...)``), or an unknown metric.
+        """
+        if not self.segments:
+            raise ValueError("this readout has no segments; use compare(..., by='column')")
+        return _segment_plot(self, metric, treatment, ax)
+
     def plot(self, ax=None, metric: str | None = None):
         """Posterior density of the difference treatment − control, per treatment arm.
 
@@ -805,3 +840,24 @@ class Readout:
 
 def _pct(x: float) -> str:
     return f"{x * 100:+.1f}%" if np.isfinite(x) else str(x)
+
+
+def _segment_plot(readout: Readout, metric: str | None, treatment, ax):
+    metric = readout.lead if metric is None else metric
+    readout._check_metric(metric)
+    t = readout.treatments[0] if treatment is None else treatment
+    rows = [("overall", readout)] + list(readout.segments.items())
+    stats = []
+    for label, ro in rows:
+        f = ro._own_frame()
+        r = f[(f["metric"] == metric) & (f["treatment"].astype(str) == str(t))].iloc[0]
+        stats.append((f"{label} (P = {r['prob_better']:.2f})", r["diff_mean"],
+                      r["diff_lower"], r["diff_upper"]))
+    spec = METRICS[metric]
+    unit = "percentage points" if spec.kind == "rate" else unit_name(readout.time_unit)
+    labels, means, lows, highs = zip(*stats, strict=True)
+    return plot_forest(list(labels), means, lows, highs, scale=spec.scale,
+                       quantity=f"{readout.arm_label(t)} − {readout.arm_label(readout.control)}"
+                                f", {readout.metric_name(metric)} ({unit}; "
+                                f"{readout.ci_prob:.0%} HDI)",
+                       title=f"treatment effect by {readout.by}", ax=ax)

@@ -69,16 +69,22 @@ class Metric:
         return "" if higher_better else " (lower)"
 
     def fmt(self, x: float, time_unit: str) -> str:
-        """A value for display: "12.34%" for a rate, "4.2 days" for a time."""
+        """A value for display: "12.34%" for a rate, "4.21" for a time (its unit is in the
+        metric's name)."""
         if self.kind == "rate":
             return f"{x * 100:.2f}%"
-        return f"{x:.3g} {unit_name(time_unit)}"
+        return f"{x:.3g}" if abs(x) < 1 else f"{x:,.2f}" if abs(x) < 1000 else f"{x:,.0f}"
+
+    def fmt_interval(self, mean: float, lower: float, upper: float, time_unit: str) -> str:
+        """"12.34% [11.0%, 13.7%]" or "4.21 [4.05, 4.40]"."""
+        return (f"{self.fmt(mean, time_unit)} [{self.fmt(lower, time_unit)}, "
+                f"{self.fmt(upper, time_unit)}]")
 
     def fmt_diff(self, x: float, time_unit: str) -> str:
-        """A difference for display: "+1.23" (percentage points) or "-0.80 days"."""
+        """A difference for display: "+1.23" (percentage points) or "-0.80" (time unit)."""
         if self.kind == "rate":
             return f"{x * 100:+.2f}"
-        return f"{x:+.3g}"
+        return f"{x:+.3g}" if abs(x) < 1 else f"{x:+,.2f}"
 
     def diff_unit(self, time_unit: str) -> str:
         """The unit of a difference: "pp" or the time unit's name."""
