@@ -166,7 +166,7 @@ def plot_ppc_km(sims, km, *, labels, show=None, key="cohort", unit: str = "", ax
     return ax
 
 
-def plot_calibration(table, *, by_cohort: bool = False, ci_prob: float = 0.94, unit: str = "",
+def plot_calibration(table, *, group: str | None = None, ci_prob: float = 0.94, unit: str = "",
                      legend_title=None, ax=None):
     """Observed vs predicted share converted per follow-up age band, with predictive HDIs.
 
@@ -174,8 +174,8 @@ def plot_calibration(table, *, by_cohort: bool = False, ci_prob: float = 0.94, u
     ----------
     table : DataFrame
         A calibration table (``ConversionResult.calibration_table``).
-    by_cohort : bool
-        Whether ``table`` has a ``cohort`` column to colour by.
+    group : str, optional
+        A column of ``table`` to colour the bands by (``"cohort"`` for a table by cohort).
     ci_prob, unit, legend_title, ax
         As in :func:`plot_curves`.
 
@@ -185,8 +185,8 @@ def plot_calibration(table, *, by_cohort: bool = False, ci_prob: float = 0.94, u
         ``ax.calibration_table`` holds the table drawn.
     """
     ax = _axes(ax, (6, 6))
-    parts = [(None, table)] if not by_cohort else list(table.groupby("cohort", sort=False,
-                                                                     observed=True))
+    parts = [(None, table)] if group is None else list(table.groupby(group, sort=False,
+                                                                   observed=True))
     for i, (label, t) in enumerate(parts):
         x = t["predicted_mean"].to_numpy()
         err = np.vstack([x - t["predicted_lower"].to_numpy(),
@@ -205,7 +205,7 @@ def plot_calibration(table, *, by_cohort: bool = False, ci_prob: float = 0.94, u
     n_in = int(table["inside"].sum())
     ax.set_title(f"calibration by follow-up age band ({unit_name(unit)}): {n_in} of "
                  f"{len(table)} observed inside", fontsize="medium")
-    ax.legend(fontsize="small", title=(legend_title or "cohort") if by_cohort else None)
+    ax.legend(fontsize="small", title=(legend_title or group) if group else None)
     ax.calibration_table = table
     return ax
 

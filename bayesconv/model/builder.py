@@ -17,7 +17,13 @@ import pytensor.tensor as pt
 from ..data.container import ConversionData
 from ..lags.families import LagFamily, get_lag
 from ..lags.namespace import pytensor_namespace
-from .design import GROUPS, choose_parametrization, choose_term_centring, resolve_pooling
+from .design import (
+    GROUPS,
+    choose_parametrization,
+    choose_term_centring,
+    choose_walk_centring,
+    resolve_pooling,
+)
 from .formula import PARAMETERS, Design, build_design
 from .likelihood import (
     LikelihoodArrays,
@@ -144,6 +150,9 @@ class ModelBuilder:
             for term in design.groups:
                 par[f"{design.raw}:{term.name}"] = choose_term_centring(
                     data, design, term, parametrization)
+            for walk in design.walks:
+                par[f"{design.raw}:rw({walk.period})"] = (choose_walk_centring(
+                    data, design, walk, parametrization),)
         self.spec = ModelSpec(
             lag=self.family.name, pooling=pooling, priors=merge_priors(priors),
             parametrization=par, time_scale=self.rows.time_scale,
@@ -267,10 +276,14 @@ class ModelBuilder:
             eta = eta + pt.dot(term.Z, b)
         for walk in design.walks:
             sd = pm.HalfNormal(f"{raw}_rw_sd_{walk.period}", p[f"{raw}_rw_sd"])
-            z = pm.Normal(f"{raw}_rw_{walk.period}_step", 0.0, 1.0,
-                          shape=len(walk.levels) - 1)
+            n_steps = len(walk.levels) - 1
+            if self.spec.parametrization[f"{raw}:rw({walk.period})"] == ("centered",):
+                steps = pm.Normal(f"{raw}_rw_{walk.period}_step", 0.0, sd, shape=n_steps)
+            else:
+                steps = sd * pm.Normal(f"{raw}_rw_{walk.period}_step_offset", 0.0, 1.0,
+                                       shape=n_steps)
             w = pm.Deterministic(f"{raw}_rw_{walk.period}",
-                                 pt.concatenate([pt.zeros(1), pt.cumsum(sd * z)]),
+                                 pt.concatenate([pt.zeros(1), pt.cumsum(steps)]),
                                  dims=walk.period)
             eta = eta + w[walk.index]
         return eta

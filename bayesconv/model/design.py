@@ -16,7 +16,7 @@ from ..data.kaplan_meier import km_arrays
 from ..data.stats import weighted_median
 
 __all__ = ["GROUPS", "POOLING", "choose_parametrization", "choose_term_centring",
-           "resolve_pooling"]
+           "choose_walk_centring", "resolve_pooling"]
 
 POOLING = ("auto", "partial", "none", "complete")
 
@@ -86,9 +86,10 @@ def choose_parametrization(data: ConversionData) -> dict:
     return _centring(data, data.cohort, data.n_cohorts)
 
 
-def _centring(data: ConversionData, codes: np.ndarray, n: int) -> dict:
-    """:func:`choose_parametrization`'s rule for any grouping of the rows (``codes`` per row,
-    ``n`` levels)."""
+def _rough_estimates(data: ConversionData, codes: np.ndarray, n: int) -> dict:
+    """Rough per-level estimates without fitting, for any grouping of the rows (``codes`` per
+    row, ``n`` levels): "logit_rate" and "log_lag_loc" mapped to (estimate, standard error,
+    has data), each an ndarray of shape (n,); see :func:`choose_parametrization`."""
     n_g = np.bincount(codes, weights=data.count, minlength=n)
     d_g = np.bincount(codes, weights=data.count * data.converted, minlength=n)
     p = np.zeros(n)
@@ -109,9 +110,15 @@ def _centring(data: ConversionData, codes: np.ndarray, n: int) -> dict:
             est_lag[g] = np.log(max(med, 1e-12))
     d_safe = np.maximum(d_g, 0.25)
     se_lag = 1.25 / np.sqrt(d_safe)
+    return {"logit_rate": (est_rate, se_rate, n_g > 0),
+            "log_lag_loc": (est_lag, se_lag, d_g >= 2)}
+
+
+def _centring(data: ConversionData, codes: np.ndarray, n: int) -> dict:
+    """:func:`choose_parametrization`'s rule for any grouping of the rows (``codes`` per row,
+    ``n`` levels)."""
     out = {}
-    for key, est, se in (("logit_rate", est_rate, se_rate), ("log_lag_loc", est_lag, se_lag)):
-        has = n_g > 0 if key == "logit_rate" else d_g >= 2
+    for key, (est, se, has) in _rough_estimates(data, codes, n).items():
         tau2 = _dersimonian_laird(est[has], se[has]) if has.sum() >= 2 else 0.0
         out[key] = tuple("centered" if (h and s < np.sqrt(tau2)) else "noncentered"
                          for h, s in zip(has, se, strict=True))
@@ -123,8 +130,11 @@ def choose_term_centring(data: ConversionData, design, term, parametrization: st
     """Centred or non-centred per level of a formula's group term.
 
     Group intercepts ``(1 | g)`` of the eventual rate and the lag location follow the rule of
-    :func:`choose_parametrization` applied to the levels of ``g``; slopes and the group terms of
-    the other parameters are non-centred (their levels are rarely pinned by their own data).
+    :func:`choose_parametrization` applied to the levels of ``g``. Slopes ``(x | g)`` follow the
+    same rule with each level's rough slope estimate: the weighted least-squares slope, on
+    ``x``, of the rough estimates of the level's cells (weights 1/se²), and its standard
+    error. Group terms of the other parameters are non-centred (their levels are rarely
+    pinned by their own data).
     ``parametrization`` "centered" or "noncentered" forces one form.
 
     Returns
@@ -134,7 +144,62 @@ def choose_term_centring(data: ConversionData, design, term, parametrization: st
     n = len(term.levels)
     if parametrization in ("centered", "noncentered"):
         return (parametrization,) * n
-    if not term.intercept or design.raw not in GROUPS:
+    if design.raw not in GROUPS:
         return ("noncentered",) * n
-    level_of_cell = np.argmax(term.Z != 0, axis=1)
-    return _centring(data, level_of_cell[data.cell], n)[design.raw]
+    if term.intercept:
+        level_of_cell = np.argmax(term.Z != 0, axis=1)
+        return _centring(data, level_of_cell[data.cell], n)[design.raw]
+    if term.factor not in data.cells.columns:  # e.g. (x | a:b): no column to split cells by
+        return ("noncentered",) * n
+    # a slope (x | g): per level, the weighted least-squares slope of the cells' rough
+    # estimates on x, and its standard error
+    est, se, has = _rough_estimates(data, data.cell, data.n_cells)[design.raw]
+    slope, slope_se = np.zeros(n), np.full(n, np.inf)
+    level = data.cells[term.factor].astype(str).to_numpy()
+    for g in range(n):
+        cells = np.flatnonzero(has & (level == term.levels[g]))
+        x = term.Z[cells, g]
+        w = 1.0 / se[cells] ** 2
+        if len(cells) < 2 or np.ptp(x) == 0:
+            continue
+        xbar = np.sum(w * x) / np.sum(w)
+        sxx = np.sum(w * (x - xbar) ** 2)
+        slope[g] = np.sum(w * (x - xbar) * est[cells]) / sxx
+        slope_se[g] = 1.0 / np.sqrt(sxx)
+    ok = np.isfinite(slope_se)
+    tau2 = _dersimonian_laird(slope[ok], slope_se[ok]) if ok.sum() >= 2 else 0.0
+    return tuple("centered" if (o and s_ < np.sqrt(tau2)) else "noncentered"
+                 for o, s_ in zip(ok, slope_se, strict=True))
+
+
+def choose_walk_centring(data: ConversionData, design, walk, parametrization: str = "auto"
+                         ) -> str:
+    """Centred or non-centred form of a formula's random walk ``rw(period)``.
+
+    The walk's steps w_k − w_{k−1} have the innovation sd σ. Like a group term's levels
+    (:func:`choose_parametrization`), the steps are sampled centred (step ~ Normal(0, σ)) when
+    each period's own data pin the step more tightly than σ, else non-centred
+    (step = σ · z): with well-informed periods the non-centred walk has the inverted funnel
+    (divergences at large σ), with thin periods the centred one has the funnel. The rule uses
+    the rough per-period estimates of :func:`choose_parametrization` for the eventual rate and
+    the lag location: σ̂² by the DerSimonian & Laird (1986) estimator on the differences of
+    consecutive periods' estimates (standard errors √(se²_k + se²_{k−1})), centred when the
+    median of those standard errors is below σ̂. Walks of the other parameters are
+    non-centred. ``parametrization`` "centered" or "noncentered" forces one form.
+
+    Returns
+    -------
+    "centered" or "noncentered"
+    """
+    if parametrization in ("centered", "noncentered"):
+        return parametrization
+    if design.raw not in GROUPS:
+        return "noncentered"
+    index = walk.index[data.cell]
+    est, se, has = _rough_estimates(data, index, len(walk.levels))[design.raw]
+    est, se = est[has], se[has]
+    if len(est) < 3:
+        return "noncentered"
+    d_est, d_se = np.diff(est), np.sqrt(se[1:] ** 2 + se[:-1] ** 2)
+    tau2 = _dersimonian_laird(d_est, d_se)
+    return "centered" if np.median(d_se) < np.sqrt(tau2) else "noncentered"

@@ -64,6 +64,10 @@ def _unit_followup(data) -> pd.DataFrame:
     return out
 
 
+def _text(label) -> str:
+    return " × ".join(map(str, label)) if isinstance(label, tuple) else str(label)
+
+
 def _band_edges(ages: np.ndarray, units: np.ndarray, bands) -> np.ndarray:
     """Band edges: ``bands`` itself if a sequence, else count-weighted quantiles of the age."""
     if np.ndim(bands) == 0:
@@ -97,7 +101,7 @@ def _assign(ages: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def calibration_table(draws: Draws, data: ConversionData, bands=10, *, by_cohort: bool = False,
                       ci_prob: float = 0.94, n_draws: int | None = 1000,
-                      random_seed=None) -> pd.DataFrame:
+                      random_seed=None, by=None) -> pd.DataFrame:
     """Observed vs posterior predictive share converted, by follow-up age band.
 
     Every unit has an age at the observation date a (its follow-up) and has converted by then
@@ -125,6 +129,9 @@ def calibration_table(draws: Draws, data: ConversionData, bands=10, *, by_cohort
     by_cohort : bool, default False
         Bands within each cohort (edges from the cohort's own ages when ``bands`` is an
         int) instead of bands over all units.
+    by : str or list of str, optional
+        Bands within each level of any column(s) of the cell table (a covariate such as a
+        platform or a birth decade), like ``by_cohort`` for the cohort.
     ci_prob : float, default 0.94
         Probability of the posterior predictive HDI.
     n_draws : int or None, default 1000
@@ -133,8 +140,9 @@ def calibration_table(draws: Draws, data: ConversionData, bands=10, *, by_cohort
 
     Returns
     -------
-    DataFrame with one row per band (and cohort with ``by_cohort``), columns ``cohort``
-    (only with ``by_cohort``), ``band`` (label), ``age_lower``, ``age_upper`` (band edges, in
+    DataFrame with one row per band (and cohort with ``by_cohort``, level with ``by``),
+    columns ``cohort`` (only with ``by_cohort``) or the ``by`` column (its levels as text),
+    ``band`` (label), ``age_lower``, ``age_upper`` (band edges, in
     the data's time unit), ``age_mean`` (count-weighted), ``units``, ``converted``,
     ``observed_share``, ``predicted_mean`` (posterior mean of the expected share),
     ``predicted_lower``, ``predicted_upper`` (posterior predictive HDI of the share) and
@@ -144,7 +152,8 @@ def calibration_table(draws: Draws, data: ConversionData, bands=10, *, by_cohort
     Raises
     ------
     ValueError
-        Bad ``bands`` or ``ci_prob``; a result without data.
+        Bad ``bands`` or ``ci_prob``; a result without data; ``by`` not a column of the
+        data, or given with ``by_cohort``.
     """
     if not isinstance(data, ConversionData):
         raise ValueError("calibration needs the data the model was fitted to; this result was "
@@ -154,11 +163,17 @@ def calibration_table(draws: Draws, data: ConversionData, bands=10, *, by_cohort
     rng = np.random.default_rng(random_seed)
     units = _unit_followup(data)
     thin = draws.thin(n_draws, rng)
-    groups = [np.arange(data.n_cohorts)] if not by_cohort else [[g] for g in
-                                                                range(data.n_cohorts)]
+    if by is not None and by_cohort:
+        raise ValueError("give by_cohort=True or by=..., not both")
+    if by is None and not by_cohort:
+        label_col, labels, level = None, [None], np.zeros(data.n_cells, np.int64)
+    else:
+        label_col, labels, level = draws.groups(None if by_cohort else by)
+        labels = data.cohorts if by_cohort else labels
+    unit_level = level[units["cell"].to_numpy()]
     frames = []
-    for gs in groups:
-        sel = units[units["cohort"].isin(gs)]
+    for i, label in enumerate(labels):
+        sel = units[unit_level == i]
         if sel.empty:
             continue
         ages, n = sel["age"].to_numpy(float), sel["units"].to_numpy()
@@ -204,8 +219,8 @@ def calibration_table(draws: Draws, data: ConversionData, bands=10, *, by_cohort
         })
         frame["inside"] = ((frame["observed_share"] >= frame["predicted_lower"] - 1e-12)
                            & (frame["observed_share"] <= frame["predicted_upper"] + 1e-12))
-        if by_cohort:
-            frame.insert(0, "cohort", data.cohorts[gs[0]])
+        if label_col is not None:
+            frame.insert(0, label_col, label if by_cohort else _text(label))
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     table.attrs.update(ci_prob=ci_prob, time_unit=data.time_unit)

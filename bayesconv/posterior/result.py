@@ -594,18 +594,20 @@ class ConversionResult:
                                     show=cohorts, key=key, unit=self.data.time_unit, ax=ax)
 
     def calibration_table(self, bands=10, *, by_cohort: bool = False, ci_prob: float = 0.94,
-                          n_draws: int | None = 1000, random_seed=None) -> pd.DataFrame:
+                          n_draws: int | None = 1000, random_seed=None, by=None
+                          ) -> pd.DataFrame:
         """Observed vs posterior predictive share converted by follow-up age band.
 
         See :func:`bayesconv.posterior.calibration.calibration_table` (same parameters and
-        table).
+        table); ``by`` bands within each level of any column of the cell table.
         """
         return calibration.calibration_table(self.draws(), self.data, bands,
                                              by_cohort=by_cohort, ci_prob=ci_prob,
-                                             n_draws=n_draws, random_seed=random_seed)
+                                             n_draws=n_draws, random_seed=random_seed, by=by)
 
     def plot_calibration(self, ax=None, *, bands=10, by_cohort: bool = False,
-                         ci_prob: float = 0.94, n_draws: int | None = 1000, random_seed=None):
+                         ci_prob: float = 0.94, n_draws: int | None = 1000, random_seed=None,
+                         by=None):
         """Calibration plot: observed vs predicted share converted, by follow-up age band.
 
         One point per band of :meth:`calibration_table`: x = posterior mean of the expected
@@ -619,10 +621,12 @@ class ConversionResult:
             ``ax.calibration_table`` holds the table drawn.
         """
         table = self.calibration_table(bands, by_cohort=by_cohort, ci_prob=ci_prob,
-                                       n_draws=n_draws, random_seed=random_seed)
-        return plotting.plot_calibration(table, by_cohort=by_cohort, ci_prob=ci_prob,
+                                       n_draws=n_draws, random_seed=random_seed, by=by)
+        group = "cohort" if by_cohort else (None if by is None else table.columns[0])
+        return plotting.plot_calibration(table, group=group, ci_prob=ci_prob,
                                          unit=self.data.time_unit,
-                                         legend_title=self.data.cohort_name, ax=ax)
+                                         legend_title=self.data.cohort_name if by_cohort
+                                         else group, ax=ax)
 
     def __repr__(self) -> str:
         p = self.posterior

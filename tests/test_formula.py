@@ -1,0 +1,381 @@
+"""Formulas on the model's parameters (issue 14): cell tables, designs, the model's structure and
+likelihood, bad input, and the readouts, curves and predictions computed from per-cell draws.
+
+No sampling here: structure and likelihood are evaluated with the Python linker (``py_mode``),
+post-processing runs on posteriors drawn from the model's own prior (every coefficient,
+deterministic and per-cell parameter consistent with the formula, so identities such as "the
+overall readout is the unit-weighted average of the segment readouts" can be checked exactly).
+Seeded fits are in ``test_recovery.py`` (slow) and ``validation/``.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+import xarray as xr
+from scipy import stats
+from scipy.special import expit
+
+import bayesconv as bc
+from bayesconv.model.formula import build_design, parse_formula
+from bayesconv.model.spec import ModelSpec
+from bayesconv.posterior.result import ConversionResult
+
+PLATFORMS = ["ios", "android", "web"]
+
+
+def _cells(n=300, weeks=4, lift_on="ios"):
+    rows = []
+    for arm in ["A", "B"]:
+        for i, plat in enumerate(PLATFORMS):
+            for week in range(weeks):
+                rate = (0.3 - 0.05 * i) * (1.4 if arm == "B" and plat == lift_on else 1.0)
+                rows.append({"cohort": arm, "platform": plat, "period": week,
+                             "n_units": n + 37 * i, "eventual_rate": rate, "lag_loc": 6.0,
+                             "lag_shape": 1.5})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def events():
+    ev = bc.simulate(cells=_cells(), enrollment=28, followup=30, period_length=7,
+                     random_seed=5, resolution="D")
+    ev["week"] = ev.pop("period")
+    return ev
+
+
+@pytest.fixture(scope="module")
+def data(events):
+    return bc.prepare(events, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort",
+                      covariates=["platform", "week"])
+
+
+FORMULA = {"eventual_rate": "cohort + (cohort | platform) + rw(week)",
+           "lag_loc": "cohort + (1 | platform)"}
+
+
+def _prior_result(model, py_mode, draws=120, seed=0) -> ConversionResult:
+    """A result whose 'posterior' is a draw from the model's prior (no sampling, no compile)."""
+    with warnings.catch_warnings():  # "the effect of Potentials is ignored": that is the point
+        warnings.simplefilter("ignore", UserWarning)
+        idata = pm.sample_prior_predictive(draws, model=model.pymc_model, random_seed=seed,
+                                           compile_kwargs={"mode": py_mode})
+    post = idata["prior"].to_dataset()
+    post = post.assign_coords(chain=[0, 1][: post.sizes["chain"]])
+    return ConversionResult.from_fit(model, xr.DataTree.from_dict({"posterior": post}),
+                                     sampler="prior", timing={}, random_seed=None)
+
+
+# ---------------------------------------------------------------- cell table and designs
+def test_cell_table_has_one_row_per_combination_with_its_units(events, data):
+    assert list(data.cells.columns) == ["cohort", "platform", "week"]
+    assert data.n_cells == 2 * 3 * 4
+    # categorical order of the events is kept, periods stay numbers (for rw)
+    assert list(data.cells["platform"].cat.categories) == sorted(PLATFORMS)
+    assert pd.api.types.is_integer_dtype(data.cells["week"])
+    units = np.bincount(data.cell, weights=data.count, minlength=data.n_cells)
+    expected = events.groupby(["cohort", "platform", "week"], observed=True).size()
+    got = pd.Series(units, index=pd.MultiIndex.from_frame(data.cells.astype(str).assign(
+        week=data.cells["week"])))
+    for key, n in expected.items():
+        assert got[(str(key[0]), str(key[1]), key[2])] == n
+    assert data.n_units == len(events)  # nothing dropped
+
+
+def test_design_matrices_of_fixed_group_and_walk_terms(data):
+    w = np.bincount(data.cell, weights=data.count, minlength=data.n_cells)
+    d = build_design("eventual_rate", FORMULA["eventual_rate"], data.cells, w)
+    is_b = (data.cells["cohort"] == "B").to_numpy(float)
+    assert d.intercept and d.X.shape == (data.n_cells, 1)
+    np.testing.assert_array_equal(d.X[:, 0], is_b)
+    assert [g.name for g in d.groups] == ["1|platform", "cohort|platform"]
+    levels = list(d.groups[0].levels)
+    onehot = (data.cells["platform"].astype(str).to_numpy()[:, None]
+              == np.array(levels)[None, :]).astype(float)
+    np.testing.assert_array_equal(d.groups[0].Z, onehot)
+    np.testing.assert_array_equal(d.groups[1].Z, onehot * is_b[:, None])
+    assert d.walks[0].levels == (0, 1, 2, 3)
+    np.testing.assert_array_equal(d.walks[0].index, data.cells["week"].to_numpy())
+
+
+def test_interactions_and_standardised_numeric_covariates(data):
+    w = np.bincount(data.cell, weights=data.count, minlength=data.n_cells)
+    d = build_design("eventual_rate", "cohort * platform", data.cells, w)
+    assert d.X.shape[1] == 1 + 2 + 2
+    d = build_design("lag_loc", "week", data.cells, w)
+    x = d.X[:, 0]
+    # centred and scaled by the unit-weighted sd: a coefficient per sd, in any unit
+    assert np.average(x, weights=w) == pytest.approx(0.0, abs=1e-12)
+    assert np.sqrt(np.average(x**2, weights=w)) == pytest.approx(1.0)
+    assert parse_formula("0 + cohort + rw(week)") == ("0 + cohort", ["week"])
+    assert parse_formula("rw(week)") == ("1", ["week"])
+
+
+# ---------------------------------------------------------------- model structure
+def test_no_formula_is_todays_model(data):
+    """No covariates in a formula means no formula code path: the same variables as before."""
+    one = bc.prepare(bc.simulate(n_units=[200, 250], eventual_rate=[0.3, 0.35], lag_loc=5.0,
+                                 lag_shape=1.5, random_seed=1),
+                     created="created", converted="converted",
+                     observed_until="observed_until", cohort="cohort")
+    m = bc.ConversionModel(one)
+    names = sorted(v.name for v in m.pymc_model.free_RVs)
+    assert names == ["log_lag_loc", "log_lag_shape", "logit_rate"]
+    assert not any(v.name.endswith("_cell") for v in m.pymc_model.deterministics)
+
+
+def test_formula_model_variables(data):
+    m = bc.ConversionModel(data, formula=FORMULA)
+    free = {v.name for v in m.pymc_model.free_RVs}
+    for name in ("logit_rate_intercept", "logit_rate_beta", "logit_rate_sd_1_by_platform",
+                 "logit_rate_sd_cohort_by_platform", "logit_rate_rw_sd_week",
+                 "log_lag_loc_intercept", "log_lag_loc_beta", "log_lag_loc_sd_1_by_platform",
+                 "log_lag_shape"):
+        assert name in free, name
+    det = {v.name: v for v in m.pymc_model.deterministics}
+    assert {"eventual_rate_cell", "lag_loc_cell", "logit_rate_rw_week"} <= set(det)
+    assert m.pymc_model.coords["cell"] is not None
+    assert len(m.pymc_model.coords["week"]) == 4
+    # the formula is part of the spec (saved and reloaded with it)
+    assert ModelSpec.from_dict(m.spec.to_dict()).formula == FORMULA
+
+
+def test_likelihood_with_formula_matches_scipy(data, py_mode):
+    """The potential is Σ count·[converted: log c f(t); censored: log(1 − c F(t))] with c and
+    the gamma's mean from the linear predictors (scipy's gamma as the reference)."""
+    m = bc.ConversionModel(data, formula={"eventual_rate": "cohort + (1 | platform) + rw(week)",
+                                          "lag_loc": "cohort"})
+    model = m.pymc_model
+    rng = np.random.default_rng(0)
+    point = {v.name: rng.normal(0, 0.3, size=model.initial_point()[v.name].shape)
+             for v in model.value_vars}
+    point["log_lag_loc_intercept"] = np.float64(np.log(5.0 / m.spec.time_scale))
+    [pot] = model.replace_rvs_by_values([model.potentials[0]])
+    fn = model.compile_fn(pot, inputs=model.value_vars, mode=py_mode, on_unused_input="ignore")
+    got = float(fn(point))
+    # the same by hand
+    w = np.bincount(data.cell, weights=data.count, minlength=data.n_cells)
+    dr = build_design("eventual_rate", "cohort + (1 | platform) + rw(week)", data.cells, w)
+    dl = build_design("lag_loc", "cohort", data.cells, w)
+    sd = np.exp(point["logit_rate_sd_1_by_platform_log__"])
+    b = point["logit_rate_1_by_platform"] if "logit_rate_1_by_platform" in point else \
+        sd * point["logit_rate_1_by_platform_offset"]
+    walk_sd = np.exp(point["logit_rate_rw_sd_week_log__"])
+    steps = point.get("logit_rate_rw_week_step")
+    steps = walk_sd * point["logit_rate_rw_week_step_offset"] if steps is None else steps
+    walk = np.r_[0.0, np.cumsum(steps)]
+    eta = (point["logit_rate_intercept"] + dr.X @ point["logit_rate_beta"]
+           + dr.groups[0].Z @ b + walk[dr.walks[0].index])
+    c = expit(eta)[data.cell]
+    mean = (np.exp(point["log_lag_loc_intercept"] + dl.X @ point["log_lag_loc_beta"])
+            * m.spec.time_scale)[data.cell]
+    k = np.exp(point["log_lag_shape"])[data.cell_cohort[data.cell]]  # per arm (no formula)
+    f = stats.gamma(k, scale=mean / k)
+    # a conversion recorded at duration 0 is interval-censored in (0, zero_width]
+    # (bayesconv.model.likelihood)
+    t = np.where(data.converted & (data.duration == 0), m.spec.zero_width, data.duration)
+    exact = data.converted & (data.lower == data.duration) & (data.duration > 0)
+    interval = data.converted & ~exact
+    # densities are on the model's time scale (durations / time_scale): log f differs from
+    # the data's unit by the constant −log(time_scale) per exact conversion
+    ll = np.where(exact, np.log(c) + f.logpdf(t) + np.log(m.spec.time_scale), 0.0)
+    with np.errstate(divide="ignore"):
+        ll = np.where(interval, np.log(c * (f.cdf(t) - f.cdf(data.lower))), ll)
+    ll = np.where(~data.converted, np.log1p(-c * f.cdf(t)), ll)
+    assert got == pytest.approx(float(np.sum(data.count * ll)), rel=1e-9)
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize("formula, match", [
+    ({"eventual_rate": "cohort + (1 | country)"}, r"'country'.*not a column"),
+    ({"eventual_rate": "cohort + channel"}, r"'channel'.*not a column"),
+    ({"eventual_rate": "cohort + rw(month)"}, r"rw\(month\).*'month'.*not a column"),
+    ({"eventual_rate": "cohort + rw(platform)"}, r"rw\(platform\).*unordered"),
+    ({"lag_q": "cohort"}, r"'lag_q' is not a parameter of the gamma lag"),
+    ({"eventual_rate": "cohort + (1 |"}, r"cannot parse the formula"),
+])
+def test_bad_formulas_name_the_term_and_column(data, formula, match):
+    with pytest.raises(ValueError, match=match):
+        bc.ConversionModel(data, formula=formula)
+
+
+def test_lag_shape_formula_refused_for_the_exponential(data):
+    with pytest.raises(ValueError, match=r"'lag_shape' is not a parameter of the exponential"):
+        bc.ConversionModel(data, lag="exponential", formula={"lag_shape": "cohort"})
+
+
+def test_group_term_with_one_level_is_refused(events):
+    one = events[events["platform"] == "ios"]
+    d = bc.prepare(one, created="created", converted="converted",
+                   observed_until="observed_until", cohort="cohort", covariates=["platform"])
+    with pytest.raises(ValueError, match=r"\(1\|platform\) has one level \('ios' of column "
+                                         r"'platform'\)"):
+        bc.ConversionModel(d, formula={"eventual_rate": "cohort + (1 | platform)"})
+
+
+def test_walk_over_text_column_is_refused(events):
+    ev = events.assign(month=events["week"].map({0: "jan", 1: "feb", 2: "mar", 3: "apr"}))
+    d = bc.prepare(ev, created="created", converted="converted",
+                   observed_until="observed_until", cohort="cohort", covariates=["month"])
+    with pytest.raises(ValueError, match=r"rw\(month\).*unordered categorical"):
+        bc.ConversionModel(d, formula={"eventual_rate": "cohort + rw(month)"})
+    # an ordered categorical is a period order
+    ev["month"] = pd.Categorical(ev["month"], ["jan", "feb", "mar", "apr"], ordered=True)
+    d = bc.prepare(ev, created="created", converted="converted",
+                   observed_until="observed_until", cohort="cohort", covariates=["month"])
+    m = bc.ConversionModel(d, formula={"eventual_rate": "cohort + rw(month)"})
+    assert list(m.pymc_model.coords["month"]) == ["jan", "feb", "mar", "apr"]
+
+
+def test_missing_covariate_values_are_refused_naming_rows(events):
+    ev = events.copy()
+    ev.loc[[3, 17], "platform"] = None
+    with pytest.raises(ValueError, match=r"missing values in covariate column 'platform'.*2 rows: row 3 "
+                                         r"\(platform=None\); row 17"):
+        bc.prepare(ev, created="created", converted="converted",
+                   observed_until="observed_until", cohort="cohort", covariates=["platform"])
+
+
+def test_unknown_covariate_column_is_refused(events):
+    with pytest.raises(ValueError, match=r"'channel'"):
+        bc.prepare(events, created="created", converted="converted",
+                   observed_until="observed_until", cohort="cohort", covariates=["channel"])
+
+
+def test_many_cells_warns_with_the_count(events):
+    ev = events.assign(score=np.random.default_rng(0).normal(size=len(events)))
+    with pytest.warns(bc.DataWarning, match=r"cells") as rec:
+        bc.prepare(ev, created="created", converted="converted",
+                   observed_until="observed_until", cohort="cohort", covariates=["score"])
+    assert any(str(len(ev)) in str(w.message) or "bin" in str(w.message) for w in rec)
+
+
+# ---------------------------------------------------------------- post-processing
+@pytest.fixture(scope="module")
+def prior_res(data, py_mode):
+    return _prior_result(bc.ConversionModel(data, formula=FORMULA), py_mode)
+
+
+def test_per_level_quantities_are_unit_weighted_cell_averages(prior_res, data):
+    units = np.bincount(data.cell, weights=data.count, minlength=data.n_cells)
+    cell_rate = prior_res.posterior["eventual_rate_cell"].values
+    by_platform = prior_res.eventual_rate(by="platform")
+    for level in by_platform["platform"].values:
+        m = (data.cells["platform"].astype(str) == level).to_numpy()
+        expected = (cell_rate[..., m] * units[m]).sum(-1) / units[m].sum()
+        np.testing.assert_allclose(by_platform.sel(platform=level).values, expected)
+    # per arm: the arm's own observed mix
+    arm = prior_res.eventual_rate()
+    m = (data.cells["cohort"] == "B").to_numpy()
+    np.testing.assert_allclose(arm.sel(cohort="B").values,
+                               (cell_rate[..., m] * units[m]).sum(-1) / units[m].sum())
+    curves = prior_res.curves([7.0, 30.0], by=["cohort", "platform"])
+    assert curves.sizes["cohort×platform"] == 6
+
+
+def test_overall_readout_is_weighted_average_of_segment_readouts(prior_res, data):
+    """Linear metrics (differences of rates) average exactly, draw by draw: overall effect =
+    Σ_p W_p · effect_p with W_p the platform's share of the compared arms' units."""
+    ro = bc.compare(prior_res, "B", "A", horizon=14, by="platform")
+    assert ro.by == "platform" and set(ro.segments) == set(PLATFORMS)
+    units = np.bincount(data.cell, weights=data.count, minlength=data.n_cells)
+    share = pd.Series(units).groupby(data.cells["platform"].astype(str).to_numpy()).sum()
+    share = share / share.sum()
+    for metric in ("eventual", "by_horizon"):
+        overall = ro.draws["diff"].sel(metric=metric, treatment="B").values
+        avg = sum(share[p] * ro.segments[p].draws["diff"].sel(metric=metric, treatment="B")
+                  .values for p in PLATFORMS)
+        np.testing.assert_allclose(overall, avg, rtol=1e-10, atol=1e-12)
+    frame = ro.to_frame()
+    assert "platform" in frame.columns
+    assert frame["platform"].isna().any() and set(frame["platform"].dropna()) == set(PLATFORMS)
+    assert "median_lag" in set(frame["metric"])
+    text = str(ro)
+    assert "platform" in text and "3 segments" in text
+
+
+def test_segment_readout_uses_counterfactual_cells(prior_res, data):
+    """A segment's B-vs-A readout compares both arms on the segment's pooled week mix, from the
+    formula's coefficients: on draws it equals the predict() of the same rows."""
+    ro = bc.compare(prior_res, "B", "A", by="platform")
+    cells = data.cells
+    units = np.bincount(data.cell, weights=data.count, minlength=data.n_cells)
+    ios = cells["platform"] == "ios"
+    weeks = pd.Series(units[ios.to_numpy()]).groupby(cells.loc[ios, "week"].to_numpy()).sum()
+    rows = pd.DataFrame({"platform": "ios", "week": weeks.index})
+    p_b = prior_res.predict(rows.assign(cohort="B"), [1e9]).isel(t=0).values
+    p_a = prior_res.predict(rows.assign(cohort="A"), [1e9]).isel(t=0).values
+    wts = weeks.to_numpy() / weeks.sum()
+    np.testing.assert_allclose(ro.segments["ios"].draws["diff"].sel(metric="eventual",
+                                                                    treatment="B").values,
+                               (p_b - p_a) @ wts, rtol=1e-8)
+
+
+def test_predict_matches_the_cell_parameters(prior_res, data):
+    """predict() on an observed cell gives that cell's c·F(t), F the gamma with the cell's
+    draws (scipy reference)."""
+    i = 5
+    row = data.cells.iloc[[i]].astype({"cohort": str, "platform": str})
+    got = prior_res.predict(row, [7.0, 30.0]).isel(row=0).values
+    c = prior_res.posterior["eventual_rate_cell"].values[..., i]
+    mean = prior_res.posterior["lag_loc_cell"].values[..., i]
+    k = prior_res.posterior["lag_shape"].values[..., 0]
+    for j, t in enumerate([7.0, 30.0]):
+        np.testing.assert_allclose(got[..., j], c * stats.gamma.cdf(t, k, scale=mean / k),
+                                   rtol=1e-8)
+
+
+def test_predict_refuses_unknown_levels(prior_res):
+    with pytest.raises(ValueError, match=r"periods \['9'\]"):
+        prior_res.predict(pd.DataFrame({"cohort": ["A"], "platform": ["ios"], "week": [9]}),
+                          [7.0])
+    with pytest.raises(ValueError, match=r"cohort column 'cohort'"):
+        prior_res.predict(pd.DataFrame({"platform": ["ios"], "week": [1]}), [7.0])
+
+
+@pytest.mark.parametrize("call", [
+    lambda r: bc.compare(r, "B", "A", by="country"),
+    lambda r: r.curves([7.0], by="country"),
+    lambda r: r.summary(by="country"),
+    lambda r: r.nowcast(by="country"),
+    lambda r: bc.kaplan_meier(r.data, by="country"),
+    lambda r: r.calibration_table(by="country"),
+])
+def test_by_unknown_column_is_refused(prior_res, call):
+    with pytest.raises(ValueError, match=r"country.*(not a column|not among)"):
+        call(prior_res)
+
+
+def test_summary_nowcast_calibration_and_km_by_factor(prior_res, data):
+    s = prior_res.summary(by="platform")
+    assert set(s.index.astype(str)) == set(PLATFORMS) or set(s.iloc[:, 0].astype(str)) == \
+        set(PLATFORMS)
+    assert s["units"].sum() == data.n_units
+    now = prior_res.nowcast(by="platform")
+    assert len(now) == 3
+    cal = prior_res.calibration_table(bands=3, by="platform", random_seed=0)
+    assert set(cal["platform"]) == set(PLATFORMS)
+    assert cal.groupby("platform")["units"].sum().sum() == data.n_units
+    km = bc.kaplan_meier(data, by=["cohort", "platform"])
+    assert set(map(tuple, km[["cohort", "platform"]].astype(str).drop_duplicates().values)) \
+        == {(a, p) for a in "AB" for p in PLATFORMS}
+
+
+def test_prior_curves_work_for_a_formula(data):
+    ax = bc.plot_prior_curves(bc.ConversionModel(data, formula=FORMULA), t_max=60,
+                              random_seed=0)
+    assert len(ax.lines) > 0
+
+
+def test_save_and_load_keep_the_formula(prior_res, tmp_path):
+    prior_res.save(tmp_path / "r.zarr")
+    back = bc.load(tmp_path / "r.zarr")
+    assert back.spec.formula == FORMULA
+    new = pd.DataFrame({"cohort": ["B"], "platform": ["web"], "week": [2]})
+    xr.testing.assert_allclose(back.predict(new, [14.0]), prior_res.predict(new, [14.0]))
+    a = bc.compare(back, "B", "A", by="platform").to_frame()
+    b = bc.compare(prior_res, "B", "A", by="platform").to_frame()
+    pd.testing.assert_frame_equal(a, b)
