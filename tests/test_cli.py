@@ -21,3 +21,38 @@ def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit) as exc:
         main(["nope"])
     assert exc.value.code == 2
+
+
+@pytest.mark.filterwarnings("ignore::bayesconv.ConvergenceWarning")
+def test_report_by_segment(tmp_path, capsys):
+    """``--covariates`` keeps a column in the cell table, ``--by`` reads out per level: the
+    printed readout and the HTML report hold the segment table and the forest plot."""
+    import bayesconv as bc
+
+    cells = pd.DataFrame([{"cohort": arm, "platform": p, "n_units": 300,
+                           "eventual_rate": 0.3 + (0.1 if (arm == "B" and p == "ios") else 0),
+                           "lag_loc": 4.0, "lag_shape": 1.5}
+                          for arm in ("A", "B") for p in ("ios", "web")])
+    ev = bc.simulate(cells=cells, enrollment=20, followup=20, random_seed=3, resolution="h")
+    path = tmp_path / "ev.csv"
+    ev.to_csv(path, index=False)
+    argv = ["report", str(path), "--created", "created", "--converted", "converted",
+            "--observed-until", "observed_until", "--cohort", "cohort", "--control", "A",
+            "--treatment", "B", "--by", "platform", "--out", str(tmp_path / "out"),
+            "--draws", "100", "--tune", "200", "--chains", "2", "--no-progress"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "--by without --formula" in captured.err
+    assert "eventual_rate = cohort + (cohort | platform)" in captured.err
+    assert "2 segments" in captured.out and "ios" in captured.out and "web" in captured.out
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "platform" in html and html.count("data:image/png") >= 2
+    table = pd.read_csv(tmp_path / "out" / "readout.csv")
+    assert set(table["platform"].dropna()) == {"ios", "web"} and table["platform"].isna().any()
+    # a formula naming a column that is not kept: a one-line error, exit code 2
+    bad = [*argv[:argv.index("--by")], "--covariates", "platform", "--formula",
+           "eventual_rate=cohort + (1 | country)", "--out", str(tmp_path / "o2"), "--no-progress"]
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "country" in errors[0], err

@@ -510,10 +510,56 @@ def test_spark_same_as_pandas(spark, events, durations, tmp_path):
     events.to_parquet(path, coerce_timestamps="us")
     kw = dict(DATES, observed_until="2024-02-05", bin_width=1.0)
     assert_same_data(bc.prepare(spark.read.parquet(str(path)), **kw), bc.prepare(events, **kw))
+    # covariates: the cell table aggregated in Spark
+    cov = _with_covariates(events)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scov = spark.createDataFrame(cov)
+    assert_same_cells(bc.prepare(scov, **DATES, covariates=COVARIATES, bin_width=2.0),
+                      bc.prepare(cov, **DATES, covariates=COVARIATES, bin_width=2.0))
     bad = spark.createDataFrame(pd.DataFrame({"t": [1.0, -2.0], "e": [1, 0]}))
     with pytest.raises(ValueError, match=r"negative duration in column 't' in 1 row: "
                                          r"\(t=-2.0\)"):
         bc.prepare(bad, duration="t", event="e")
+
+
+def _with_covariates(events):
+    """The events with a text factor, an integer period and a numeric covariate."""
+    rng = np.random.default_rng(4)
+    return events.assign(platform=rng.choice(["ios", "android", "web"], len(events)),
+                         week=(events["created"] - events["created"].min()).dt.days // 7,
+                         score=rng.choice([0.5, 1.25, 2.0], len(events)))
+
+
+COVARIATES = ["platform", "week", "score"]
+
+
+def assert_same_cells(a: bc.ConversionData, b: bc.ConversionData):
+    """The same cell table (levels, order, dtypes) and the same rows' cell codes."""
+    assert_same_data(a, b)
+    pd.testing.assert_frame_equal(a.cells, b.cells, check_exact=True)
+    np.testing.assert_array_equal(a.cell, b.cell)
+
+
+@pytest.mark.parametrize("bin_width", [None, 2.0])
+@pytest.mark.parametrize("engine", ["polars", "polars-lazy", "duckdb"])
+def test_covariates_same_cells_as_pandas(events, engine, bin_width):
+    """prepare(covariates=...) aggregates by (cell, duration, converted) in the engine and
+    gives pandas' cell table."""
+    ev = _with_covariates(events)
+    ref = bc.prepare(ev, **DATES, covariates=COVARIATES, bin_width=bin_width)
+    assert ref.n_cells > ref.n_cohorts
+    got = bc.prepare(_engines(ev)[engine], **DATES, covariates=COVARIATES, bin_width=bin_width)
+    assert_same_cells(got, ref)
+
+
+@pytest.mark.parametrize("engine", ["polars-lazy", "duckdb"])
+def test_covariate_missing_values_named_by_engines(events, engine):
+    ev = _with_covariates(events)
+    ev["platform"] = ev["platform"].astype(object)
+    ev.loc[[3, 10], "platform"] = None
+    with pytest.raises(ValueError, match=r"missing values in covariate column .platform. .* in 2 rows"):
+        bc.prepare(_engines(ev)[engine], **DATES, covariates=["platform"])
 
 
 # ------------------------------------------------------------------------ CLI via DuckDB

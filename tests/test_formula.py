@@ -379,3 +379,25 @@ def test_save_and_load_keep_the_formula(prior_res, tmp_path):
     a = bc.compare(back, "B", "A", by="platform").to_frame()
     b = bc.compare(prior_res, "B", "A", by="platform").to_frame()
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::bayesconv.ParetoKWarning", "ignore::RuntimeWarning")
+def test_compare_models_across_formulas(prior_res, data, events, py_mode):
+    """LOO across formulas fitted to the same prepared data (a formula model against the
+    one-factor model on the cell rows): both rows of the table count every unit. Data prepared
+    otherwise are refused, naming the difference: without the covariates (other rows), or with
+    them in another order (other cells)."""
+    plain = _prior_result(bc.ConversionModel(data), py_mode)
+    table = bc.compare_models({"formula": prior_res, "plain": plain})
+    assert set(table.index) == {"formula", "plain"}
+    assert (table["n_units"] == data.n_units).all()
+    kw = dict(created="created", converted="converted", observed_until="observed_until",
+              cohort="cohort")
+    coarse = _prior_result(bc.ConversionModel(bc.prepare(events, **kw)), py_mode)
+    with pytest.raises(ValueError, match="aggregated rows"):
+        bc.compare_models({"formula": prior_res, "one factor": coarse})
+    swapped = bc.prepare(events, **kw, covariates=["week", "platform"])
+    assert swapped.n_rows == data.n_rows
+    other = _prior_result(bc.ConversionModel(swapped), py_mode)
+    with pytest.raises(ValueError, match="cell differs"):
+        bc.compare_models({"formula": prior_res, "swapped": other})
