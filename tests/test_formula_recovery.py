@@ -86,8 +86,9 @@ def test_formula_recovery(seed):
     assert diag["max_r_hat"] <= 1.01, diag
     post = res.posterior
     s = res.spec.time_scale
-    for name, coord, truth in (("logit_rate_beta", None, TRUE["rate_arm"]),
-                               ("log_lag_loc_beta", None, TRUE["loc_arm"])):
+    for name, truth in (("logit_rate_beta", TRUE["rate_arm"]),
+                        ("log_lag_loc_beta", TRUE["loc_arm"])):
+        assert post[name].shape[-1] == 1  # the arm's column only (cohort[B])
         draws = post[name].values[..., 0]
         lo, hi = _interval(draws)
         assert lo <= truth <= hi, (name, truth, lo, hi)
