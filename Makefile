@@ -43,7 +43,7 @@ TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; ec
 test: $(TEST_STAMP)
 	$(VENV)/bin/ruff check bayesconv tests validation
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=15
 
 # The slow statistical tests (recovery fits, model rankings); validation/recovery.py runs the
 # same tests and records the outcome in validation/recovery.md.

@@ -127,6 +127,51 @@ def test_no_formula_is_todays_model(data):
     assert not any(v.name.endswith("_cell") for v in m.pymc_model.deterministics)
 
 
+def _potential(model, point, py_mode):
+    pm_model = model.pymc_model
+    [pot] = pm_model.replace_rvs_by_values([pm_model.potentials[0]])
+    fn = pm_model.compile_fn(pot, inputs=pm_model.value_vars, mode=py_mode,
+                             on_unused_input="ignore")
+    names = {v.name for v in pm_model.value_vars}
+    return float(fn({k: v for k, v in point.items() if k in names}))
+
+
+def _random_point(model, seed=0):
+    rng = np.random.default_rng(seed)
+    return {v.name: rng.normal(0, 0.3, size=model.pymc_model.initial_point()[v.name].shape)
+            for v in model.pymc_model.value_vars}
+
+
+def test_cells_that_share_parameters_are_merged(data, events, py_mode):
+    """Covariates that no formula uses cost nothing: cells with equal parameters by
+    construction become one class and their rows one row; the log-likelihood is unchanged
+    (the same as the coarse data's, and as the sum over the data's own rows)."""
+    coarse = bc.prepare(events, created="created", converted="converted",
+                        observed_until="observed_until", cohort="cohort")
+    plain, fine = bc.ConversionModel(coarse), bc.ConversionModel(data)
+    assert fine.cell_class is not None and len(np.unique(fine.cell_class)) == 2
+    assert fine.rows.n_cells == 2 and len(fine.rows.count) == coarse.n_rows
+    assert fine.rows.count.sum() == data.n_units
+    point = _random_point(plain)
+    assert _potential(fine, point, py_mode) == pytest.approx(_potential(plain, point, py_mode),
+                                                             rel=1e-12)
+    # a formula on the platform only: weeks merged, platforms kept
+    m = bc.ConversionModel(data, formula={"eventual_rate": "cohort + (1 | platform)"})
+    assert len(np.unique(m.cell_class)) == 6 and m.rows.n_cells == 6
+    assert len(m.rows.count) < data.n_rows
+    unmerged = bc.ConversionModel(data, formula={"eventual_rate": "cohort + (1 | platform)",
+                                                 "lag_loc": "cohort + rw(week)"})
+    assert unmerged.cell_class is None and len(unmerged.rows.count) == data.n_rows
+    point = _random_point(unmerged, seed=3)
+    point["log_lag_loc_rw_sd_week_log__"] = np.float64(-30.0)   # walk ≈ 0: the lag per arm
+    for k in [k for k in point if k.startswith("log_lag_loc_rw_week_step")]:
+        point[k] = np.zeros_like(point[k])
+    point["log_lag_loc"] = np.r_[point["log_lag_loc_intercept"],
+                                 point["log_lag_loc_intercept"] + point["log_lag_loc_beta"]]
+    assert _potential(m, point, py_mode) == pytest.approx(_potential(unmerged, point, py_mode),
+                                                          rel=1e-9)
+
+
 def test_formula_model_variables(data):
     m = bc.ConversionModel(data, formula=FORMULA)
     free = {v.name for v in m.pymc_model.free_RVs}

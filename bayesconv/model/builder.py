@@ -29,6 +29,7 @@ from .likelihood import (
     LikelihoodArrays,
     LikelihoodRows,
     default_zero_width,
+    merge_cells,
     rows_from_data,
     total_loglik,
 )
@@ -105,7 +106,12 @@ class ModelBuilder:
     family : LagFamily
     spec : ModelSpec
     rows : LikelihoodRows
-        The data rows classified for the likelihood (computed once).
+        The data rows classified for the likelihood (computed once). Cells whose parameters
+        are equal by construction (covariates that no formula uses) are merged into one class
+        first (:func:`~bayesconv.model.likelihood.merge_cells`), so that unused covariates cost
+        nothing; ``rows.cell`` then holds class codes.
+    cell_class : ndarray of int, shape (n_cells,), or None
+        Class of every cell when cells were merged (None when every cell is its own class).
     arrays : LikelihoodArrays
         The padded arrays the model's ``pm.Data`` containers hold (computed once).
     pymc_model : pymc.Model
@@ -158,8 +164,29 @@ class ModelBuilder:
             parametrization=par, time_scale=self.rows.time_scale,
             zero_width=float(zero_width) if zero_width is not None
             else default_zero_width(data), formula=formula)
+        self.cell_class, self._class_cell = self._parameter_classes()
+        if self.cell_class is not None:
+            self.rows = merge_cells(self.rows, self.cell_class, len(self._class_cell))
         self.arrays = LikelihoodArrays.from_rows(self.family, self.rows).padded()
         self._model: pm.Model | None = None
+
+    def _parameter_classes(self):
+        """(class of every cell, first cell of every class) for cells whose parameters are
+        equal by construction: the same cohort (where a parameter has the one-factor design)
+        and the same rows of every design matrix. (None, None) when no two cells share."""
+        columns = [np.asarray(self.data.cell_cohort, dtype=float)[:, None]]
+        for design in self.designs.values():
+            columns += [np.asarray(design.X, dtype=float),
+                        *(np.asarray(t.Z, dtype=float) for t in design.groups),
+                        *(np.asarray(w.index, dtype=float)[:, None] for w in design.walks)]
+        if len(self.designs) == 2 + len(self.family.extra_params):
+            columns = columns[1:]  # every parameter has a formula: cohorts matter only there
+        signature = np.concatenate(columns, axis=1)
+        unique, first, inverse = np.unique(signature, axis=0, return_index=True,
+                                           return_inverse=True)
+        if len(unique) == self.data.n_cells:
+            return None, None
+        return inverse.ravel().astype(np.int64), first.astype(np.int64)
 
     # ------------------------------------------------------------------ building
     @property
@@ -328,6 +355,9 @@ class ModelBuilder:
                     lag_params.append(pm.Deterministic(f"{param.var}_cell", value, dims="cell"))
                 else:
                     lag_params.append(self._per_cell(self._lag_param(param)))
+            if self._class_cell is not None:  # merged cells: parameters per class
+                logit_c = logit_c[self._class_cell]
+                lag_params = [p[self._class_cell] for p in lag_params]
             log_c, log1m_c = log_c_pair(logit_c, PT)
             data_vars = LikelihoodArrays(
                 {key: pm.Data(LikelihoodArrays.data_name(key), v)

@@ -37,7 +37,7 @@ from ..lags.namespace import Namespace
 from .mixture import log_converted_by, log_not_converted
 
 __all__ = ["LikelihoodArrays", "LikelihoodRows", "RowKind", "default_time_scale",
-           "default_zero_width", "row_loglik", "rows_from_data", "total_loglik"]
+           "default_zero_width", "merge_cells", "row_loglik", "rows_from_data", "total_loglik"]
 
 
 class RowKind(IntEnum):
@@ -140,6 +140,42 @@ def rows_from_data(data: ConversionData, *, time_scale: float | None = None,
     return LikelihoodRows(kind=kind, cell=data.cell.astype(np.int64), lower=lower / s,
                           upper=upper / s, count=data.count.astype(np.int64), time_scale=s,
                           n_cells=data.n_cells)
+
+
+def merge_cells(rows: LikelihoodRows, cell_class: np.ndarray, n_classes: int) -> LikelihoodRows:
+    """The rows with cells that share every parameter merged into one class.
+
+    A unit's log-likelihood depends on its cell only through the cell's parameters, so cells
+    whose parameters are equal by construction (a formula that does not use some of the
+    covariates, no formula on data with covariates) can be one class, and rows alike in
+    (class, kind, lower, upper) one row with the summed count: the total log-likelihood is
+    unchanged, its cost is that of the coarser data.
+
+    Parameters
+    ----------
+    rows : LikelihoodRows
+        Rows indexed by cell.
+    cell_class : ndarray of int, shape (rows.n_cells,)
+        Class code of every cell, in ``0 .. n_classes - 1``.
+    n_classes : int
+
+    Returns
+    -------
+    LikelihoodRows
+        Rows indexed by class (``cell`` holds class codes, ``n_cells == n_classes``), sorted by
+        (class, kind, lower, upper); times in the same internal unit.
+    """
+    cell_class = np.asarray(cell_class, dtype=np.int64)
+    if cell_class.shape != (rows.n_cells,):
+        raise ValueError(f"cell_class has shape {cell_class.shape}, expected ({rows.n_cells},)")
+    keys = np.rec.fromarrays([cell_class[rows.cell], rows.kind.astype(np.int64), rows.lower,
+                              rows.upper], names="cls,kind,lower,upper")
+    unique, inverse = np.unique(keys, return_inverse=True)
+    count = np.bincount(inverse.ravel(), weights=rows.count, minlength=len(unique))
+    return LikelihoodRows(kind=unique["kind"].astype(np.int8), cell=unique["cls"].copy(),
+                          lower=unique["lower"].copy(), upper=unique["upper"].copy(),
+                          count=np.rint(count).astype(np.int64), time_scale=rows.time_scale,
+                          n_cells=int(n_classes))
 
 
 def _split_xp(params, xp):

@@ -186,7 +186,8 @@ def calibration_table(draws: Draws, data: ConversionData, bands=10, *, by_cohort
             m = (sel["cell"].to_numpy() == g) & (band >= 0)
             if not m.any():
                 continue
-            curve = cell_curves(thin, ages[m]).isel(cell=g, chain=0).values  # (draws, ages)
+            # (draws, ages): this cell's curve only (every cell's would cost cells² overall)
+            curve = cell_curves(thin, ages[m], cells=[g]).isel(cell=0, chain=0).values
             p = np.clip(curve, 0.0, 1.0)
             onehot = np.zeros((m.sum(), n_bands))
             onehot[np.arange(m.sum()), band[m]] = 1.0

@@ -31,11 +31,15 @@ def _log_rate(c):
     return np.log(c), np.log1p(-c)
 
 
-def cell_curves(draws: Draws, t) -> xr.DataArray:
-    """c·F(t) of every cell: DataArray of shape (chain, draw, cell, t)."""
+def cell_curves(draws: Draws, t, cells=None) -> xr.DataArray:
+    """c·F(t) of every cell (or of the cell codes ``cells`` only): DataArray of shape
+    (chain, draw, cell, t)."""
     tt = xr.DataArray(t, dims="t", coords={"t": t})
-    logf = xr.apply_ufunc(lambda x, *a: draws.family.logcdf(x, *a, xp=NP), tt, *draws.lag)
-    out = draws.rate * np.exp(logf)
+    rate, lag = draws.rate, draws.lag
+    if cells is not None:
+        rate, lag = rate.isel(cell=cells), tuple(x.isel(cell=cells) for x in lag)
+    logf = xr.apply_ufunc(lambda x, *a: draws.family.logcdf(x, *a, xp=NP), tt, *lag)
+    out = rate * np.exp(logf)
     out.name = "conversion"
     return out.transpose("chain", "draw", "cell", "t")
 
