@@ -121,8 +121,9 @@ def report(df: pd.DataFrame, args, runtime: float) -> str:
              f"effects; {args.chains} chains × {args.draws} draws after {args.tune} tuning "
              f"steps; {runtime / 60:.0f} min on this machine.",
              "Re-run: `.venv/bin/python validation/calibration_segments.py --n-datasets "
-             f"{args.n_datasets} --out validation/calibration_segments.md` (model and truths: "
-             "the script's docstring).", "",
+             f"{df['dataset'].nunique()} --out validation/calibration_segments.md` (model and "
+             "truths: the script's docstring; the report is rewritten after every data set).",
+             "",
              "| segments | 50% interval covers | 90% interval covers |", "|---|---|---|"]
     clean = df[(df["divergences"] == 0) & (df["max_r_hat"] <= 1.01)]
     for name, sub in (("all", df), ("fits without divergences, R-hat ≤ 1.01", clean)):
@@ -154,15 +155,14 @@ def main(argv=None) -> int:
     rows = []
     for i in range(args.n_datasets):
         rows += one(i, args)
-        done = pd.DataFrame(rows)
+        df = pd.DataFrame(rows)
         print(f"data set {i + 1}/{args.n_datasets}: 90% coverage so far "
-              f"{done['covered_90'].mean():.0%} of {len(done)}", flush=True)
-    df = pd.DataFrame(rows)
-    text = report(df, args, time.perf_counter() - t0)
+              f"{df['covered_90'].mean():.0%} of {len(df)}", flush=True)
+        text = report(df, args, time.perf_counter() - t0)
+        if args.out:  # after every data set, so that a stopped run leaves a true report
+            args.out.write_text(text, encoding="utf-8")
+            df.to_csv(args.out.with_suffix(".csv"), index=False)
     print(text)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
-        df.to_csv(args.out.with_suffix(".csv"), index=False)
     return 0
 
 
