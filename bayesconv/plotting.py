@@ -65,8 +65,13 @@ def plot_kaplan_meier(data, *, ax=None, ci=True, ci_prob=0.95, cohorts=None, col
     ax.set_ylim(0, None)
     ax.set_xlim(0, None)
     if legend:
-        ax.legend(title="cohort", fontsize="small")
+        ax.legend(loc="lower right", title="cohort", fontsize="small")
     return ax
+
+
+#: Legends are placed at a fixed corner, never loc="best": matplotlib's search for the best
+#: place is slow on curves with many points and then warns, depending on the machine's speed
+#: (a warning the CLI would print on a busy machine only).
 
 
 def _axes(ax, size):
@@ -126,7 +131,7 @@ def plot_curves(t, mean, lower, upper, followup, *, labels, show=None, km=None, 
     ax.set_ylabel("cumulative conversion")
     ax.set_title(f"posterior mean and {ci_prob:.0%} HDI (solid; dotted beyond the "
                  "cohort's follow-up), Kaplan–Meier (dashed)", fontsize="medium")
-    ax.legend(title=legend_title or "cohort", fontsize="small")
+    ax.legend(loc="lower right", title=legend_title or "cohort", fontsize="small")
     return ax
 
 
@@ -162,7 +167,7 @@ def plot_ppc_km(sims, km, *, labels, show=None, key="cohort", unit: str = "", ax
     ax.set_ylabel("cumulative conversion (Kaplan–Meier)")
     ax.set_title("posterior predictive Kaplan–Meier: simulated (thin) vs observed (thick)",
                  fontsize="medium")
-    ax.legend(fontsize="small")
+    ax.legend(loc="lower right", fontsize="small")
     return ax
 
 
@@ -205,7 +210,7 @@ def plot_calibration(table, *, group: str | None = None, ci_prob: float = 0.94, 
     n_in = int(table["inside"].sum())
     ax.set_title(f"calibration by follow-up age band ({unit_name(unit)}): {n_in} of "
                  f"{len(table)} observed inside", fontsize="medium")
-    ax.legend(fontsize="small", title=(legend_title or group) if group else None)
+    ax.legend(loc="upper left", fontsize="small", title=(legend_title or group) if group else None)
     ax.calibration_table = table
     return ax
 
@@ -249,7 +254,7 @@ def plot_prior_curves(t, draws, *, n_lines: int = 50, ci_prob: float = 0.9, km=N
     ax.set_xlabel(f"time since creation ({unit_name(unit)})")
     ax.set_ylabel("share of units converted")
     ax.set_title(title, fontsize="medium")
-    ax.legend(fontsize="small")
+    ax.legend(loc="upper left", fontsize="small")
     return ax
 
 
@@ -307,7 +312,7 @@ def plot_differences(diffs, *, hdis, labels, rope=None, scale: float = 100.0,
     ax.set_ylabel("posterior density")
     ax.set_title(f"posterior of the difference, {ci_prob:.0%} HDI shaded "
                  f"({direction} is better)", fontsize="medium")
-    ax.legend(fontsize="small")
+    ax.legend(loc="upper right", fontsize="small")
     return ax
 
 
@@ -351,7 +356,7 @@ def plot_replay(table, first: dict, ax=None, *, threshold: float = 0.95):
     ax.set_xlabel("as-of date")
     ax.set_title(f"when would each method have decided? (threshold {threshold:.0%})",
                  fontsize="medium")
-    ax.legend(fontsize="small", loc="best")
+    ax.legend(fontsize="small", loc="lower right")
     ax.figure.autofmt_xdate()
     return ax
 

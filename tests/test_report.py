@@ -165,10 +165,19 @@ def test_cli_says_which_units_it_leaves_out(stray_label_csv, tmp_path, capsys):
     assert list(summary.index) == ["A", "B"] and summary["units"].tolist() == [200, 195]
 
 
-def test_cli_warnings_are_one_line_and_speak_in_options(events_csv, tmp_path, capsys):
+def test_cli_warnings_are_one_line_and_speak_in_options(events_csv, tmp_path, capsys,
+                                                        monkeypatch):
     # 20 draws: the convergence checks fail; no Python source lines, no API advice
+    import matplotlib.legend
+
     from bayesconv.inference import clear_compile_cache
 
+    def no_best_search(*args, **kwargs):
+        # legend loc="best" searches for a place and, when that is slow (a busy machine),
+        # warns: the report's warnings then depended on the machine's speed
+        raise AssertionError("a report figure placed its legend with loc='best'")
+
+    monkeypatch.setattr(matplotlib.legend.Legend, "_find_best_position", no_best_search)
     clear_compile_cache()
     code = main(["report", str(events_csv), "--created", "created", "--converted", "converted",
                  "--observed-until", "2024-02-05", "--cohort", "cohort", "--control",
