@@ -71,7 +71,7 @@ def plot_kaplan_meier(data, *, ax=None, ci=True, ci_prob=0.95, cohorts=None, col
 
 #: Legends are placed at a fixed corner, never loc="best": matplotlib's search for the best
 #: place is slow on curves with many points and then warns, depending on the machine's speed
-#: (a warning the CLI would print on a busy machine only).
+#: (so whether the CLI printed that warning depended on the machine).
 
 
 def _axes(ax, size):

@@ -13,7 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.container import ConversionData
-from .cells import Draws
+from .cells import Draws, level_label
 from .diagnostics import hdi
 from .quantities import cell_curves
 
@@ -62,10 +62,6 @@ def _unit_followup(data) -> pd.DataFrame:
     out["units"] = out["units"].astype(np.int64)
     out["converted"] = out["converted"].astype(np.int64)
     return out
-
-
-def _text(label) -> str:
-    return " × ".join(map(str, label)) if isinstance(label, tuple) else str(label)
 
 
 def _band_edges(ages: np.ndarray, units: np.ndarray, bands) -> np.ndarray:
@@ -221,7 +217,7 @@ def calibration_table(draws: Draws, data: ConversionData, bands=10, *, by_cohort
         frame["inside"] = ((frame["observed_share"] >= frame["predicted_lower"] - 1e-12)
                            & (frame["observed_share"] <= frame["predicted_upper"] + 1e-12))
         if label_col is not None:
-            frame.insert(0, label_col, label if by_cohort else _text(label))
+            frame.insert(0, label_col, label if by_cohort else level_label(label))
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     table.attrs.update(ci_prob=ci_prob, time_unit=data.time_unit)

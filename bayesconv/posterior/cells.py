@@ -19,7 +19,7 @@ import xarray as xr
 from ..data.container import ConversionData, group_index
 from ..model.formula import build_design
 
-__all__ = ["Draws", "cell_units", "pooled_mix", "row_parameters"]
+__all__ = ["Draws", "cell_units", "level_label", "pooled_mix", "row_parameters"]
 
 _SAMPLE = ("chain", "draw")
 
@@ -143,11 +143,12 @@ class Draws:
                 w = xr.DataArray(W[i, cells], dims="cell")
                 parts.append((values.isel(cell=cells).drop_vars("cell", errors="ignore") * w)
                              .sum("cell"))
-        out = xr.concat(parts, dim=name).assign_coords({name: [_label(x) for x in labels]})
+        out = xr.concat(parts, dim=name).assign_coords({name: [level_label(x) for x in labels]})
         return out.transpose(*[d for d in values.dims if d != "cell"][:2], name, ...)
 
 
-def _label(x) -> str:
+def level_label(x) -> str:
+    """A level of one or several factors as text ("ios", or "B × ios" for a tuple)."""
     return " × ".join(map(str, x)) if isinstance(x, tuple) else str(x)
 
 

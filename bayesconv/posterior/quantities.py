@@ -17,7 +17,7 @@ from ..data.container import ConversionData
 from ..lags.namespace import NP
 from ..model import mixture
 from ..model.likelihood import LikelihoodRows, row_loglik
-from .cells import Draws
+from .cells import Draws, level_label
 from .diagnostics import hdi
 
 __all__ = ["cell_curves", "conversion_probability", "curves", "followup_ages",
@@ -200,5 +200,4 @@ def median_lags(draws: Draws, by=None) -> xr.DataArray:
                                               [x[..., cells] for x in lag], W[i, cells]))
     return xr.DataArray(np.stack(parts, axis=-1), dims=("chain", "draw", name),
                         coords={"chain": draws.rate["chain"], "draw": draws.rate["draw"],
-                                name: [" × ".join(map(str, x)) if isinstance(x, tuple)
-                                       else str(x) for x in labels]})
+                                name: [level_label(x) for x in labels]})
