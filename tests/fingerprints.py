@@ -8,7 +8,10 @@ seeds and returns posterior means and sds of every variable, and the ``summary()
 12, before the package was reorganised into layers (issue 13), in empty compile caches: a first
 recording on this machine's warm caches had picked up an incomplete-gamma kernel compiled under
 a fast-math caller (numba's flag inheritance, fixed in bayesconv.lags.incgamma), and differed in
-the last digits.
+the last digits. Re-recorded (empty caches again) for issue 14, when the longest follow-up of a
+cell became its oldest unit's age (``ConversionData.longest_followup``) instead of its longest
+recorded duration: of all the numbers only the NYC summary's ``followup_share`` moved (by up to
+0.0026), and two others in their last digit.
 """
 
 from __future__ import annotations

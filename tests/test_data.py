@@ -277,3 +277,27 @@ def test_text_with_mixed_utc_offsets_is_read_in_utc():
     data = bc.prepare(ok, created="c", converted="v", observed_until="2024-01-05T00:00:00Z",
                       time_unit="h")
     assert sorted(data.duration.tolist()) == [2.0, 96.0]
+
+
+def test_unit_followup_of_converted_units_is_the_cohorts_not_the_cells():
+    # Duration/event data with a covariate: cell (A, x=1) holds one unit, converted at 3.
+    # Its follow-up is unknown; taking the cell's longest duration (3) would condition on
+    # the outcome. The cohort A was followed to 10 (its censored unit), so 10 it is.
+    df = pd.DataFrame({"t": [3.0, 10.0, 4.0, 8.0, 2.0], "e": [1, 0, 1, 0, 1],
+                       "arm": ["A", "A", "B", "B", "B"], "x": [1, 2, 1, 1, 2]})
+    data = bc.prepare(df, duration="t", event="e", cohort="arm", covariates=["x"])
+    fu = data.unit_followup().merge(data.cells.reset_index(drop=True).rename_axis("cell")
+                                    .reset_index(), on="cell")
+    got = {(r.arm, int(r.x), float(r.age)): (int(r.units), int(r.converted))
+           for r in fu.itertuples()}
+    assert got == {("A", 1, 10.0): (1, 1), ("A", 2, 10.0): (1, 0),
+                   ("B", 1, 8.0): (2, 1), ("B", 2, 8.0): (1, 1)}
+    np.testing.assert_array_equal(np.sort(data.longest_followup()), [8.0, 8.0, 10.0, 10.0])
+
+
+def test_unit_followup_of_the_date_layout_counts_every_unit_at_its_age():
+    df = pd.DataFrame({"c": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-05"]),
+                       "v": pd.to_datetime(["2024-01-03", None, "2024-01-06"])})
+    data = bc.prepare(df, created="c", converted="v", observed_until="2024-01-11")
+    fu = data.unit_followup()
+    assert fu[["age", "units", "converted"]].to_numpy().tolist() == [[6.0, 1, 1], [10.0, 2, 1]]

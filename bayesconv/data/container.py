@@ -287,6 +287,67 @@ class ConversionData:
              "naive_rate": conv / units, "max_duration": max_dur},
             index=pd.Index(self.cohorts, name=self.cohort_name or "cohort"))
 
+    def unit_followup(self) -> pd.DataFrame:
+        """Every unit's follow-up age (age at the observation date) and conversion, per cell.
+
+        With the date layout :attr:`followup` holds the ages of all units and the censored
+        rows those of the unconverted ones, so the converted units of each age are the
+        difference. With the duration/event layout a censored unit's follow-up is its duration
+        and a converted unit's is unknown: it is taken to be its **cohort's** longest duration
+        (true of fixed-follow-up studies such as Rossi's). Not the cell's longest duration:
+        with covariates a cell may hold one or two units, and its longest duration would then
+        be the unit's own conversion time, conditioning the follow-up on the outcome.
+
+        Returns
+        -------
+        DataFrame with columns ``cell`` (code), ``age`` (in ``time_unit``), ``units`` and
+        ``converted`` (units of that age converted by the observation date), one row per
+        (cell, age) with at least one unit, sorted by cell and age.
+
+        Raises
+        ------
+        ValueError
+            If :attr:`followup` does not account for every censored and converted unit.
+        """
+        cens_m = ~self.converted
+        cens = pd.DataFrame({"cell": self.cell[cens_m], "age": self.duration[cens_m],
+                             "censored": self.count[cens_m]})
+        cens = cens.groupby(["cell", "age"], as_index=False)["censored"].sum()
+        conv_n = np.bincount(self.cell, weights=self.count * self.converted,
+                             minlength=self.n_cells)
+        if self.followup is not None:
+            fu = self.followup.groupby(["cell", "age"], as_index=False)["count"].sum()
+            out = fu.merge(cens, on=["cell", "age"], how="outer").fillna(0)
+            conv = out["count"] - out["censored"]
+            if (conv < 0).any() or conv.sum() != conv_n.sum():
+                bad = out.loc[conv < 0, ["cell", "age"]].head(5).to_dict("records")
+                raise ValueError("the follow-up table does not match the censored rows (more "
+                                 f"censored units than units at (cell, age) {bad}); cannot "
+                                 "tell converted units' follow-up ages apart")
+            out = pd.DataFrame({"cell": out["cell"], "age": out["age"],
+                                "units": out["count"], "converted": conv})
+        else:
+            cohort_max = np.full(self.n_cohorts, -np.inf)
+            np.maximum.at(cohort_max, self.cohort, self.duration)
+            conv = pd.DataFrame({"cell": np.arange(self.n_cells),
+                                 "age": cohort_max[self.cell_cohort], "converted": conv_n})
+            out = cens.merge(conv, on=["cell", "age"], how="outer").fillna(0)
+            out["units"] = out["censored"] + out["converted"]
+            out = out[["cell", "age", "units", "converted"]]
+        out = out[out["units"] > 0].sort_values(["cell", "age"]).reset_index(drop=True)
+        return out.astype({"cell": np.int64, "units": np.int64, "converted": np.int64})
+
+    def longest_followup(self) -> np.ndarray:
+        """Longest follow-up age of each cell's units, shape ``(n_cells,)``, in ``time_unit``.
+
+        From :meth:`unit_followup`, so with the duration/event layout a cell with converted
+        units is followed to its cohort's longest duration; -inf for a cell without units.
+        """
+        fu = self.unit_followup()
+        out = np.full(self.n_cells, -np.inf)
+        np.maximum.at(out, fu["cell"].to_numpy(), fu["age"].to_numpy(float))
+        return out
+
     def __repr__(self) -> str:
         return (f"ConversionData({self.n_units} units in {self.n_rows} rows, "
                 f"{self.n_cohorts} cohorts, time unit {self.time_unit!r})")

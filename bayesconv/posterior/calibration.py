@@ -21,46 +21,9 @@ __all__ = ["calibration_table"]
 
 
 def _unit_followup(data) -> pd.DataFrame:
-    """Every unit's follow-up age and whether it has converted, aggregated per cell.
-
-    Returns a DataFrame with columns ``cell`` and ``cohort`` (codes), ``age`` (time unit),
-    ``units`` and ``converted`` (units of that age that converted by the observation date).
-
-    With the date layout, ``data.followup`` holds the ages of all units and the censored rows
-    the ages of the unconverted ones, so converted units per age are the difference. With the
-    duration/event layout a converted unit's follow-up is unknown and is taken to be its
-    cell's longest duration (as in :meth:`ConversionResult.posterior_predictive_km`).
-    """
-    cens = pd.DataFrame({"cell": data.cell[~data.converted],
-                         "age": data.duration[~data.converted],
-                         "censored": data.count[~data.converted]})
-    cens = cens.groupby(["cell", "age"], as_index=False)["censored"].sum()
-    if data.followup is not None:
-        fu = data.followup.groupby(["cell", "age"], as_index=False)["count"].sum()
-        out = fu.merge(cens, on=["cell", "age"], how="outer")
-        out["count"] = out["count"].fillna(0)
-        out["censored"] = out["censored"].fillna(0)
-        conv = out["count"] - out["censored"]
-        if (conv < 0).any() or conv.sum() != (data.count * data.converted).sum():
-            raise ValueError("the follow-up table does not match the censored rows; "
-                             "cannot tell converted units' follow-up ages apart")
-        out = pd.DataFrame({"cell": out["cell"], "age": out["age"],
-                            "units": out["count"], "converted": conv})
-    else:
-        fmax = np.full(data.n_cells, -np.inf)
-        np.maximum.at(fmax, data.cell, data.duration)
-        conv_n = np.bincount(data.cell, weights=data.count * data.converted,
-                             minlength=data.n_cells)
-        conv = pd.DataFrame({"cell": np.arange(data.n_cells), "age": fmax,
-                             "converted": conv_n})
-        out = cens.merge(conv, on=["cell", "age"], how="outer").fillna(0)
-        out["units"] = out["censored"] + out["converted"]
-        out = out[["cell", "age", "units", "converted"]]
-    out = out[out["units"] > 0].sort_values(["cell", "age"]).reset_index(drop=True)
-    out["cell"] = out["cell"].astype(np.int64)
+    """:meth:`ConversionData.unit_followup` with the cohort code of each cell."""
+    out = data.unit_followup()
     out.insert(1, "cohort", data.cell_cohort[out["cell"].to_numpy()])
-    out["units"] = out["units"].astype(np.int64)
-    out["converted"] = out["converted"].astype(np.int64)
     return out
 
 

@@ -44,8 +44,7 @@ def identification(draws: Draws, data: ConversionData) -> pd.DataFrame:
     DataFrame indexed by cohort with columns ``followup_share``, ``rate_hdi_width`` and
     ``weakly_identified``.
     """
-    fmax = np.full(data.n_cells, -np.inf)
-    np.maximum.at(fmax, data.cell, data.duration)
+    fmax = data.longest_followup()
     tt = xr.DataArray(fmax, dims="cell", coords={"cell": draws.rate["cell"]})
     f_end = np.exp(xr.apply_ufunc(lambda x, *a: draws.family.logcdf(x, *a, xp=NP),
                                   tt, *draws.lag))

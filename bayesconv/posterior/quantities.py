@@ -164,19 +164,15 @@ def nowcast(draws: Draws, data: ConversionData, *, ci_prob: float, within, rng,
 def followup_ages(data: ConversionData) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per cell: (ages, counts) of every unit's follow-up (age at the observation date).
 
-    For the duration/event layout, where the follow-up of converted units is unknown, every
-    unit of a cell is taken to be followed to the cell's longest duration.
+    From :meth:`ConversionData.unit_followup`: for the duration/event layout, where the
+    follow-up of converted units is unknown, they are taken to be followed to their cohort's
+    longest duration, and censored units to their own.
     """
-    out = []
-    fu = data.followup
-    for g in range(data.n_cells):
-        if fu is not None:
-            sel = fu[fu["cell"].to_numpy() == g]
-            out.append((sel["age"].to_numpy(float), sel["count"].to_numpy(np.int64)))
-        else:
-            m = data.cell == g
-            out.append((np.array([data.duration[m].max()]), np.array([data.count[m].sum()])))
-    return out
+    fu = data.unit_followup()
+    cell = fu["cell"].to_numpy()
+    ages, units = fu["age"].to_numpy(float), fu["units"].to_numpy(np.int64)
+    bounds = np.searchsorted(cell, np.arange(data.n_cells + 1))
+    return [(ages[a:b], units[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def median_lags(draws: Draws, by=None) -> xr.DataArray:

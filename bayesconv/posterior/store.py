@@ -140,6 +140,8 @@ class DataNotSaved:
     converted = _NotSaved()
     count = _NotSaved()
     followup = _NotSaved()
+    unit_followup = _NotSaved()
+    longest_followup = _NotSaved()
     n_rows = _NotSaved()
     n_units = _NotSaved()
     interval_censored = _NotSaved()
