@@ -162,8 +162,12 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
     post = result.posterior
     observed = ("followed to each unit's recorded duration" if data.observed_until is None
                 else f"observed until {data.observed_until}")
-    pooling = {"none": "independent priors per arm", "partial": "partial pooling across arms",
-               "complete": "one curve for all arms"}[result.spec.pooling]
+    if result.spec.formula:
+        model_text = result.spec.describe()
+    else:
+        model_text = f"{result.spec.lag} lag, " + {
+            "none": "independent priors per arm", "partial": "partial pooling across arms",
+            "complete": "one curve for all arms"}[result.spec.pooling]
     arms = ", ".join(readout.arm_label(c) for c in data.cohorts)
     doc = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_CSS}</style></head><body>
@@ -172,8 +176,7 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
 {notes_html}
 <p class="note">{html.escape(source)} {data.n_units:,} units in {data.n_cohorts} arms
 ({html.escape(arms)}); time unit {html.escape(unit)};
-{html.escape(observed)}. Model: {html.escape(result.spec.lag)} lag,
-{html.escape(pooling)}, sampler {html.escape(result.sampler)},
+{html.escape(observed)}. Model: {html.escape(model_text)}, sampler {html.escape(result.sampler)},
 {post.sizes['chain']} chains × {post.sizes['draw']} draws.</p>
 <h2>Readout</h2>{weak_html}
 {readout._repr_html_()}

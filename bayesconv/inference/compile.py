@@ -99,7 +99,7 @@ def compiled_nutpie(model, progressbar: bool = False):
         compiled = _COMPILED[key].with_data(**model.data_values())
     else:
         typical = TYPICAL_COMPILE_S.get(model.spec.lag)
-        announce(f"compiling the model ({model.spec.lag} lag, {model.spec.pooling} pooling; "
+        announce(f"compiling the model ({model.spec.describe()}; "
                  "first fit of this structure in this process"
                  + (f", typically ~{typical} s" if typical else "") + ")...", progressbar)
         with reproducible_compilation():

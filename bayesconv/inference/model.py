@@ -50,12 +50,17 @@ class ConversionModel(ModelBuilder):
             size keeps hierarchical fits free of divergences where cohorts of very different
             sizes meet a between-cohort scale near zero), 0.8 otherwise.
         sampler_kwargs : dict, optional
-            Further keyword arguments for ``nutpie.sample`` or ``pymc.sample``. For example
-            ``{"adaptation": "low_rank"}`` gives nutpie a diagonal-plus-low-rank mass matrix,
-            which absorbs the correlation between a cohort's eventual rate and its lag
-            (NYC demo: 15 → 10 leapfrog steps per draw at the same ESS) but produced more
-            divergences than the default diagonal one on hierarchical data with many tiny
-            cohorts, so it is not the default.
+            Further keyword arguments for ``nutpie.sample`` or ``pymc.sample``. nutpie's
+            mass-matrix ``adaptation`` is chosen by
+            :func:`bayesconv.model.design.choose_mass_matrix` unless given here: diagonal,
+            or diagonal-plus-low-rank (``"low_rank"``) for formulas whose group levels the
+            data pin far more tightly than the between-level sd (the ridge between the
+            intercept and the group effects; 195 → 7 leapfrog steps per draw on 10^6 units).
+            The choice is kept in ``result.posterior.attrs["nutpie_adaptation"]``.
+            ``{"adaptation": "low_rank"}`` also absorbs the correlation between a cohort's
+            eventual rate and its lag (NYC demo: 15 → 10 steps per draw at the same ESS) but
+            produced more divergences than the diagonal one on hierarchical data with many
+            tiny cohorts or few segments, so it is not the default there.
 
         Returns
         -------
@@ -123,6 +128,6 @@ def fit_model(model, *, draws, tune, chains, random_seed, sampler, progressbar, 
     if out.kind == "draws":
         # the warnings point at the user's line: warn <- check_convergence <- check <- fit_model
         # <- fit <- user code (check adds one for itself)
-        result.check(stacklevel=4, label=f"{model.spec.lag} lag, {model.spec.pooling} pooling")
+        result.check(stacklevel=4, label=model.spec.describe())
         warn_weak_identification(result.identification(), stacklevel=4)
     return result

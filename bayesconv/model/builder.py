@@ -368,6 +368,8 @@ class ModelBuilder:
         return model
 
     def __repr__(self) -> str:
+        if self.spec.formula:
+            return f"ConversionModel({self.spec.describe()}, {self.data!r})"
         return (f"ConversionModel(lag={self.spec.lag!r}, pooling={self.spec.pooling!r}, "
                 f"{self.data!r})")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..lags import get_lag
+
 __all__ = ["ModelSpec"]
 
 
@@ -44,6 +46,26 @@ class ModelSpec:
     time_scale: float
     zero_width: float
     formula: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The model in a few words, for warnings, reports and reprs.
+
+        Without a formula: "gamma lag, partial pooling". With one, the formulas, then how each
+        parameter they leave out varies by cohort (as the builder makes it): "gamma lag;
+        eventual_rate ~ variant + (1 | platform); lag_loc ~ variant; lag_shape: one per
+        cohort".
+        """
+        if not self.formula:
+            return f"{self.lag} lag, {self.pooling} pooling"
+        parts = [f"{self.lag} lag"] + [f"{k} ~ {v}" for k, v in self.formula.items()]
+        for name in ("eventual_rate", "lag_loc"):
+            if name not in self.formula:
+                parts.append(f"{name}: {self.pooling} pooling over cohorts")
+        for param in get_lag(self.lag).extra_params:
+            if param.var not in self.formula:
+                one = param.shared or self.pooling == "complete"
+                parts.append(f"{param.var}: one {'for all cohorts' if one else 'per cohort'}")
+        return "; ".join(parts)
 
     def to_dict(self) -> dict:
         """The spec as plain JSON-able values (tuples become lists)."""

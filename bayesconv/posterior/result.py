@@ -404,7 +404,7 @@ class ConversionResult:
         units = np.bincount(level, weights=data.count, minlength=k)
         conv = np.bincount(level, weights=data.count * data.converted, minlength=k)
         fmax = np.full(k, -np.inf)
-        np.maximum.at(fmax, level, data.duration)
+        np.maximum.at(fmax, cell_level, data.longest_followup())
         index = pd.Index([" × ".join(map(str, x)) if isinstance(x, tuple) else x
                           for x in labels], name=name)
         table = pd.DataFrame({"units": units.astype(np.int64), "converted": conv.astype(np.int64),
@@ -532,7 +532,7 @@ class ConversionResult:
         draws = self.draws()
         name, labels, cell_level = draws.groups(by)
         fmax = np.full(len(labels), -np.inf)
-        np.maximum.at(fmax, cell_level[self.data.cell], self.data.duration)
+        np.maximum.at(fmax, cell_level, self.data.longest_followup())
         return ("cohort" if by is None else name), labels, fmax
 
     def plot(self, ax=None, *, km: bool = True, t_max: float | None = None,
@@ -630,7 +630,7 @@ class ConversionResult:
 
     def __repr__(self) -> str:
         p = self.posterior
-        return (f"ConversionResult({self.spec.lag} lag, {self.spec.pooling} pooling, "
+        return (f"ConversionResult({self.spec.describe()}, "
                 f"{self.data.n_cohorts} cohorts, {p.sizes['chain']} chains × "
                 f"{p.sizes['draw']} draws, sampler={self.sampler!r})")
 
