@@ -235,9 +235,14 @@ def test_likelihood_with_formula_matches_scipy(data, py_mode):
 
 # ---------------------------------------------------------------- bad input
 @pytest.mark.parametrize("formula, match", [
-    ({"eventual_rate": "cohort + (1 | country)"}, r"'country'.*not a column"),
-    ({"eventual_rate": "cohort + channel"}, r"'channel'.*not a column"),
-    ({"eventual_rate": "cohort + rw(month)"}, r"rw\(month\).*'month'.*not a column"),
+    ({"eventual_rate": "cohort + (1 | country)"}, r"\['country'\].*not columns of the data"),
+    ({"eventual_rate": "cohort + channel"}, r"\['channel'\].*not columns of the data"),
+    ({"eventual_rate": "cohort + rw(month)"}, r"rw\(month\).*'month'.*not columns"),
+    # every missing column at once, not only the first formulae stumbles on
+    ({"eventual_rate": "cohort + channel + (1 | country) + rw(month)"},
+     r"\['channel', 'country', 'month'\], which are not columns of the data"),
+    ({"eventual_rate": "cohort +"}, r"ends where a term is expected.*Wilkinson formulas"),
+    ({"eventual_rate": "cohort + week)"}, r"unbalanced parentheses"),
     ({"eventual_rate": "cohort + rw(platform)"}, r"rw\(platform\).*unordered"),
     ({"lag_q": "cohort"}, r"'lag_q' is not a parameter of the gamma lag"),
     ({"eventual_rate": "cohort + (1 |"}, r"cannot parse the formula"),
@@ -381,6 +386,33 @@ def test_predict_refuses_unknown_levels(prior_res):
         prior_res.predict(pd.DataFrame({"platform": ["ios"], "week": [1]}), [7.0])
 
 
+def test_predict_refuses_missing_covariates_naming_the_rows(prior_res):
+    rows = pd.DataFrame({"cohort": ["A", "B", "A"], "platform": ["ios", None, "web"],
+                         "week": [1, 2, 3]}, index=[10, 11, 12])
+    with pytest.raises(ValueError, match=r"'platform' has missing values in 1 rows \(index "
+                                         r"\[11\]\)"):
+        prior_res.predict(rows, [7.0])
+    with pytest.raises(ValueError, match=r"cohort column 'cohort' has missing values in 1 rows "
+                                         r"\(index \[12\]\)"):
+        prior_res.predict(rows.assign(platform="ios", cohort=["A", "B", None]), [7.0])
+    with pytest.raises(ValueError, match=r"uses the columns \['platform', 'week'\], which the "
+                                         r"rows do not have"):
+        prior_res.predict(pd.DataFrame({"cohort": ["A"]}), [7.0])
+
+
+def test_predict_takes_numbers_given_as_text_and_refuses_non_numbers(prior_res):
+    """"1" for a numeric period column is the period 1 (it used to be an unknown period)."""
+    as_int = prior_res.predict(pd.DataFrame({"cohort": ["A"], "platform": ["ios"],
+                                             "week": [1]}), [7.0])
+    as_text = prior_res.predict(pd.DataFrame({"cohort": ["A"], "platform": ["ios"],
+                                              "week": ["1"]}), [7.0])
+    xr.testing.assert_identical(as_int, as_text)
+    with pytest.raises(ValueError, match=r"'week' is int64 in the data, but rows \(index, "
+                                         r"value\) \[\(0, 'one'\)\] are not"):
+        prior_res.predict(pd.DataFrame({"cohort": ["A"], "platform": ["ios"],
+                                        "week": ["one"]}), [7.0])
+
+
 @pytest.mark.parametrize("call", [
     lambda r: bc.compare(r, "B", "A", by="country"),
     lambda r: r.curves([7.0], by="country"),
@@ -446,3 +478,39 @@ def test_compare_models_across_formulas(prior_res, data, events, py_mode):
     other = _prior_result(bc.ConversionModel(swapped), py_mode)
     with pytest.raises(ValueError, match="cell differs"):
         bc.compare_models({"formula": prior_res, "swapped": other})
+
+
+def test_formula_models_describe_their_formulas_not_a_pooling(data):
+    """Warnings, reprs and the report name the formulas; "none pooling" said nothing true."""
+    m = bc.ConversionModel(data, formula=FORMULA)
+    text = m.spec.describe()
+    assert text == ("gamma lag; eventual_rate ~ cohort + (cohort | platform) + rw(week); "
+                    "lag_loc ~ cohort + (1 | platform); lag_shape: one per cohort")
+    assert text in repr(m)
+    g = bc.ConversionModel(data, lag="gengamma", formula={"lag_loc": "cohort"}, pooling="none")
+    assert g.spec.describe() == ("gengamma lag; lag_loc ~ cohort; eventual_rate: none pooling "
+                                 "over cohorts; lag_shape: one per cohort; lag_q: one for all "
+                                 "cohorts")
+    assert bc.ConversionModel(data, pooling="none").spec.describe() == "gamma lag, none pooling"
+
+
+def test_mass_matrix_is_low_rank_only_for_well_pinned_group_levels(data):
+    """The ridge between the intercept and the group effects (between-platform sd over the
+    platforms' standard errors) grows with the data: 10^4 units per cell make it long enough
+    for a low-rank mass matrix; the test fixture's 300 do not."""
+    from bayesconv.model.design import LOW_RANK_RIDGE, choose_mass_matrix, ridge_ratio
+
+    small = bc.ConversionModel(data, formula=FORMULA)
+    big_ev = bc.simulate(cells=_cells(n=20_000), enrollment=28, followup=30, period_length=7,
+                         random_seed=5, resolution="D")
+    big_ev["week"] = big_ev.pop("period")
+    big = bc.ConversionModel(bc.prepare(big_ev, created="created", converted="converted",
+                                        observed_until="observed_until", cohort="cohort",
+                                        covariates=["platform", "week"]), formula=FORMULA)
+    assert ridge_ratio(small.data, small.designs) < LOW_RANK_RIDGE
+    assert choose_mass_matrix(small.data, small.designs) == "diag"
+    assert ridge_ratio(big.data, big.designs) > LOW_RANK_RIDGE
+    assert choose_mass_matrix(big.data, big.designs) == "low_rank"
+    # no group term, no ridge: the one-factor model keeps the diagonal mass matrix
+    plain = bc.ConversionModel(big.data)
+    assert ridge_ratio(plain.data, plain.designs) == 0.0

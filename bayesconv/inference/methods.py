@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import xarray as xr
 
+from ..model.design import choose_mass_matrix
 from .compile import announce, compiled_nutpie, reproducible_compilation
 
 __all__ = ["METHODS", "FitOptions", "MethodOutput", "register_method", "resolve_sampler"]
@@ -89,6 +90,8 @@ def _nuts(model, opt: FitOptions) -> MethodOutput:
     if sampler == "nutpie":
         import nutpie
 
+        # the ridge of a formula with well-pinned group levels needs a low-rank mass matrix
+        extra.setdefault("adaptation", choose_mass_matrix(model.data, model.designs))
         compiled, timing["compile_s"], timing["compile_cached"] = compiled_nutpie(
             model, opt.progressbar)
         t0 = time.perf_counter()
@@ -97,6 +100,7 @@ def _nuts(model, opt: FitOptions) -> MethodOutput:
                            progress_bar=opt.progressbar, target_accept=opt.target_accept,
                            **extra)
         timing["sampling_s"] = time.perf_counter() - t0
+        dt["posterior"].attrs["nutpie_adaptation"] = str(extra["adaptation"])
     else:
         announce("compiling and sampling with PyMC's NUTS...", opt.progressbar)
         t0 = time.perf_counter()

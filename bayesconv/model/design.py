@@ -15,8 +15,9 @@ from ..data.container import ConversionData
 from ..data.kaplan_meier import km_arrays
 from ..data.stats import weighted_median
 
-__all__ = ["GROUPS", "POOLING", "choose_parametrization", "choose_term_centring",
-           "choose_walk_centring", "resolve_pooling"]
+__all__ = ["GROUPS", "LOW_RANK_RIDGE", "POOLING", "choose_mass_matrix",
+           "choose_parametrization", "choose_term_centring", "choose_walk_centring",
+           "resolve_pooling", "ridge_ratio"]
 
 POOLING = ("auto", "partial", "none", "complete")
 
@@ -203,3 +204,64 @@ def choose_walk_centring(data: ConversionData, design, walk, parametrization: st
     d_est, d_se = np.diff(est), np.sqrt(se[1:] ** 2 + se[:-1] ** 2)
     tau2 = _dersimonian_laird(d_est, d_se)
     return "centered" if np.median(d_se) < np.sqrt(tau2) else "noncentered"
+
+
+#: :func:`choose_mass_matrix` takes a low-rank mass matrix above this :func:`ridge_ratio`.
+LOW_RANK_RIDGE = 20.0
+
+
+def ridge_ratio(data: ConversionData, designs) -> float:
+    """How far the data pin a formula's cells beyond what they say about its terms.
+
+    A group intercept ``(1 | g)`` adds b_g to the formula's intercept; the data pin each
+    level's sum intercept + b_g to about its standard error se_g, while the split between the
+    two is pinned only by the prior, at the scale of the between-level sd τ. The posterior then
+    holds a ridge of length ~τ and width ~se_g along which intercept and every b_g move
+    together. The ratio τ̂ / median(se_g), from the rough level estimates of
+    :func:`choose_parametrization` and the DerSimonian & Laird (1986) τ̂, measures that ridge
+    for every intercept group term of the eventual rate and the lag location; the largest is
+    returned (0 without such terms).
+
+    Parameters
+    ----------
+    data : ConversionData
+    designs : mapping of parameter name to :class:`~bayesconv.model.formula.Design`
+
+    Returns
+    -------
+    float
+        Dimensionless, ≥ 0.
+    """
+    ratio = 0.0
+    for design in designs.values():
+        if design.raw not in GROUPS:
+            continue
+        for term in design.groups:
+            if not term.intercept:
+                continue
+            level = np.argmax(term.Z != 0, axis=1)[data.cell]
+            est, se, has = _rough_estimates(data, level, len(term.levels))[design.raw]
+            if has.sum() < 2:
+                continue
+            tau = np.sqrt(_dersimonian_laird(est[has], se[has]))
+            ratio = max(ratio, float(tau / np.median(se[has])))
+    return ratio
+
+
+def choose_mass_matrix(data: ConversionData, designs) -> str:
+    """The NUTS mass-matrix adaptation for a model: ``"diag"`` or ``"low_rank"``.
+
+    A diagonal mass matrix cannot follow the ridge :func:`ridge_ratio` measures: NUTS then
+    needs a number of leapfrog steps per draw that grows with the ratio. A diagonal-plus-
+    low-rank mass matrix (nutpie's ``adaptation="low_rank"``, after Seyboldt's "covadapt")
+    learns the few ridge directions. Measured (``benchmarks/formula.md``; 10^6 units, 2 arms ×
+    4 platforms × 12 weeks, ratio 49): 195 → 7 leapfrog steps per draw. On small segment data
+    (``validation/calibration_segments.py``, ratios 3–10) the low-rank matrix gave as many or
+    more divergences than the diagonal one (130 against 31 on one data set of ratio 3), so it
+    is taken only above :data:`LOW_RANK_RIDGE`.
+
+    Returns
+    -------
+    "diag" or "low_rank"
+    """
+    return "low_rank" if ridge_ratio(data, designs) > LOW_RANK_RIDGE else "diag"

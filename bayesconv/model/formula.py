@@ -37,6 +37,9 @@ PARAMETERS = {
     "lag_q": ("lag_q", "identity"),
 }
 
+_SYNTAX_HINT = ("Formulas are Wilkinson formulas: terms joined by '+', e.g. "
+                "'variant + age + (variant | platform) + rw(signup_week)'; 'a:b' and 'a * b' "
+                "for interactions, '(1 | g)' or '(x | g)' for group-specific terms.")
 _RW = re.compile(r"^rw\(\s*([^()]+?)\s*\)$")
 
 
@@ -64,10 +67,25 @@ def parse_formula(formula: str) -> tuple[str, list[str]]:
     from formulae import model_description
     from formulae.terms import GroupSpecificTerm, Intercept
 
+    depth = 0
+    for ch in formula:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        raise ValueError(f"cannot parse the formula {formula!r}: unbalanced parentheses "
+                         f"({formula.count('(')} '(' and {formula.count(')')} ')'). "
+                         f"{_SYNTAX_HINT}")
     try:
         desc = model_description(formula)
     except Exception as err:  # formulae raises its own error types for syntax errors
-        raise ValueError(f"cannot parse the formula {formula!r}: {err}") from None
+        msg = str(err)
+        if msg == "Don't know how to parse ''":
+            msg = "it ends where a term is expected (an operator with nothing after it?)"
+        elif msg.startswith("Don't know how to parse"):
+            msg += " (a term is missing there)"
+        raise ValueError(f"cannot parse the formula {formula!r}: {msg}. {_SYNTAX_HINT}"
+                         ) from None
     intercept, parts, periods = False, [], []
     for term in desc.terms:
         if isinstance(term, Intercept):
@@ -152,6 +170,8 @@ class Design:
     walks : tuple of WalkTerm
     scaling : dict
         Numeric covariate -> (mean, sd) used to standardise it.
+    dtypes : dict
+        Column the formula uses -> its dtype in the cell table (new rows are converted to it).
     """
 
     parameter: str
@@ -162,6 +182,7 @@ class Design:
     groups: tuple
     walks: tuple
     scaling: dict = field(default_factory=dict)
+    dtypes: dict = field(default_factory=dict)
     _matrices: object = field(default=None, repr=False, compare=False)
 
     @property
@@ -186,8 +207,12 @@ class Design:
         Raises
         ------
         ValueError
-            A level of a group factor, a category or a period that the data did not have.
+            Columns the formula uses that ``rows`` lacks (all named); rows with a missing
+            value in one of them, or a value that cannot be converted to the column's type in
+            the data (naming rows and values); a level of a group factor, a category or a
+            period that the data did not have.
         """
+        rows = _conform(rows, self.dtypes, f"the formula of {self.parameter!r} ({self.formula!r})")
         frame = _standardised(rows, self.scaling)
         dm = self._matrices
         try:
@@ -213,6 +238,51 @@ class Design:
                                  f"{[str(v) for v in walk.levels]}")
             walk_index.append(np.array([walk.levels.index(v) for v in values], np.int64))
         return X, Zs, walk_index
+
+
+def _conform(rows: pd.DataFrame, dtypes: dict, where: str) -> pd.DataFrame:
+    """``rows`` with the columns of ``dtypes`` converted to those types, or a ValueError.
+
+    A number given as text ("1" for a numeric column) is converted, and so is a number given
+    for a text column (1 for the level "1"); a missing value is an error, never a NaN
+    prediction.
+    """
+    missing = [c for c in dtypes if c not in rows]
+    if missing:
+        raise ValueError(f"{where} uses the columns {missing}, which the rows do not have; "
+                         f"they have {list(rows.columns)}")
+    out = rows.copy()
+    for col, dtype in dtypes.items():
+        values = out[col]
+        na = values.isna().to_numpy()
+        if na.any():
+            where_na = list(rows.index[na][:10])
+            raise ValueError(f"{where}: column {col!r} has missing values in {int(na.sum())} "
+                             f"rows (index {where_na}); a prediction needs every covariate")
+        if pd.api.types.is_bool_dtype(dtype):
+            ok = values.isin([True, False]).to_numpy()
+            conv = values.astype(bool) if ok.all() else values
+        elif pd.api.types.is_numeric_dtype(dtype):
+            conv = pd.to_numeric(values, errors="coerce")
+            ok = conv.notna().to_numpy()
+        elif isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype) \
+                or pd.api.types.is_string_dtype(dtype):
+            cats = dtype.categories if isinstance(dtype, pd.CategoricalDtype) else None
+            if cats is not None and values.isin(cats).all():
+                conv, ok = values, np.ones(len(values), bool)
+            else:  # compare as text: 1 and "1" are one level
+                text = values.astype(str)
+                conv = text if cats is None else text.map(
+                    {str(c): c for c in cats}).fillna(text)
+                ok = np.ones(len(values), bool)
+        else:
+            conv, ok = values, np.ones(len(values), bool)
+        if not ok.all():
+            bad = [(i, v) for i, v in zip(rows.index[~ok][:10], values[~ok][:10], strict=True)]
+            raise ValueError(f"{where}: column {col!r} is {dtype} in the data, but rows "
+                             f"(index, value) {bad} are not")
+        out[col] = conv
+    return out
 
 
 def _dense(matrix) -> np.ndarray:
@@ -274,11 +344,12 @@ def build_design(parameter: str, formula: str, cells: pd.DataFrame,
 
     fixed_formula, periods = parse_formula(formula)
     where = f"the formula of {parameter!r} ({formula!r})"
-    for period in periods:
-        if period not in cells:
-            raise ValueError(f"{where}: rw({period}) uses column {period!r}, which is not a "
-                             f"column of the data; columns: {list(cells.columns)} (add it "
-                             "with prepare(..., covariates=[...]))")
+    used = sorted(formula_columns(fixed_formula)) + [p for p in periods]
+    missing = [c for c in dict.fromkeys(used) if c not in cells]
+    if missing:
+        raise ValueError(f"{where} uses the columns {missing}, which are not columns of the "
+                         f"data; columns: {list(cells.columns)} (add covariates with "
+                         "prepare(..., covariates=[...]))")
     numeric = [c for c in cells.columns if pd.api.types.is_numeric_dtype(cells[c])
                and not pd.api.types.is_bool_dtype(cells[c])]
     scaling = {}
@@ -335,4 +406,5 @@ def build_design(parameter: str, formula: str, cells: pd.DataFrame,
         walks.append(WalkTerm(period=period, levels=levels, index=index))
     return Design(parameter=parameter, formula=formula, intercept=intercept,
                   fixed=tuple(columns), X=X, groups=tuple(groups), walks=tuple(walks),
-                  scaling=scaling, _matrices=dm)
+                  scaling=scaling, dtypes={c: cells[c].dtype for c in dict.fromkeys(used)},
+                  _matrices=dm)

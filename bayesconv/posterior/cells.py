@@ -185,6 +185,10 @@ def row_parameters(posterior: xr.Dataset, spec, family, data, rows: pd.DataFrame
     column = data.cohort_name or "cohort"
     if column not in rows:
         raise ValueError(f"the rows need the cohort column {column!r}")
+    na = rows[column].isna().to_numpy()
+    if na.any():
+        raise ValueError(f"the cohort column {column!r} has missing values in {int(na.sum())} "
+                         f"rows (index {list(rows.index[na][:10])})")
     labels = rows[column].astype(str).tolist()
     unknown = sorted(set(labels) - set(cohorts))
     design_params = set(spec.formula)
