@@ -145,3 +145,31 @@ def test_padding_adds_exactly_zero():
     got = total_loglik(family, rows, np.log(C), np.log1p(-C), LOC / 2, SHAPE, NP,
                        data_vars=padded)
     assert got == pytest.approx(plain, rel=1e-12)
+
+
+def test_converter_median_of_a_mix_against_a_root_finder():
+    """Median lag of the converters of a 4-group mix: the root of Σ a_k F_k(t) = 1/2 found by
+    scipy's brentq (a_k ∝ w_k c_k), with two groups that share their lag (merged into one
+    component) and one that does not; a mix of identical lags is that lag's median."""
+    from scipy import optimize, stats
+
+    from bayesconv.lags import get_lag
+    from bayesconv.model.mixture import converter_median
+
+    gamma = get_lag("gamma")
+    rate = np.array([[0.2, 0.3, 0.25, 0.1], [0.5, 0.1, 0.1, 0.3]])  # (draw, group)
+    mean = np.array([[5.0, 5.0, 12.0, 5.0], [3.0, 3.0, 8.0, 3.0]])
+    shape = np.array([[1.5, 1.5, 0.8, 1.5], [2.0, 2.0, 1.2, 2.0]])
+    w = np.array([100.0, 50.0, 80.0, 20.0])
+    got = converter_median(gamma, rate, [mean, shape], w)
+    for d in range(2):
+        a = w * rate[d] / (w * rate[d]).sum()
+
+        def f(t, d=d, a=a):
+            return (a * stats.gamma.cdf(t, shape[d], scale=mean[d] / shape[d])).sum() - 0.5
+
+        assert got[d] == pytest.approx(optimize.brentq(f, 1e-6, 1e3, xtol=1e-13), rel=1e-10)
+    same = converter_median(gamma, rate[:, [0, 1, 3]], [mean[:, [0, 1, 3]], shape[:, [0, 1, 3]]],
+                            w[[0, 1, 3]])
+    np.testing.assert_allclose(same, stats.gamma.median(shape[:, 0], scale=mean[:, 0] /
+                                                        shape[:, 0]), rtol=1e-12)
