@@ -602,3 +602,15 @@ def test_cli_csv_text_dates(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "values in column 'v' that are not ISO 8601 dates" in err[0] and "v='soon'" in err[0]
+
+
+def test_csv_yes_no_columns_keep_their_text(tmp_path):
+    """DuckDB's sniffer reads a yes/no column as BOOLEAN; the reader keeps the file's text (a
+    CLI segment readout said True/False for wexp=yes/no), and true/false stays boolean."""
+    path = tmp_path / "ev.csv"
+    pd.DataFrame({"week": [3, 5, 52, 10], "arrest": [1, 1, 0, 1],
+                  "wexp": ["no", "yes", "yes", "no"],
+                  "flag": ["true", "false", "true", "true"]}).to_csv(path, index=False)
+    df = read_events(path).df()
+    assert df["wexp"].tolist() == ["no", "yes", "yes", "no"]
+    assert df["flag"].tolist() == [True, False, True, True]

@@ -83,8 +83,18 @@ def read_events(path, date_columns=()):
     if suffixes.endswith((".parquet", ".pq")):
         rel = con.read_parquet(str(p))
     elif ".csv" in suffixes or ".txt" in suffixes:
-        header = con.read_csv(str(p)).columns
+        sniffed = con.read_csv(str(p))
+        header = sniffed.columns
         text = {c: "VARCHAR" for c in dict.fromkeys(date_columns) if c in header}
+        # DuckDB's sniffer reads yes/no (and y/n, ...) columns as BOOLEAN: a segment column of
+        # "yes"/"no" would come back as True/False. Only true/false text is read as booleans.
+        bools = [c for c, t in zip(header, sniffed.types, strict=True) if str(t) == "BOOLEAN"]
+        if bools:
+            raw = con.read_csv(str(p), dtype={c: "VARCHAR" for c in bools})
+            for c in bools:
+                (values,) = raw.aggregate(f"list(DISTINCT lower(trim({_q(c)})))").fetchall()[0]
+                if not {v for v in values if v is not None} <= {"true", "false"}:
+                    text[c] = "VARCHAR"
         rel = con.read_csv(str(p), dtype=text) if text else con.read_csv(str(p))
     else:
         raise ValueError(f"cannot read {str(path)!r}: expected a .csv (optionally .gz) or "
