@@ -43,7 +43,9 @@ def test_report_by_segment(tmp_path, capsys):
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "--by without --formula" in captured.err
-    assert "eventual_rate = cohort + (cohort | platform)" in captured.err
+    # two platforms are too few for a between-platform sd: fixed effects per platform
+    assert "eventual_rate = cohort * platform; lag_loc = cohort + platform" in captured.err
+    assert "fewer than 3 levels" in captured.err
     assert "2 segments" in captured.out and "ios" in captured.out and "web" in captured.out
     html = (tmp_path / "out" / "report.html").read_text()
     assert "platform" in html and html.count("data:image/png") >= 2
@@ -56,3 +58,27 @@ def test_report_by_segment(tmp_path, capsys):
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if "error" in line]
     assert len(errors) == 1 and "country" in errors[0], err
+    # in the command line's words, and before "fitting" is announced
+    assert "--covariates COLUMN" in errors[0] and "prepare(" not in errors[0], err
+    assert "fitting" not in capsys.readouterr().out
+
+
+def test_default_segment_formula_has_group_terms_from_three_levels():
+    import argparse
+
+    import bayesconv as bc
+    from bayesconv.cli import _formula
+
+    args = argparse.Namespace(formula=None, by="platform", cohort="cohort")
+    cells = pd.DataFrame([{"cohort": arm, "platform": p, "n_units": 50, "eventual_rate": 0.3,
+                           "lag_loc": 4.0, "lag_shape": 1.5}
+                          for arm in ("A", "B") for p in ("ios", "web", "android")])
+    ev = bc.simulate(cells=cells, enrollment=10, followup=10, random_seed=1, resolution="D")
+    kw = dict(created="created", converted="converted", observed_until="observed_until",
+              cohort="cohort", covariates=["platform"])
+    three = bc.prepare(ev, **kw)
+    two = bc.prepare(ev[ev["platform"] != "android"], **kw)
+    assert _formula(args, three) == {"eventual_rate": "cohort + (cohort | platform)",
+                                     "lag_loc": "cohort + (1 | platform)"}
+    assert _formula(args, two) == {"eventual_rate": "cohort * platform",
+                                   "lag_loc": "cohort + platform"}
