@@ -301,3 +301,10 @@ def test_unit_followup_of_the_date_layout_counts_every_unit_at_its_age():
     data = bc.prepare(df, created="c", converted="v", observed_until="2024-01-11")
     fu = data.unit_followup()
     assert fu[["age", "units", "converted"]].to_numpy().tolist() == [[6.0, 1, 1], [10.0, 2, 1]]
+
+
+def test_every_missing_covariate_is_named():
+    df = pd.DataFrame({"t": [1.0, 2.0], "e": [1, 0], "age": [30, 40]})
+    with pytest.raises(ValueError, match=r"covariates= names \['agee', 'priox'\], which are not "
+                                         r"columns of the events table"):
+        bc.prepare(df, duration="t", event="e", covariates=["agee", "priox", "age"])

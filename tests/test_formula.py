@@ -514,3 +514,31 @@ def test_mass_matrix_is_low_rank_only_for_well_pinned_group_levels(data):
     # no group term, no ridge: the one-factor model keeps the diagonal mass matrix
     plain = bc.ConversionModel(big.data)
     assert ridge_ratio(plain.data, plain.designs) == 0.0
+
+
+def test_numeric_grouping_factors_keep_their_levels_and_unknown_ones_are_listed(events):
+    """A numeric column as a grouping factor (or in C()) is not standardised: its levels are
+    its values (a new level used to be reported as 2.886..., the standardised 2)."""
+    ev = events.assign(tier=events["platform"].map({"ios": 0, "android": 1, "web": 2}))
+    d = bc.prepare(ev, created="created", converted="converted", observed_until="observed_until",
+                   cohort="cohort", covariates=["tier"])
+    m = bc.ConversionModel(d, formula={"eventual_rate": "cohort + (1 | tier)",
+                                       "lag_loc": "cohort + C(tier)"})
+    term = m.designs["eventual_rate"].groups[0]
+    assert term.levels == ("0", "1", "2")
+    assert "tier" not in m.designs["eventual_rate"].scaling
+    assert "tier" not in m.designs["lag_loc"].scaling
+    with pytest.raises(ValueError, match=r"\(1\|tier\) has no level for rows \(index, value\) "
+                                         r"\[\(0, '5'\)\]; its levels: \['0', '1', '2'\]"):
+        m.designs["eventual_rate"].evaluate(pd.DataFrame({"cohort": ["A"], "tier": [5]}))
+
+
+@pytest.mark.parametrize("formula, match", [
+    ("cohort + log(week)", r"calls log\(\).*add the transformed column"),
+    ("cohort + I(week ** 2)", r"calls I\(\)"),
+    ("y ~ cohort", r"has a '~'.*no left-hand side"),
+    ("", r"the formula is empty"),
+])
+def test_formulas_that_would_mean_something_else_are_refused(data, formula, match):
+    with pytest.raises(ValueError, match=match):
+        bc.ConversionModel(data, formula={"eventual_rate": formula})

@@ -484,8 +484,12 @@ bin_width
                                 "count": count, "duration": duration, "event": event,
                                 "unit_id": unit_id})
     covariates = list(covariates or ())
-    for c in covariates:
-        require_columns(available, {"covariates": c})
+    missing = [c for c in covariates if not is_column(c, available)]
+    if len(missing) == 1:
+        require_columns(available, {"covariates": missing[0]})
+    elif missing:
+        raise ValueError(msg.NOT_COLUMNS.format(arg="covariates", names=missing,
+                                                available=list(available)))
     roles = {cohort: "cohort", created: "created", converted: "converted",
              duration: "duration", event: "event", count: "count", unit_id: "unit_id"}
     for c in covariates:

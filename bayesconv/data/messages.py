@@ -55,6 +55,8 @@ DURATIONS_INCOMPLETE = ("duration= and event= are both required (got duration={d
 
 NOT_A_COLUMN = ("{arg}={name!r} is not a column of the events table; available columns: "
                 "{available}")
+NOT_COLUMNS = ("{arg}= names {names!r}, which are not columns of the events table; available "
+               "columns: {available}")
 EMPTY_TABLE = "the events table is empty: there is nothing to prepare"
 #: ``expected`` is one of the ``EXPECTED_*`` texts below.
 WRONG_DTYPE = "column {col!r} has dtype {dtype}, expected {expected}"

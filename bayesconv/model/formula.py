@@ -40,6 +40,9 @@ PARAMETERS = {
 _SYNTAX_HINT = ("Formulas are Wilkinson formulas: terms joined by '+', e.g. "
                 "'variant + age + (variant | platform) + rw(signup_week)'; 'a:b' and 'a * b' "
                 "for interactions, '(1 | g)' or '(x | g)' for group-specific terms.")
+_GROUP_FACTOR = re.compile(r"\|\s*([^()|]+?)\s*\)")
+_C_CALL = re.compile(r"\bC\(\s*([A-Za-z_]\w*)")
+_CALL = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
 _RW = re.compile(r"^rw\(\s*([^()]+?)\s*\)$")
 
 
@@ -67,6 +70,13 @@ def parse_formula(formula: str) -> tuple[str, list[str]]:
     from formulae import model_description
     from formulae.terms import GroupSpecificTerm, Intercept
 
+    if not formula.strip():
+        raise ValueError("the formula is empty: give '1' for an intercept only, or leave the "
+                         "parameter out of formula= to keep its default")
+    if "~" in formula:
+        raise ValueError(f"the formula {formula!r} has a '~': formulas here have no left-hand "
+                         "side (the parameter is the dict key), e.g. {'eventual_rate': "
+                         "'variant + (1 | platform)'}")
     depth = 0
     for ch in formula:
         depth += {"(": 1, ")": -1}.get(ch, 0)
@@ -95,6 +105,15 @@ def parse_formula(formula: str) -> tuple[str, list[str]]:
         elif (m := _RW.match(term.name)) is not None:
             periods.append(m.group(1))
         else:
+            calls = [f for f in _CALL.findall(term.name) if f != "C"]
+            if calls:
+                raise ValueError(
+                    f"the formula {formula!r}: the term {term.name!r} calls {calls[0]}(); "
+                    "functions of covariates are not supported in formulas (numeric covariates "
+                    "enter standardised, so log(age) would be the log of a standardised age): "
+                    "add the transformed column to the events (events['log_age'] = "
+                    "np.log(events['age'])) and name it in prepare(..., covariates=[...]); "
+                    "C(x) for a numeric column as categories is fine")
             parts.append(term.name)
     return " + ".join(["1" if intercept else "0", *parts]), periods
 
@@ -212,7 +231,18 @@ class Design:
             the data (naming rows and values); a level of a group factor, a category or a
             period that the data did not have.
         """
-        rows = _conform(rows, self.dtypes, f"the formula of {self.parameter!r} ({self.formula!r})")
+        where = f"the formula of {self.parameter!r} ({self.formula!r})"
+        rows = _conform(rows, self.dtypes, where)
+        for term in self.groups:
+            if term.factor not in rows:  # an interaction a:b has no single column
+                continue
+            values = rows[term.factor].astype(str)
+            bad = ~values.isin(term.levels).to_numpy()
+            if bad.any():
+                shown = [(i, v) for i, v in zip(rows.index[bad][:10], values[bad][:10],
+                                                strict=True)]
+                raise ValueError(f"{where}: the group term ({term.name}) has no level for rows "
+                                 f"(index, value) {shown}; its levels: {list(term.levels)}")
         frame = _standardised(rows, self.scaling)
         dm = self._matrices
         try:
@@ -350,8 +380,12 @@ def build_design(parameter: str, formula: str, cells: pd.DataFrame,
         raise ValueError(f"{where} uses the columns {missing}, which are not columns of the "
                          f"data; columns: {list(cells.columns)} (add covariates with "
                          "prepare(..., covariates=[...]))")
+    # numeric covariates are standardised, except where the formula uses them as categories:
+    # grouping factors of group terms and C(x), whose levels must keep their own values
+    as_levels = {name for grp in _GROUP_FACTOR.findall(fixed_formula) for name in
+                 re.split(r"\s*:\s*", grp.strip())} | set(_C_CALL.findall(fixed_formula))
     numeric = [c for c in cells.columns if pd.api.types.is_numeric_dtype(cells[c])
-               and not pd.api.types.is_bool_dtype(cells[c])]
+               and not pd.api.types.is_bool_dtype(cells[c]) and c not in as_levels]
     scaling = {}
     w = np.asarray(weights, dtype=float)
     for col in numeric:
