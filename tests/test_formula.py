@@ -542,3 +542,37 @@ def test_numeric_grouping_factors_keep_their_levels_and_unknown_ones_are_listed(
 def test_formulas_that_would_mean_something_else_are_refused(data, formula, match):
     with pytest.raises(ValueError, match=match):
         bc.ConversionModel(data, formula={"eventual_rate": formula})
+
+
+def test_several_by_columns_in_nowcast_and_ppc_and_a_clear_error_in_compare(prior_res):
+    """curves and summary took by=[a, b]; nowcast and the PPC plot failed with pandas errors,
+    and compare with 'unhashable type: list'."""
+    now = prior_res.nowcast(by=["cohort", "platform"])
+    assert "A × ios" in set(now.index) and now.index.name == "cohort×platform"
+    ax = prior_res.plot_ppc_km(by=["cohort", "platform"], n_draws=3, random_seed=0)
+    assert any("A × ios" in t.get_text() for t in ax.get_legend().get_texts())
+    with pytest.raises(ValueError, match=r"compare\(by=...\) takes one column"):
+        bc.compare(prior_res, "B", "A", by=["platform", "week"])
+
+
+def test_predict_keeps_the_rows_index_labels(prior_res):
+    rows = pd.DataFrame({"cohort": ["A", "B"], "platform": ["ios", "web"], "week": [1, 2]},
+                        index=["alice", "bob"])
+    got = prior_res.predict(rows, [7.0])
+    assert list(got["row"].values) == ["alice", "bob"]
+    xr.testing.assert_equal(got.sel(row="bob").drop_vars("row"),
+                            prior_res.predict(rows.iloc[[1]], [7.0]).isel(row=0).drop_vars("row"))
+
+
+def test_summary_by_level_flags_weakly_identified_levels(prior_res):
+    """A level whose eventual rate the follow-up barely reaches is flagged in summary(by=),
+    as cohorts are in summary(): the same measure, per level."""
+    s = prior_res.summary(by="platform")
+    ident = prior_res.identification(by="platform")
+    assert list(ident.index) == [str(x) for x in s.index]
+    np.testing.assert_array_equal(s["followup_share"].to_numpy(),
+                                  ident["followup_share"].to_numpy())
+    assert s["weakly_identified"].dtype == bool
+    # per cohort, the by-version is the cohort version
+    pd.testing.assert_frame_equal(prior_res.identification(by="cohort").reset_index(drop=True),
+                                  prior_res.identification().reset_index(drop=True))

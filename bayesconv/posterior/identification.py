@@ -26,8 +26,8 @@ WEAK_FOLLOWUP_SHARE = 0.75
 WEAK_HDI_WIDTH = 0.3
 
 
-def identification(draws: Draws, data: ConversionData) -> pd.DataFrame:
-    """How well the data pin each cohort's eventual rate.
+def identification(draws: Draws, data: ConversionData, by=None) -> pd.DataFrame:
+    """How well the data pin each cohort's (or each level of ``by``'s) eventual rate.
 
     Two measures per cohort:
 
@@ -39,20 +39,30 @@ def identification(draws: Draws, data: ConversionData) -> pd.DataFrame:
     A cohort is flagged ``weakly_identified`` when ``followup_share`` < 0.75 (most of the
     eventual rate is extrapolated) or the HDI is wider than 0.3.
 
+    Parameters
+    ----------
+    draws : Draws
+    data : ConversionData
+    by : str or list of str, optional
+        Column(s) of the cell table: the measures per level, from the unit-weighted averages
+        of its cells (default: per cohort).
+
     Returns
     -------
-    DataFrame indexed by cohort with columns ``followup_share``, ``rate_hdi_width`` and
-    ``weakly_identified``.
+    DataFrame indexed by cohort (or by the level labels of ``by``) with columns
+    ``followup_share``, ``rate_hdi_width`` and ``weakly_identified``.
     """
     fmax = data.longest_followup()
     tt = xr.DataArray(fmax, dims="cell", coords={"cell": draws.rate["cell"]})
     f_end = np.exp(xr.apply_ufunc(lambda x, *a: draws.family.logcdf(x, *a, xp=NP),
                                   tt, *draws.lag))
-    share = draws.average(f_end).mean(("chain", "draw"))
-    width = hdi(draws.average(draws.rate), 0.94).diff("ci_bound").squeeze("ci_bound",
-                                                                          drop=True)
+    share = draws.average(f_end, by).mean(("chain", "draw"))
+    width = hdi(draws.average(draws.rate, by), 0.94).diff("ci_bound").squeeze("ci_bound",
+                                                                              drop=True)
+    index = (pd.Index(data.cohorts, name=data.cohort_name or "cohort") if by is None else
+             pd.Index(share[share.dims[-1]].values, name=share.dims[-1]))
     out = pd.DataFrame({"followup_share": share.values, "rate_hdi_width": width.values},
-                       index=pd.Index(data.cohorts, name=data.cohort_name or "cohort"))
+                       index=index)
     out["weakly_identified"] = ((out["followup_share"] < WEAK_FOLLOWUP_SHARE)
                                 | (out["rate_hdi_width"] > WEAK_HDI_WIDTH))
     return out

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..data.container import ConversionData
 from ..data.kaplan_meier import km_arrays
-from .cells import Draws
+from .cells import Draws, level_label
 from .quantities import followup_ages
 
 __all__ = ["PPC_MAX_CELLS", "PPC_UNIT_LIMIT", "posterior_predictive_km"]
@@ -96,7 +96,8 @@ def posterior_predictive_km(draws: Draws, data: ConversionData, n_draws: int = 1
             cnt = np.concatenate([x for p in parts for x in (p[1], p[3])])
             keep = cnt > 0
             tt, _, _, _, surv, _ = km_arrays(dur[keep], conv[keep], cnt[keep])
-            frames.append(pd.DataFrame({"draw": j, column: label, "time": tt,
+            frames.append(pd.DataFrame({"draw": j, column: level_label(label)
+                                        if isinstance(label, tuple) else label, "time": tt,
                                         "conversion": 1 - surv}))
     return pd.concat(frames, ignore_index=True)
 

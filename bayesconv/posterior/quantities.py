@@ -131,7 +131,8 @@ def nowcast(draws: Draws, data: ConversionData, *, ci_prob: float, within, rng,
     conv = np.bincount(level, weights=data.count * data.converted,
                        minlength=len(labels)).astype(np.int64)
     index = (pd.Index(data.cohorts, name=data.cohort_name or "cohort") if by is None
-             else pd.Index(labels, name=name))
+             else pd.Index([level_label(x) if isinstance(x, tuple) else x for x in labels],
+                           name=name))
     table = pd.DataFrame({"units": units, "converted": conv}, index=index)
     table["pending"] = table["units"] - table["converted"]
     pending = ~data.converted

@@ -21,7 +21,7 @@ from ..lags.families import get_lag
 from ..model.likelihood import rows_from_data
 from ..model.spec import ModelSpec
 from . import calibration, diagnostics, identification, predictive, quantities, store
-from .cells import Draws, cell_units, row_parameters
+from .cells import Draws, cell_units, level_label, row_parameters
 
 __all__ = ["KINDS", "ConversionResult", "load"]
 
@@ -291,17 +291,20 @@ class ConversionResult:
         Returns
         -------
         DataArray of shape (chain, draw, row, t)
+            Coordinate ``row``: the index labels of ``rows``.
 
         Raises
         ------
         ValueError
-            A row whose cohort, group level or period the model has no parameter for.
+            A row whose cohort, group level or period the model has no parameter for; a
+            missing value in a column the formulas use.
         """
         t = _times(t)
         rate, lag = row_parameters(self.posterior, self.spec, self.family, self.data, rows)
         tt = xr.DataArray(t, dims="t", coords={"t": t})
         logf = xr.apply_ufunc(lambda x, *a: self.family.logcdf(x, *a), tt, *lag)
         out = (rate * np.exp(logf)).transpose("chain", "draw", "row", "t")
+        out = out.assign_coords(row=np.asarray(rows.index))  # the rows' own index labels
         out.name = "conversion"
         out.attrs["units_t"] = self.data.time_unit
         return out
@@ -359,7 +362,8 @@ class ConversionResult:
 
         With ``by`` (columns of the cell table): one row per level, with ``units``,
         ``converted``, ``naive_rate``, ``followup`` and the level's eventual rate and median
-        lag (averaged over its cells' units; HDIs).
+        lag (averaged over its cells' units; HDIs), ``followup_share`` and
+        ``weakly_identified`` (:meth:`identification` with the same ``by``).
 
         Raises
         ------
@@ -414,17 +418,20 @@ class ConversionResult:
             table[f"{col}_mean"] = da.mean(("chain", "draw")).values
             table[f"{col}_lower"] = h.sel(ci_bound="lower").values
             table[f"{col}_upper"] = h.sel(ci_bound="upper").values
+        ident = self.identification(by=by)  # levels in the same order
+        table["followup_share"] = ident["followup_share"].to_numpy()
+        table["weakly_identified"] = ident["weakly_identified"].to_numpy()
         table.attrs.update(ci_prob=ci_prob, time_unit=data.time_unit, by=by)
         return table
 
-    def identification(self) -> pd.DataFrame:
-        """How well the data pin each cohort's eventual rate.
+    def identification(self, by=None) -> pd.DataFrame:
+        """How well the data pin each cohort's (or each level of ``by``'s) eventual rate.
 
         See :func:`bayesconv.posterior.identification.identification`: ``followup_share``
-        (posterior mean of F at the cohort's longest follow-up), ``rate_hdi_width`` (of the 94%
-        HDI) and ``weakly_identified`` (share < 0.75 or width > 0.3), indexed by cohort.
+        (posterior mean of F at the longest follow-up), ``rate_hdi_width`` (of the 94% HDI)
+        and ``weakly_identified`` (share < 0.75 or width > 0.3), indexed by cohort or level.
         """
-        return identification.identification(self.draws(), self.data)
+        return identification.identification(self.draws(), self.data, by=by)
 
     # ------------------------------------------------------------------ nowcasts
     def cohort_code(self, cohort) -> int:
@@ -590,8 +597,12 @@ class ConversionResult:
         """
         sims = self.posterior_predictive_km(n_draws=n_draws, random_seed=random_seed, by=by)
         key, labels, _ = self._levels(by)
-        return plotting.plot_ppc_km(sims, kaplan_meier(self.data, by=by), labels=labels,
-                                    show=cohorts, key=key, unit=self.data.time_unit, ax=ax)
+        km = kaplan_meier(self.data, by=by)
+        if by is not None and not isinstance(by, str):  # several columns: one "a × b" key
+            km[key] = [level_label(x) for x in km[list(by)].itertuples(index=False, name=None)]
+            labels = [level_label(x) for x in labels]
+        return plotting.plot_ppc_km(sims, km, labels=labels, show=cohorts, key=key,
+                                    unit=self.data.time_unit, ax=ax)
 
     def calibration_table(self, bands=10, *, by_cohort: bool = False, ci_prob: float = 0.94,
                           n_draws: int | None = 1000, random_seed=None, by=None

@@ -228,7 +228,7 @@ def compare(result, treatment, control, *, horizon: float | None = None,
         treatment equal to the control or listed twice; an empty treatment list; ``horizon``
         not finite or <= 0; ``ci_prob`` outside (0, 1); a ROPE with low >= high; a result
         without posterior draws (a MAP fit: a readout needs draws); an unknown metric, or
-        ``"by_horizon"`` without a horizon.
+        ``"by_horizon"`` without a horizon; ``by`` a list of columns (one column only).
 
     Notes
     -----
@@ -291,6 +291,11 @@ def compare(result, treatment, control, *, horizon: float | None = None,
     if len(set(keys)) < len(keys):
         raise ValueError(f"treatment arms are listed more than once: {treatments!r}")
 
+    if by is not None and not isinstance(by, str):
+        raise ValueError(f"compare(by=...) takes one column, got {by!r}; for a cross of "
+                         "factors, add a combined column to the events (e.g. events['segment'] "
+                         "= events['a'] + ' × ' + events['b']) and name it in "
+                         "prepare(..., covariates=[...])")
     try:
         ident = result.identification()["weakly_identified"]
         weak = [label for label in [control, *treatments] if bool(ident.loc[label])]
