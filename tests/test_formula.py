@@ -528,6 +528,9 @@ def test_numeric_grouping_factors_keep_their_levels_and_unknown_ones_are_listed(
     assert term.levels == ("0", "1", "2")
     assert "tier" not in m.designs["eventual_rate"].scaling
     assert "tier" not in m.designs["lag_loc"].scaling
+    as_float = m.designs["eventual_rate"].evaluate(pd.DataFrame({"cohort": ["A"], "tier": [1.0]}))
+    as_int = m.designs["eventual_rate"].evaluate(pd.DataFrame({"cohort": ["A"], "tier": [1]}))
+    np.testing.assert_array_equal(as_float[1][0], as_int[1][0])
     with pytest.raises(ValueError, match=r"\(1\|tier\) has no level for rows \(index, value\) "
                                          r"\[\(0, '5'\)\]; its levels: \['0', '1', '2'\]"):
         m.designs["eventual_rate"].evaluate(pd.DataFrame({"cohort": ["A"], "tier": [5]}))

@@ -295,6 +295,8 @@ def _conform(rows: pd.DataFrame, dtypes: dict, where: str) -> pd.DataFrame:
         elif pd.api.types.is_numeric_dtype(dtype):
             conv = pd.to_numeric(values, errors="coerce")
             ok = conv.notna().to_numpy()
+            if ok.all() and pd.api.types.is_integer_dtype(dtype) and (conv % 1 == 0).all():
+                conv = conv.astype(dtype)  # 1.0 or "1" for an integer column is the level 1
         elif isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype) \
                 or pd.api.types.is_string_dtype(dtype):
             cats = dtype.categories if isinstance(dtype, pd.CategoricalDtype) else None
