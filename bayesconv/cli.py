@@ -122,7 +122,26 @@ def _prepare_kwargs(args) -> dict:
     if args.by and args.by not in covariates:
         covariates.append(args.by)
     return dict(kw, cohort=args.cohort, time_unit=args.time_unit, bin_width=args.bin_width,
-                unit_id=args.unit_id, count=args.count, covariates=covariates or None)
+                unit_id=args.unit_id, count=args.count, covariates=covariates or None,
+                resolution=args.resolution)
+
+
+def _resolution(text: str):
+    """``--resolution``: "detect", "auto", "exact" (None) or a positive number of time
+    units."""
+    if text in ("auto", "detect"):
+        return text
+    if text == "exact":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'detect', 'auto', 'exact' or a number of time units, got {text!r}"
+        ) from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
 
 
 #: Fewest levels of a ``--by`` column for the default formula's group terms; below it a
@@ -186,8 +205,16 @@ def _cli_remedy(warning, args, horizon) -> str:
                 f"{unit_name(getattr(args, 'time_unit', ''))}, which the follow-up covers")
     if isinstance(warning, ConvergenceWarning):
         if warning.kind == "divergences":
-            return ("raise --target-accept (e.g. 0.95)" if hasattr(args, "target_accept")
-                    else warning.remedy)
+            if not hasattr(args, "target_accept"):
+                return warning.remedy
+            if "funnel" in warning.remedy:
+                return ("the divergent draws sit at small values of a between-group sd (a "
+                        "funnel): fit so few levels as fixed effects (a --formula without "
+                        "group terms), or raise --target-accept (e.g. 0.95)")
+            if "lag shape" in warning.remedy:
+                return ("a lag shape the conversions barely pin: try --lag exponential, or "
+                        "raise --target-accept (e.g. 0.95)")
+            return "raise --target-accept (e.g. 0.95)"
         return f"sample longer, e.g. --tune {2 * (args.tune or 500)} --draws {2 * args.draws}"
     return warning.remedy
 
@@ -381,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--bin-width", type=float, default=None,
                      help="coarsen follow-up to a grid of this width (in --time-unit): at most "
                           "about 2 x follow-up / width rows per arm (see bayesconv.prepare)")
+    rep.add_argument("--resolution", type=_resolution, default="detect",
+                     help="time resolution the dates were recorded to: detect (default: "
+                          "detected and reported, times read as exact), auto (detected, e.g. "
+                          "1 day for dates without a time of day, and conversions read as "
+                          "interval-censored within it), exact, or a number of --time-unit "
+                          "(see bayesconv.prepare)")
     rep.add_argument("--lag", default="gamma",
                      help="lag family: gamma (default), weibull, exponential, lognormal, gengamma")
     rep.add_argument("--rope", type=float, default=None,

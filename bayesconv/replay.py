@@ -87,8 +87,8 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
            window: float | None = None,
            time_unit: str = "D", higher_is_better: bool = True, ci_prob: float = 0.94,
            lag: str = "gamma", fit_kwargs: dict | None = None, random_seed: int = 0,
-           progress: bool = False, covariates=None, formula: dict | None = None
-           ) -> pd.DataFrame:
+           progress: bool = False, covariates=None, formula: dict | None = None,
+           resolution="detect") -> pd.DataFrame:
     """Refit an experiment as of each date and compare three ways of reading it out.
 
     For every date: the events are re-censored as they were known then (:func:`as_of`), the
@@ -138,6 +138,11 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
     formula : dict, optional
         Formulas of the refitted model, as in :class:`bayesconv.ConversionModel`; the model's
         readout averages over the experiment's mix of the covariates as of each date.
+    resolution : "detect", "auto", float or None, default "detect"
+        Time resolution of the dates and its reading, as in :func:`bayesconv.prepare`.
+        ``"auto"`` detects it once, on the events as of the last date, and every date's fit
+        reads the times as interval-censored within it (an early date's few conversions could
+        not show the grid).
 
     Returns
     -------
@@ -149,7 +154,8 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
     (model, eventual rate; NaN where the lift is not defined, see
     :meth:`bayesconv.Readout.to_frame`) and, with a horizon, ``prob_better_horizon``,
     ``lift_horizon_median``, ``lift_horizon_lower``, ``lift_horizon_upper``, and the fit's
-    ``max_r_hat`` and ``divergences``. ``.attrs`` keeps the settings.
+    ``max_r_hat`` and ``divergences``. ``.attrs`` keeps the settings (``resolution`` among
+    them).
 
     Raises
     ------
@@ -179,12 +185,20 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
         lag_t = (pd.to_datetime(last[converted]) - pd.to_datetime(last[created]))
         lag_t = lag_t.dt.total_seconds().dropna() / secs
         window = float(np.ceil(lag_t.median())) if len(lag_t) else 1.0
+    obs_col = observed_until if isinstance(observed_until, str) \
+        and observed_until in events.columns else AS_OF_COLUMN
+    if isinstance(resolution, str) and resolution == "auto":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the dates' own prepare warns where it matters
+            meta = prepare(as_of(events, dates[-1], created=created, converted=converted,
+                                 observed_until=observed_until),
+                           created=created, converted=converted, observed_until=obs_col,
+                           cohort=cohort, time_unit=time_unit, resolution="auto").meta
+        resolution = meta["resolution"] if meta.get("resolution_read") == "interval" else None
     rows = []
     for date in dates:
         known = as_of(events, date, created=created, converted=converted,
                       observed_until=observed_until)
-        obs_col = observed_until if isinstance(observed_until, str) \
-            and observed_until in events.columns else AS_OF_COLUMN
         row: dict = {"as_of": date}
         arm = known[cohort].astype(str)
         c = pd.to_datetime(known[created])
@@ -215,7 +229,7 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
             warnings.simplefilter("ignore")  # early dates are thin; diagnostics are kept below
             data = prepare(known, created=created, converted=converted,
                            observed_until=obs_col, cohort=cohort, time_unit=time_unit,
-                           covariates=covariates)
+                           covariates=covariates, resolution=resolution)
             result = ConversionModel(data, lag=lag, formula=formula).fit(
                 random_seed=random_seed, **fit_kwargs)
         ro = compare(result, treatment, control, horizon=horizon, ci_prob=ci_prob,
@@ -236,7 +250,8 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
                   f"{row['prob_better_window']:.3f}, P(naive) {row['prob_better_naive']:.3f}")
     out = pd.DataFrame(rows)
     out.attrs.update(treatment=treatment, control=control, horizon=horizon, window=window,
-                     time_unit=time_unit, higher_is_better=higher_is_better, ci_prob=ci_prob)
+                     time_unit=time_unit, higher_is_better=higher_is_better, ci_prob=ci_prob,
+                     resolution=resolution)
     return out
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .data.resolution import describe as describe_resolution
 from .data.units import unit_name
 
 __all__ = ["write_report"]
@@ -176,7 +177,7 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
 {notes_html}
 <p class="note">{html.escape(source)} {data.n_units:,} units in {data.n_cohorts} arms
 ({html.escape(arms)}); time unit {html.escape(unit)};
-{html.escape(observed)}. Model: {html.escape(model_text)}, sampler {html.escape(result.sampler)},
+{html.escape(describe_resolution(data.meta, data.time_unit))}; {html.escape(observed)}. Model: {html.escape(model_text)}, sampler {html.escape(result.sampler)},
 {post.sizes['chain']} chains × {post.sizes['draw']} draws.</p>
 <h2>Readout</h2>{weak_html}
 {readout._repr_html_()}

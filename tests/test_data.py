@@ -308,3 +308,78 @@ def test_every_missing_covariate_is_named():
     with pytest.raises(ValueError, match=r"covariates= names \['agee', 'priox'\], which are not "
                                          r"columns of the events table"):
         bc.prepare(df, duration="t", event="e", covariates=["agee", "priox", "age"])
+
+
+# ------------------------------------------------------------------------- time resolution
+
+def _sim(resolution, **kw):
+    return bc.simulate(n_units=400, eventual_rate=0.5, lag_loc=6.0, lag_shape=0.8,
+                       enrollment=20, followup=30, resolution=resolution, random_seed=3, **kw)
+
+
+def _prep_sim(df, **kw):
+    return bc.prepare(df, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort", **kw)
+
+
+@pytest.mark.parametrize("time_unit, width", [("D", 1.0), ("h", 24.0), ("W", 1 / 7)])
+def test_day_floored_timestamps_are_detected_in_any_time_unit(time_unit, width):
+    data = _prep_sim(_sim("D"), time_unit=time_unit, resolution="auto")
+    assert data.meta["resolution"] == pytest.approx(width)
+    assert data.meta["resolution_read"] == "interval"
+    assert "times recorded to 1 day, read as interval-censored" in repr(data)
+    # the default detects and states the resolution, and reads the times as exact
+    default = _prep_sim(_sim("D"), time_unit=time_unit)
+    assert default.meta["resolution"] == pytest.approx(width)
+    assert default.meta["resolution_read"] == "exact"
+    assert ("times recorded to 1 day, read as exact; resolution='auto' reads them as "
+            "interval-censored") in repr(default)
+    # the rows keep the recorded durations: whole days
+    k = data.duration / width
+    np.testing.assert_allclose(k, np.rint(k))
+
+
+def test_hour_floored_and_exact_timestamps():
+    data = _prep_sim(_sim("h"))
+    assert data.meta["resolution"] == pytest.approx(1 / 24)
+    assert "times recorded to 1 hour" in repr(data)
+    exact = _prep_sim(_sim(None))
+    assert "resolution" not in exact.meta and "exact times" in repr(exact)
+
+
+def test_a_negligible_resolution_is_read_as_exact():
+    # seconds on lags of days: recorded, but smearing by a second cannot move an estimate
+    data = _prep_sim(_sim("s"), resolution="auto")
+    assert data.meta["resolution"] == pytest.approx(1 / 86400)
+    assert data.meta["resolution_read"] == "negligible"
+    assert "times recorded to 1 second, read as exact (negligible)" in repr(data)
+
+
+def test_integer_durations_and_numeric_times_have_a_resolution_of_one_unit():
+    df = pd.DataFrame({"week": [1, 2, 3, 5, 8, 13, 20, 4], "arrest": [1, 1, 1, 1, 1, 1, 0, 0]})
+    data = bc.prepare(df, duration="week", event="arrest", time_unit="W")
+    assert data.meta["resolution"] == 1.0 and "times recorded to 1 week" in repr(data)
+    years = pd.DataFrame({"born": [1950, 1960, 1961, 1970, 1980, 1990, 1985],
+                          "married": [1975, 1990, 1984, 1992, 2003, np.nan, 2004]})
+    data = bc.prepare(years, created="born", converted="married", observed_until=2016,
+                      time_unit="Y")
+    assert data.meta["resolution"] == 1.0 and "times recorded to 1 year" in repr(data)
+
+
+def test_resolution_can_be_set_or_turned_off():
+    df = _sim("D")
+    assert "resolution" not in _prep_sim(df, resolution=None).meta
+    assert "exact times" in repr(_prep_sim(df, resolution=None))
+    data = _prep_sim(df, resolution=0.5)
+    assert data.meta == {**data.meta, "resolution": 0.5, "resolution_read": "interval"}
+    binned = _prep_sim(df, bin_width=7)
+    assert "resolution" not in binned.meta and "times binned to 7 days" in repr(binned)
+    for bad in (0, -1.0, float("nan"), "day", True):
+        with pytest.raises(ValueError, match=r"resolution must be 'detect', 'auto', None .* got"):
+            _prep_sim(df, resolution=bad)
+
+
+def test_few_conversions_show_no_grid():
+    # four distinct durations could be on a grid of a week by chance: not read as one
+    df = pd.DataFrame({"d": [7.0, 14.0, 21.0, 28.0, 3.5], "e": [1, 1, 1, 1, 0]})
+    assert "resolution" not in bc.prepare(df, duration="d", event="e").meta

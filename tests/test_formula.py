@@ -188,9 +188,14 @@ def test_formula_model_variables(data):
     assert ModelSpec.from_dict(m.spec.to_dict()).formula == FORMULA
 
 
-def test_likelihood_with_formula_matches_scipy(data, py_mode):
+def test_likelihood_with_formula_matches_scipy(events, py_mode):
     """The potential is Σ count·[converted: log c f(t); censored: log(1 − c F(t))] with c and
-    the gamma's mean from the linear predictors (scipy's gamma as the reference)."""
+    the gamma's mean from the linear predictors (scipy's gamma as the reference). Times read as
+    exact: the reading of day-floored times is checked against quadrature in
+    tests/test_likelihood.py, and it is the same code whatever the design."""
+    data = bc.prepare(events, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort",
+                      covariates=["platform", "week"], resolution=None)
     m = bc.ConversionModel(data, formula={"eventual_rate": "cohort + (1 | platform) + rw(week)",
                                           "lag_loc": "cohort"})
     model = m.pymc_model

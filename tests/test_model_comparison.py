@@ -43,7 +43,7 @@ def _expanded(data: ConversionData) -> ConversionData:
         lower=np.repeat(data.lower, rep), converted=np.repeat(data.converted, rep),
         count=np.ones(rep.sum(), dtype=np.int64), cohorts=data.cohorts,
         time_unit=data.time_unit, observed_until=data.observed_until,
-        cohort_name=data.cohort_name, followup=data.followup)
+        cohort_name=data.cohort_name, followup=data.followup, meta=data.meta)
 
 
 def test_prepare_with_a_count_column_gives_the_same_rows(events, data):

@@ -228,3 +228,67 @@ def test_identification_flags_lag_beyond_followup():
     ident = res.identification()
     assert ident["weakly_identified"].tolist() == [False, True]
     assert ident.loc["B", "followup_share"] < 0.05
+
+
+def _tree(diverging_at=None, n_div=20, seed=0, rhat_shift=0.0):
+    """A fabricated posterior (2 cohorts, 4 chains x 500 draws) with divergences placed at the
+    ``n_div`` smallest (``("small", var)``) or largest draws of one element."""
+    import xarray as xr
+
+    rng = np.random.default_rng(seed)
+    shape = (4, 500)
+    coords = {"chain": np.arange(4), "draw": np.arange(500), "cohort": ["A", "B"]}
+    rate = rng.beta(30, 70, size=shape + (2,))
+    rate[0, :, 1] += rhat_shift
+    post = xr.Dataset({
+        "eventual_rate": (("chain", "draw", "cohort"), rate),
+        "lag_loc": (("chain", "draw", "cohort"), rng.lognormal(1.5, 0.1, size=shape + (2,))),
+        "lag_shape": (("chain", "draw", "cohort"), rng.lognormal(0.0, 0.2, size=shape + (2,))),
+        "sigma_logit_rate": (("chain", "draw"), np.abs(rng.normal(0, 0.5, size=shape))),
+        "logit_rate_offset": (("chain", "draw", "cohort"), rng.normal(size=shape + (2,))),
+    }, coords=coords)
+    div = np.zeros(shape, bool)
+    if diverging_at is not None:
+        side, name, idx = diverging_at
+        v = post[name].values if idx is None else post[name].values[..., idx]
+        order = np.argsort(v.ravel())
+        pick = order[:n_div] if side == "small" else order[-n_div:]
+        div.ravel()[pick] = True
+    else:
+        div.ravel()[rng.choice(div.size, n_div, replace=False)] = True
+    stats = xr.Dataset({"diverging": (("chain", "draw"), div)},
+                       coords={"chain": coords["chain"], "draw": coords["draw"]})
+    return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+
+
+def _divergence_message(tree):
+    with pytest.warns(bc.ConvergenceWarning) as rec:
+        check_convergence(tree)
+    [w] = [w.message for w in rec if w.message.kind == "divergences"]
+    return w
+
+
+def test_divergences_at_small_between_group_sd_are_called_a_funnel():
+    w = _divergence_message(_tree(("small", "sigma_logit_rate", None)))
+    assert "mostly at small sigma_logit_rate" in w.problem
+    assert "funnel" in w.remedy and "priors={'logit_rate_sd': 0.5}" in w.remedy
+    assert "parametrization='noncentered'" in w.remedy
+
+
+def test_divergences_at_one_cohorts_lag_shape_name_it():
+    w = _divergence_message(_tree(("large", "lag_shape", 1)))
+    assert "mostly at large lag_shape[B]" in w.problem
+    assert w.remedy.startswith("lag_shape[B]") and "lag='exponential'" in w.remedy
+
+
+def test_scattered_divergences_get_the_generic_remedy():
+    w = _divergence_message(_tree(None))
+    assert "mostly at" not in w.problem and w.remedy.startswith("raise target_accept")
+
+
+def test_r_hat_and_ess_warnings_name_the_elements():
+    with pytest.warns(bc.ConvergenceWarning) as rec:
+        out = check_convergence(_tree(None, n_div=0, rhat_shift=0.05))
+    [w] = [w.message for w in rec if w.message.kind == "r_hat"]
+    assert out["max_r_hat"] > 1.01 and "for eventual_rate[B] (R-hat" in w.problem
+    assert "eventual_rate[A]" not in w.problem

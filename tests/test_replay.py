@@ -35,9 +35,11 @@ def test_replay_table_and_plot():
         warnings.simplefilter("ignore", bc.ConvergenceWarning)
         table = replay(ev, dates, created="created", converted="converted", cohort="cohort",
                        observed_until="observed_until",
-                       treatment="B", control="A", horizon=7,
+                       treatment="B", control="A", horizon=7, resolution="auto",
                        fit_kwargs=dict(draws=300, tune=300, chains=2))
     assert table["as_of"].tolist() == list(dates)
+    # day-floored dates: one reading (interval-censored within a day) for every date
+    assert table.attrs["resolution"] == 1.0
     assert table["units_treatment"].is_monotonic_increasing
     # the matured 7-day window only counts units at least 7 days old
     first = as_of(ev, dates[0], created="created", converted="converted",

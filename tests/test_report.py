@@ -43,6 +43,9 @@ def test_report_reads_parquet(events_csv, tmp_path):
                  "--treatment", "variant", "--out", str(tmp_path / "o"), "--draws", "100",
                  "--tune", "200", "--chains", "2", "--no-progress"])
     assert code == 0 and (tmp_path / "o" / "report.html").exists()
+    # dates without a time of day: the report says how they were read
+    assert "times recorded to 1 day, read as exact; resolution=&#x27;auto&#x27;" in (
+        tmp_path / "o" / "report.html").read_text()
 
 
 @pytest.mark.parametrize("args,message", [
@@ -74,6 +77,12 @@ def test_missing_file_and_bad_argument(capsys, tmp_path):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "invalid choice: 'months'" in err[0]
+    for bad in ("daily", "-1", "0"):
+        with pytest.raises(SystemExit) as exc:
+            main(["report", "x.csv", "--resolution", bad])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--resolution" in err[0] and repr(bad) in err[0], err
 
 
 # ------------------------------------------------------------------ what a new user hit (issue 12)
@@ -243,5 +252,5 @@ def test_report_help_documents_the_options(capsys):
         main(["report", "--help"])
     text = capsys.readouterr().out
     for option in ("--duration", "--event", "--unit-id", "--count", "--time-unit",
-                   "--target-accept", "--horizon"):
+                   "--target-accept", "--horizon", "--resolution"):
         assert option in text

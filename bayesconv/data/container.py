@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .resolution import describe as describe_resolution
 from .units import TIME_UNITS
 
 __all__ = ["ConversionData", "group_index"]
@@ -109,7 +110,11 @@ class ConversionData:
         would have been observed (posterior predictive Kaplan–Meier). None for the
         duration/event layout, where the follow-up of converted units is unknown.
     meta : dict
-        Free-form provenance (e.g. the input layout).
+        Provenance (e.g. the input layout) and how times are read: ``"resolution"`` (δ in
+        ``time_unit``) and ``"resolution_read"`` (``"interval"``: the likelihood reads the
+        rows as recorded to δ; ``"exact"``: as exact times; ``"negligible"``: as exact, δ
+        being under 0.1% of the median duration), set by
+        :func:`bayesconv.prepare` (see :mod:`bayesconv.data.resolution`); ``"bin_width"``.
 
     Raises
     ------
@@ -350,4 +355,5 @@ class ConversionData:
 
     def __repr__(self) -> str:
         return (f"ConversionData({self.n_units} units in {self.n_rows} rows, "
-                f"{self.n_cohorts} cohorts, time unit {self.time_unit!r})")
+                f"{self.n_cohorts} cohorts, time unit {self.time_unit!r}, "
+                f"{describe_resolution(self.meta, self.time_unit)})")

@@ -58,6 +58,8 @@ class Namespace:
         ``log(1 - exp(x))`` for ``x <= 0`` (Maechler 2012: switch at ``-ln 2``).
     logaddexp : callable
         ``log(exp(a) + exp(b))``.
+    logsumexp : callable
+        ``log(sum(exp(x), axis))``, called with ``axis=-1``.
     logdiffexp : callable
         ``log(exp(a) - exp(b))`` for ``a >= b``, as ``a + log1mexp(b - a)``;
         ``-inf`` when ``a == -inf``.
@@ -119,6 +121,7 @@ NP = Namespace(
     erfcx=sc.erfcx,
     log1mexp=_np_log1mexp,
     logaddexp=np.logaddexp,
+    logsumexp=sc.logsumexp,
     log_ndtr=sc.log_ndtr,
     errstate=_np_errstate,
 )
@@ -168,6 +171,7 @@ def _make_pt() -> Namespace:
         erfcx=pt.erfcx,
         log1mexp=pt.log1mexp,
         logaddexp=pt.logaddexp,
+        logsumexp=pt.logsumexp,
         log_ndtr=_pt_log_ndtr,
         errstate=contextlib.nullcontext,
     )

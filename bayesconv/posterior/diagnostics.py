@@ -10,7 +10,8 @@ import xarray as xr
 
 from ..errors import ConvergenceWarning
 
-__all__ = ["CHECKED_VARS", "ESS_MIN", "RHAT_MAX", "beyond", "check_convergence", "hdi"]
+__all__ = ["CHECKED_VARS", "ESS_MIN", "RHAT_MAX", "beyond", "check_convergence",
+           "divergence_pattern", "hdi"]
 
 #: Thresholds of the post-sampling checks (Vehtari et al. 2021, "Rank-normalization, folding,
 #: and localization: an improved R-hat", Bayesian Analysis 16(2)).
@@ -78,26 +79,155 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
         out["divergences"] = int(idata["sample_stats"]["diverging"].sum())
     findings = []  # (kind, problem, remedy)
     if out["max_r_hat"] > RHAT_MAX:
-        findings.append(("r_hat", f"R-hat is {beyond(out['max_r_hat'], RHAT_MAX)} (> {RHAT_MAX}): "
-                         "the chains "
-                         "disagree, so they have not converged",
-                         "sample longer (more tune/draws) or check the model and priors"))
+        worst = _extremes(rhat, largest=True, keep=lambda v: v > RHAT_MAX)
+        findings.append(("r_hat", f"R-hat is {beyond(out['max_r_hat'], RHAT_MAX)} (> {RHAT_MAX}) "
+                         f"for {_listed(worst, 'R-hat')}: the chains disagree, so they have not "
+                         "converged", "sample longer (e.g. tune=2000, draws=2000); if it "
+                         "persists, see the divergence advice or simplify the model"))
     low = min(out["min_ess_bulk"], out["min_ess_tail"])
     if low < ESS_MIN:
-        findings.append(("ess", f"the effective sample size is only {low:.0f} (< {ESS_MIN}): "
-                         "interval ends are noisy", "run more draws"))
+        ess_min = xr.apply_ufunc(np.minimum, ess_b, ess_t)
+        worst = _extremes(ess_min, largest=False, keep=lambda v: v < ESS_MIN)
+        findings.append(("ess", f"the effective sample size is only {low:.0f} (< {ESS_MIN}) for "
+                         f"{_listed(worst, 'ESS', digits=0)}: interval ends are noisy",
+                         _ess_remedy(n_draws, low)))
     if out["divergences"]:
         total = n_chains * n_draws
+        where, remedy = divergence_pattern(post, idata["sample_stats"]["diverging"])
         findings.append(("divergences", f"{out['divergences']} of {total} draws ended in a "
-                         "divergence: the sampler could not explore part of the posterior, "
-                         "which may be biased",
-                         "raise target_accept (e.g. 0.95) or use stronger priors"))
+                         f"divergence{where}: the sampler could not explore part of the "
+                         "posterior, which may be biased", remedy))
     out["problems"] = [f"{p}; {r}" for _, p, r in findings]
     if warn:
         for kind, p, r in findings:
             warnings.warn(ConvergenceWarning(f"{label}: {p}" if label else p, r, kind),
                           stacklevel=stacklevel)
     return out
+
+
+def _elements(da: xr.DataArray):
+    """(label, values) of every element of a variable: ``lag_shape[B]``, ``sigma_logit_rate``."""
+    other = [d for d in da.dims if d not in ("chain", "draw")]
+    if not other:
+        yield da.name, da
+        return
+    stacked = da.stack(_element=other)
+    for i in range(stacked.sizes["_element"]):
+        key = stacked["_element"].values[i]
+        key = key if isinstance(key, tuple) else (key,)
+        yield f"{da.name}[{', '.join(str(k) for k in key)}]", stacked.isel(_element=i)
+
+
+def _extremes(ds: xr.Dataset, *, largest: bool, keep, n: int = 3) -> list[tuple[str, float]]:
+    """The ``n`` elements of ``ds`` (a Dataset of per-element statistics) with the largest or
+    smallest values among those ``keep`` accepts, as (label, value)."""
+    found = [(label, float(v)) for name in ds.data_vars for label, v in _elements(ds[name])
+             if np.isfinite(float(v)) and keep(float(v))]
+    found.sort(key=lambda lv: -lv[1] if largest else lv[1])
+    return found[:n]
+
+
+def _listed(items: list[tuple[str, float]], what: str, digits: int = 3) -> str:
+    """``"lag_shape[B] (R-hat 1.04), eventual_rate[B] (R-hat 1.02)"``."""
+    return ", ".join(f"{label} ({what} {value:.{digits}f})" for label, value in items)
+
+
+def _ess_remedy(n_draws: int, ess: float) -> str:
+    """More draws per chain, as many as bring the smallest ESS to :data:`ESS_MIN` (ESS grows
+    about linearly with draws; rounded up to a hundred, at least twice today's); an ESS that
+    would need more than four times the draws means chains that mix badly instead."""
+    need = n_draws * ESS_MIN / max(ess, 1.0)
+    if need > 4 * n_draws:
+        return (f"the chains mix badly (ESS {ess:.0f} from {n_draws} draws per chain): more "
+                "draws alone will not fix it; see the R-hat and divergence advice")
+    return f"run more draws (e.g. draws={int(max(2 * n_draws, -(-need // 100) * 100))})"
+
+
+#: Variables looked at when localising divergences: the free parameters and the per-cohort
+#: quantities; per-cell copies and standardised offsets (N(0, 1) by construction) are skipped.
+_SKIP_SUFFIXES = ("_cell", "_offset")
+#: Largest number of elements of one variable that is localised.
+_MAX_ELEMENTS = 64
+
+
+def _sd_prior_key(name: str) -> str | None:
+    """The prior key of a between-group or random-walk sd variable, None for other variables:
+    ``sigma_logit_rate`` → ``logit_rate_sd``, ``logit_rate_sd_1_by_platform`` →
+    ``logit_rate_sd``, ``log_lag_loc_rw_sd_week`` → ``log_lag_loc_rw_sd``."""
+    for raw in ("logit_rate", "log_lag_loc", "log_lag_shape", "lag_q"):
+        if name == f"sigma_{raw}":
+            return f"{raw}_sd"
+        if name.startswith(f"{raw}_rw_sd_"):
+            return f"{raw}_rw_sd"
+        if name.startswith(f"{raw}_sd_"):
+            return f"{raw}_sd"
+    return None
+
+
+def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray) -> tuple[str, str]:
+    """Where divergent draws sit, and the remedy that usually works there.
+
+    Each element of each parameter is ranked over all draws; under no pattern the mean rank
+    (0 to 1) of the divergent draws is about 0.5 ± 0.29/√n_divergent. Elements whose divergent
+    draws sit at one end (|mean rank − 0.5| above 0.2 and above 3 standard errors) are named,
+    the most extreme first. Divergences at small values of a between-group sd are the funnel
+    of hierarchical models (Betancourt & Girolami 2015, "Hamiltonian Monte Carlo for
+    hierarchical models"); at an end of a cohort's lag shape, a shape the cohort's few
+    conversions do not pin; otherwise the geometry is not localised.
+
+    Parameters
+    ----------
+    post : xarray.Dataset
+        Posterior draws, dims (chain, draw, ...).
+    diverging : xarray.DataArray of bool, dims (chain, draw)
+
+    Returns
+    -------
+    (where, remedy) : tuple of str
+        ``where`` is empty or starts with ", mostly at ..."; ``remedy`` names what to change.
+    """
+    from scipy.stats import rankdata
+
+    div = np.asarray(diverging, dtype=bool).ravel()
+    n_div = int(div.sum())
+    generic = ("raise target_accept (e.g. 0.95); if divergences remain, use tighter priors "
+               "(priors=...) or a simpler model")
+    if n_div == 0 or n_div == div.size:
+        return "", generic
+    bound = max(0.2, 3 * 0.289 / np.sqrt(n_div))
+    found = []  # (score, label, name, side)
+    for name in post.data_vars:
+        da = post[name]
+        if name.endswith(_SKIP_SUFFIXES) or da.size // div.size > _MAX_ELEMENTS \
+                or da.size % div.size or not np.issubdtype(da.dtype, np.floating):
+            continue
+        for label, values in _elements(da):
+            v = np.asarray(values.transpose("chain", "draw")).ravel()
+            if np.ptp(v) == 0:
+                continue
+            rank = (rankdata(v) - 0.5) / v.size
+            score = float(rank[div].mean()) - 0.5
+            if abs(score) > bound:
+                found.append((abs(score), label, name, "small" if score < 0 else "large"))
+    if not found:
+        return "", generic
+    found.sort(reverse=True)
+    where = ", mostly at " + ", ".join(f"{side} {label}" for _, label, _, side in found[:3])
+    _, label, name, side = found[0]
+    key = _sd_prior_key(name)
+    if key is not None and side == "small":
+        return where, (f"{label} is a between-group (or random-walk) sd and the divergent draws "
+                       "sit at its small values: the funnel of a hierarchical term with few "
+                       "groups or little data per group; try parametrization='noncentered' "
+                       "(or 'centered' if the term is non-centred already), a tighter prior "
+                       f"on it (priors={{'{key}': 0.5}}), or fixed effects for so few groups "
+                       "(pooling='none', or the factor as a fixed term of the formula)")
+    if name.endswith("lag_shape"):
+        return where, (f"{label}: the divergent draws sit at its {side} values, a lag shape "
+                       "that the cohort's conversions barely pin; try lag='exponential' "
+                       "(no shape), a tighter shape prior (priors={'log_lag_shape': "
+                       "{'mu': 0.0, 'sigma': 0.5}}), or target_accept=0.95")
+    return where, generic
 
 
 def beyond(value: float, bound: float, *, percent: bool = False) -> str:
