@@ -45,8 +45,9 @@ def simulate(*, n_units=None, eventual_rate=None, lag_loc=None, lag_shape=None, 
         Length of the creation window and of the follow-up after it, in ``time_unit``.
     time_unit : str, default "D"
     resolution : str, optional
-        Record timestamps only to this resolution (a pandas frequency such as ``"D"`` or
-        ``"h"``), as event logs that store dates do: creation and conversion times are floored.
+        Record timestamps only to this resolution (a pandas frequency such as ``"D"``,
+        ``"h"`` or ``"W"``: weeks from Monday), as event logs that store dates do: creation and
+        conversion times are floored.
         Floored data aggregate into far fewer distinct rows.
     random_seed : int or numpy Generator, optional
     cells : DataFrame, optional
@@ -114,8 +115,8 @@ def simulate(*, n_units=None, eventual_rate=None, lag_loc=None, lag_shape=None, 
     out = pd.concat(frames, ignore_index=True)
     out["cohort"] = pd.Categorical(out["cohort"], categories=list(cohorts))
     if resolution is not None:
-        out["created"] = out["created"].dt.floor(resolution)
-        out["converted"] = out["converted"].dt.floor(resolution)
+        out["created"] = _floor(out["created"], resolution)
+        out["converted"] = _floor(out["converted"], resolution)
     out["observed_until"] = observed
     truth = {"eventual_rate": c, "lag_loc": loc}
     truth.update({p.var: x for p, x in zip(family.extra_params, rest, strict=True)})
@@ -163,10 +164,20 @@ def _simulate_cells(cells: pd.DataFrame, family, rng, *, start, enrollment, foll
     out = pd.concat(frames, ignore_index=True)
     out["cohort"] = pd.Categorical(out["cohort"], categories=list(pd.unique(cells["cohort"])))
     if resolution is not None:
-        out["created"] = out["created"].dt.floor(resolution)
-        out["converted"] = out["converted"].dt.floor(resolution)
+        out["created"] = _floor(out["created"], resolution)
+        out["converted"] = _floor(out["converted"], resolution)
     out["observed_until"] = observed
     out.attrs["truth"] = cells.to_dict("records")
     out.attrs["lag"] = family.name
     out.attrs["time_unit"] = time_unit
     return out
+
+
+def _floor(times: pd.Series, resolution: str) -> pd.Series:
+    """Timestamps floored to a pandas frequency; calendar frequencies without a fixed length
+    ("W": weeks starting on Monday, "MS") via their period's start. NaT stays NaT."""
+    try:
+        return times.dt.floor(resolution)
+    except ValueError:  # "<Week: weekday=6> is a non-fixed frequency"
+        return times.dt.to_period(resolution).dt.start_time
+

@@ -65,7 +65,8 @@ def gen(path: str, n_units: int, seed: int) -> dict:
     return {"units": len(ev), "gen_s": time.perf_counter() - t0}
 
 
-def worker(path: str, kind: str, draws: int, chains: int, seed: int) -> dict:
+def worker(path: str, kind: str, draws: int, chains: int, seed: int,
+           resolution: str = "detect") -> dict:
     from run import _quiet
 
     _quiet()
@@ -76,7 +77,7 @@ def worker(path: str, kind: str, draws: int, chains: int, seed: int) -> dict:
 
     t_total = time.perf_counter()
     kw = dict(created="created", converted="converted", observed_until="observed_until",
-              cohort="variant", time_unit="D")
+              cohort="variant", time_unit="D", resolution=resolution)
     t0 = time.perf_counter()
     rel = duckdb.sql(f"select * from '{path}'")
     if kind == "formula":
@@ -113,10 +114,14 @@ def main(argv=None) -> int:
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--out")
+    ap.add_argument("--resolution", default="detect", choices=["detect", "auto"],
+                    help="prepare(resolution=...): 'auto' reads the day-floored times as "
+                         "interval-censored (default: 'detect', read as exact)")
     ap.add_argument("--worker", nargs=2, metavar=("PATH", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.draws, args.chains, args.seed)))
+        print(json.dumps(worker(*args.worker, args.draws, args.chains, args.seed,
+                                args.resolution)))
         return 0
     from run import machine
 
@@ -126,7 +131,8 @@ def main(argv=None) -> int:
         rows = []
         for kind in ("one-factor", "formula"):
             cmd = [sys.executable, __file__, "--worker", path, kind, "--draws",
-                   str(args.draws), "--chains", str(args.chains), "--seed", str(args.seed)]
+                   str(args.draws), "--chains", str(args.chains), "--seed", str(args.seed),
+                   "--resolution", args.resolution]
             # empty compile caches (PyTensor's compiledir, numba's cache): a cold first fit
             cache = Path(tmp) / f"cache-{kind}"
             env = dict(os.environ, NUMBA_CACHE_DIR=str(cache / "numba"),

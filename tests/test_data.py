@@ -349,10 +349,11 @@ def test_hour_floored_and_exact_timestamps():
 
 def test_a_negligible_resolution_is_read_as_exact():
     # seconds on lags of days: recorded, but smearing by a second cannot move an estimate
-    data = _prep_sim(_sim("s"), resolution="auto")
-    assert data.meta["resolution"] == pytest.approx(1 / 86400)
-    assert data.meta["resolution_read"] == "negligible"
-    assert "times recorded to 1 second, read as exact (negligible)" in repr(data)
+    for resolution in ("auto", "detect"):     # the default does not offer 'auto' then
+        data = _prep_sim(_sim("s"), resolution=resolution)
+        assert data.meta["resolution"] == pytest.approx(1 / 86400)
+        assert data.meta["resolution_read"] == "negligible"
+        assert "times recorded to 1 second, read as exact (negligible))" in repr(data)
 
 
 def test_integer_durations_and_numeric_times_have_a_resolution_of_one_unit():
@@ -369,13 +370,14 @@ def test_integer_durations_and_numeric_times_have_a_resolution_of_one_unit():
 def test_resolution_can_be_set_or_turned_off():
     df = _sim("D")
     assert "resolution" not in _prep_sim(df, resolution=None).meta
+    assert "resolution" not in _prep_sim(df, resolution="exact").meta
     assert "exact times" in repr(_prep_sim(df, resolution=None))
     data = _prep_sim(df, resolution=0.5)
     assert data.meta == {**data.meta, "resolution": 0.5, "resolution_read": "interval"}
     binned = _prep_sim(df, bin_width=7)
     assert "resolution" not in binned.meta and "times binned to 7 days" in repr(binned)
     for bad in (0, -1.0, float("nan"), "day", True):
-        with pytest.raises(ValueError, match=r"resolution must be 'detect', 'auto', None .* got"):
+        with pytest.raises(ValueError, match=r"resolution must be 'detect', 'auto', 'exact'"):
             _prep_sim(df, resolution=bad)
 
 
@@ -383,3 +385,11 @@ def test_few_conversions_show_no_grid():
     # four distinct durations could be on a grid of a week by chance: not read as one
     df = pd.DataFrame({"d": [7.0, 14.0, 21.0, 28.0, 3.5], "e": [1, 1, 1, 1, 0]})
     assert "resolution" not in bc.prepare(df, duration="d", event="e").meta
+
+
+def test_week_floored_timestamps():
+    # weeks have no fixed anchor in pandas' floor ("W" is non-fixed): simulate floors to Monday
+    ev = _sim("W")
+    assert set(ev["created"].dt.dayofweek) == {0} and (ev["created"].dt.hour == 0).all()
+    data = _prep_sim(ev)
+    assert data.meta["resolution"] == 7.0 and "times recorded to 1 week" in repr(data)

@@ -297,3 +297,31 @@ def test_recorded_rows_pytensor_value_and_gradient(lag, py_mode):
             fd = (total_loglik(family, rows, np.log(C), np.log1p(-C), *up, NP)
                   - total_loglik(family, rows, np.log(C), np.log1p(-C), *dn, NP)) / (2 * h)
             assert grad[j][i] == pytest.approx(fd, rel=1e-5, abs=1e-7), (j, i)
+
+
+def test_recorded_durations_are_read_as_rounded():
+    # duration/event layout: only the duration was rounded (floor or ceiling unknown): a
+    # conversion at recorded d lies in (d - δ/2, d + δ/2], a censoring time too
+    d = np.array([0.0, 1.0, 4.0, 0.0, 3.0])
+    data = ConversionData(cohort=np.zeros(5, np.int64), duration=d, lower=d,
+                          converted=np.array([True, True, True, False, False]),
+                          count=np.ones(5, np.int64), cohorts=("a",), time_unit="W",
+                          meta={"layout": "durations", "resolution": 1.0,
+                                "resolution_read": "interval"})
+    rows = rows_from_data(data, time_scale=1.0)
+    K = RowKind
+    assert rows.kind.tolist() == [K.FIRST_BIN, K.INTERVAL, K.INTERVAL, K.SMEARED_CENSORED,
+                                  K.SMEARED_CENSORED]
+    np.testing.assert_allclose(rows.lower[:3], [0.0, 0.5, 3.5])
+    np.testing.assert_allclose(rows.upper, [0.5, 1.5, 4.5, 0.5, 3.5])
+    family, c = get_lag("gamma"), 0.6
+    dist = stats.gamma(SHAPE[0], scale=LOC[0] / SHAPE[0])
+    got = row_loglik(family, rows, np.log([c]), np.log1p([-c]), LOC[:1], SHAPE[:1], xp=NP)
+    from scipy import integrate
+
+    avg_cdf = [integrate.quad(dist.cdf, max(t - 0.5, 0), t + 0.5)[0] / (min(t + 0.5, 1.0)
+               if t == 0 else 1.0) for t in (0.0, 3.0)]
+    expected = [np.log(c * dist.cdf(0.5)), np.log(c * (dist.cdf(1.5) - dist.cdf(0.5))),
+                np.log(c * (dist.cdf(4.5) - dist.cdf(3.5))), np.log1p(-c * avg_cdf[0]),
+                np.log1p(-c * avg_cdf[1])]
+    np.testing.assert_allclose(got, expected, rtol=3e-4)

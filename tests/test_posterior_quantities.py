@@ -247,6 +247,7 @@ def _tree(diverging_at=None, n_div=20, seed=0, rhat_shift=0.0):
         "sigma_logit_rate": (("chain", "draw"), np.abs(rng.normal(0, 0.5, size=shape))),
         "logit_rate_offset": (("chain", "draw", "cohort"), rng.normal(size=shape + (2,))),
     }, coords=coords)
+    post["log_lag_shape"] = np.log(post["lag_shape"])   # the same draws, transformed
     div = np.zeros(shape, bool)
     if diverging_at is not None:
         side, name, idx = diverging_at
@@ -271,14 +272,16 @@ def _divergence_message(tree):
 def test_divergences_at_small_between_group_sd_are_called_a_funnel():
     w = _divergence_message(_tree(("small", "sigma_logit_rate", None)))
     assert "mostly at small sigma_logit_rate" in w.problem
-    assert "funnel" in w.remedy and "priors={'logit_rate_sd': 0.5}" in w.remedy
-    assert "parametrization='noncentered'" in w.remedy
+    assert "funnel" in w.remedy and "priors={'logit_rate_sd': ...}" in w.remedy
+    # the fabricated posterior holds logit_rate_offset: the term is non-centred
+    assert "parametrization='centered' (this term is non-centred)" in w.remedy
 
 
 def test_divergences_at_one_cohorts_lag_shape_name_it():
     w = _divergence_message(_tree(("large", "lag_shape", 1)))
     assert "mostly at large lag_shape[B]" in w.problem
     assert w.remedy.startswith("lag_shape[B]") and "lag='exponential'" in w.remedy
+    assert "log_lag_shape" not in w.problem   # one name for a parameter and its transform
 
 
 def test_scattered_divergences_get_the_generic_remedy():

@@ -13,7 +13,9 @@ recorded. Each is then refitted with one change at a time:
 * ``accept 0.95``: ``target_accept=0.95``;
 * ``tune 1500``: three times the tuning steps;
 * ``low-rank``: nutpie's low-rank mass-matrix adaptation
-  (``sampler_kwargs={"adaptation": "low_rank"}``).
+  (``sampler_kwargs={"adaptation": "low_rank"}``);
+* ``no pooling``: independent priors per cohort (a different model: whether the trouble is the
+  hierarchy's geometry).
 
 and the table gives divergences and max R-hat per data set and setting. Writes
 ``validation/sampling.csv`` and the tables of ``validation/sampling.md`` (the notes there are
@@ -50,6 +52,7 @@ SETTINGS = {
     "accept 0.95": {"fit": {"target_accept": 0.95}},
     "tune 1500": {"fit": {"tune": 1500}},
     "low-rank": {"fit": {"sampler_kwargs": {"adaptation": "low_rank"}}},
+    "no pooling": {"model": {"pooling": "none"}},
 }
 
 

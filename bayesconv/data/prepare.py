@@ -107,7 +107,7 @@ pyspark.sql.DataFrame
         covariates. Rows are aggregated by (cell, duration, converted), so the cost grows
         with distinct cells; a warning says when the covariates make nearly one cell per
         unit. Missing values are an error naming the rows.
-    resolution : "detect", "auto", float or None, default "detect"
+    resolution : {"detect", "auto", "exact"}, float or None, default "detect"
         The time resolution δ (in ``time_unit``) that creation and conversion times were
         recorded to, e.g. 1 for timestamps floored to the day with ``time_unit="D"``, and
         how the model reads it. ``"auto"`` detects δ from the durations of converted units
@@ -116,9 +116,9 @@ pyspark.sql.DataFrame
         :mod:`bayesconv.data.resolution`) and reads the rows as interval-censored within
         their bins (see Notes); a number sets δ and that reading. ``"detect"`` (default)
         detects δ and states it, but reads times as exact, as before: the interval reading
-        costs up to 9× more per gradient on data with many cells and days (issue 15: it
-        becomes the default once it is as fast). None reads times as exact without
-        detecting. Ignored with ``bin_width``, whose grid reading it would duplicate. The
+        costs 4.5× more per gradient on data with many cells and days
+        (``benchmarks/resolution.py``; issue 15: it becomes the default once it is as fast). None (or ``"exact"``) reads times as exact
+        without detecting. Ignored with ``bin_width``, whose grid reading it would duplicate. The
         result's ``meta`` and repr say what was found and how it is read.
 
     Returns
@@ -183,8 +183,10 @@ pyspark.sql.DataFrame
     "Ignorability and coarse data", *Ann. Statist.* 19, 1991): both times floored to δ, a
     recorded duration kδ of a converted unit means a lag in ((k − 1)δ, (k + 1)δ) with
     triangular weights, and a censored unit of recorded age a was followed for a time in
-    (a − δ, a] (its creation time lies somewhere in its bin). Exact timestamps stay exact;
-    so does a resolution under 0.1% of the median duration (seconds on lags of days).
+    (a − δ, a] (its creation time lies somewhere in its bin). In the duration/event layout only
+    the duration was rounded, by floor or ceiling for all the package can tell: a duration d
+    is read as a time in (d − δ/2, d + δ/2]. Exact timestamps stay exact; so does a detected
+    resolution under 0.1% of the median duration (seconds on lags of days).
     """
     if time_unit not in TIME_UNITS:
         raise ValueError(msg.UNKNOWN_TIME_UNIT.format(time_unit=time_unit))
@@ -193,6 +195,8 @@ pyspark.sql.DataFrame
                 or not (np.isfinite(bin_width) and bin_width > 0):
             raise ValueError(msg.BAD_BIN_WIDTH.format(time_unit=time_unit, bin_width=bin_width))
         bin_width = float(bin_width)
+    if isinstance(resolution, str) and resolution == "exact":
+        resolution = None
     if resolution is not None and not (isinstance(resolution, str)
                                        and resolution in ("auto", "detect")):
         if isinstance(resolution, bool) or not isinstance(resolution, int | float | np.number) \
@@ -245,7 +249,7 @@ def _resolution(resolution, rows: pd.DataFrame, time_unit: str, *, numeric: bool
         conv = rows["converted"].to_numpy(bool) & (rows["count"].to_numpy() > 0)
         found = detect_resolution(rows["duration"].to_numpy(float)[conv], time_unit,
                                   numeric=numeric)
-        if found and resolution == "detect":
+        if found.get("resolution_read") == "interval" and resolution == "detect":
             found["resolution_read"] = "exact"
         return found
     return {"resolution": float(resolution), "resolution_read": "interval"}

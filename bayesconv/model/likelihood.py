@@ -177,7 +177,10 @@ def rows_from_data(data: ConversionData, *, time_scale: float | None = None,
     LikelihoodRows
         With ``data.meta["resolution_read"] == "interval"`` every row that is not binned
         (``lower == duration``) is one of the SMEARED kinds, with width
-        ``data.meta["resolution"]``.
+        ``data.meta["resolution"]``; in the duration/event layout (``meta["layout"] ==
+        "durations"``), where only the duration was rounded, a converted row is an interval
+        (d − δ/2, d + δ/2] (FIRST_BIN from 0) and a censored one averages the survival over
+        the same interval.
     """
     s = default_time_scale(data) if time_scale is None else float(time_scale)
     z = default_zero_width(data) if zero_width is None else float(zero_width)
@@ -198,12 +201,25 @@ def rows_from_data(data: ConversionData, *, time_scale: float | None = None,
     if data.meta.get("resolution_read") == "interval":
         recorded = data.duration.astype(float)
         point = data.lower == data.duration     # not binned
-        kind[point & conv & (recorded == 0)] = RowKind.SMEARED_FIRST
-        kind[point & conv & (recorded > 0)] = RowKind.SMEARED
-        kind[point & ~conv & (recorded > 0)] = RowKind.SMEARED_CENSORED
-        smeared = np.isin(kind, SMEARED_KINDS)
-        upper[smeared], lower[smeared] = recorded[smeared], recorded[smeared]
-        width[smeared] = float(data.meta["resolution"])
+        delta = float(data.meta["resolution"])
+        if data.meta.get("layout") == "durations":
+            # only the duration was rounded, and floor cannot be told from ceiling: d is read
+            # as rounded to the nearest δ, a lag (or follow-up) in (d − δ/2, d + δ/2]
+            hi = recorded + delta / 2
+            lo = np.maximum(recorded - delta / 2, 0.0)
+            kind[point & conv] = np.where(lo[point & conv] > 0, RowKind.INTERVAL,
+                                          RowKind.FIRST_BIN)
+            lower[point & conv], upper[point & conv] = lo[point & conv], hi[point & conv]
+            kind[point & ~conv] = RowKind.SMEARED_CENSORED
+            upper[point & ~conv] = lower[point & ~conv] = hi[point & ~conv]
+            width[point & ~conv] = delta
+        else:
+            kind[point & conv & (recorded == 0)] = RowKind.SMEARED_FIRST
+            kind[point & conv & (recorded > 0)] = RowKind.SMEARED
+            kind[point & ~conv & (recorded > 0)] = RowKind.SMEARED_CENSORED
+            smeared = np.isin(kind, SMEARED_KINDS)
+            upper[smeared], lower[smeared] = recorded[smeared], recorded[smeared]
+            width[smeared] = delta
     return LikelihoodRows(kind=kind, cell=data.cell.astype(np.int64), lower=lower / s,
                           upper=upper / s, count=data.count.astype(np.int64), time_scale=s,
                           n_cells=data.n_cells, width=width / s)

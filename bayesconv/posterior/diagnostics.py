@@ -82,8 +82,7 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
         worst = _extremes(rhat, largest=True, keep=lambda v: v > RHAT_MAX)
         findings.append(("r_hat", f"R-hat is {beyond(out['max_r_hat'], RHAT_MAX)} (> {RHAT_MAX}) "
                          f"for {_listed(worst, 'R-hat')}: the chains disagree, so they have not "
-                         "converged", "sample longer (e.g. tune=2000, draws=2000); if it "
-                         "persists, see the divergence advice or simplify the model"))
+                         "converged", _length_remedy(n_draws)))
     low = min(out["min_ess_bulk"], out["min_ess_tail"])
     if low < ESS_MIN:
         ess_min = xr.apply_ufunc(np.minimum, ess_b, ess_t)
@@ -132,14 +131,25 @@ def _listed(items: list[tuple[str, float]], what: str, digits: int = 3) -> str:
     return ", ".join(f"{label} ({what} {value:.{digits}f})" for label, value in items)
 
 
+def _length_remedy(n_draws: int) -> str:
+    """What to do about chains that disagree: a run shorter than the defaults first gets the
+    defaults; a run of the default length or longer is unlikely to be cured by length alone."""
+    if n_draws < 1000:
+        return ("run at least the default length (draws=1000, tune=500); if the chains still "
+                "disagree, see any divergence warning")
+    return ("longer runs rarely fix chains that disagree after 1,000 draws: see any divergence "
+            "warning, or simplify the model (fewer group terms, pooling='none', "
+            "lag='exponential')")
+
+
 def _ess_remedy(n_draws: int, ess: float) -> str:
     """More draws per chain, as many as bring the smallest ESS to :data:`ESS_MIN` (ESS grows
     about linearly with draws; rounded up to a hundred, at least twice today's); an ESS that
     would need more than four times the draws means chains that mix badly instead."""
     need = n_draws * ESS_MIN / max(ess, 1.0)
     if need > 4 * n_draws:
-        return (f"the chains mix badly (ESS {ess:.0f} from {n_draws} draws per chain): more "
-                "draws alone will not fix it; see the R-hat and divergence advice")
+        return (f"the chains mix badly (ESS {ess:.0f} from {n_draws} draws per chain), so "
+                "more draws alone are not enough: " + _length_remedy(n_draws))
     return f"run more draws (e.g. draws={int(max(2 * n_draws, -(-need // 100) * 100))})"
 
 
@@ -150,17 +160,19 @@ _SKIP_SUFFIXES = ("_cell", "_offset")
 _MAX_ELEMENTS = 64
 
 
-def _sd_prior_key(name: str) -> str | None:
-    """The prior key of a between-group or random-walk sd variable, None for other variables:
-    ``sigma_logit_rate`` → ``logit_rate_sd``, ``logit_rate_sd_1_by_platform`` →
-    ``logit_rate_sd``, ``log_lag_loc_rw_sd_week`` → ``log_lag_loc_rw_sd``."""
+def _sd_term(name: str) -> tuple[str, str] | None:
+    """(prior key, name of the term's effects) of a between-group or random-walk sd variable
+    (the names :mod:`bayesconv.model.builder` gives them), None for other variables:
+    ``sigma_logit_rate`` → (``logit_rate_sd``, ``logit_rate``), ``logit_rate_sd_1_by_platform``
+    → (``logit_rate_sd``, ``logit_rate_1_by_platform``), ``log_lag_loc_rw_sd_week`` →
+    (``log_lag_loc_rw_sd``, ``log_lag_loc_rw_week_step``)."""
     for raw in ("logit_rate", "log_lag_loc", "log_lag_shape", "lag_q"):
         if name == f"sigma_{raw}":
-            return f"{raw}_sd"
+            return f"{raw}_sd", raw
         if name.startswith(f"{raw}_rw_sd_"):
-            return f"{raw}_rw_sd"
+            return f"{raw}_rw_sd", f"{raw}_rw_{name[len(raw) + 7:]}_step"
         if name.startswith(f"{raw}_sd_"):
-            return f"{raw}_sd"
+            return f"{raw}_sd", f"{raw}_{name[len(raw) + 4:]}"
     return None
 
 
@@ -211,17 +223,29 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray) -> tuple[str, 
                 found.append((abs(score), label, name, "small" if score < 0 else "large"))
     if not found:
         return "", generic
-    found.sort(reverse=True)
-    where = ", mostly at " + ", ".join(f"{side} {label}" for _, label, _, side in found[:3])
-    _, label, name, side = found[0]
-    key = _sd_prior_key(name)
-    if key is not None and side == "small":
+    # a monotone transform of a parameter (logit_rate and eventual_rate) ranks its draws alike:
+    # name one of them, the reported (natural-scale) one
+    found.sort(key=lambda f: (-f[0], f[2] not in CHECKED_VARS, f[1]))
+    seen, distinct = set(), []
+    for score, label, name, side in found:
+        key = (round(score, 12), label[label.find("["):] if "[" in label else "")
+        if key not in seen:
+            seen.add(key)
+            distinct.append((score, label, name, side))
+    where = ", mostly at " + ", ".join(f"{side} {label}" for _, label, _, side in distinct[:3])
+    _, label, name, side = distinct[0]
+    term = _sd_term(name)
+    if term is not None and side == "small":
+        key, effects = term
+        noncentred = f"{effects}_offset" in post
+        switch = ("parametrization='centered' (this term is non-centred)" if noncentred else
+                  "parametrization='noncentered' (this term is centred)")
         return where, (f"{label} is a between-group (or random-walk) sd and the divergent draws "
                        "sit at its small values: the funnel of a hierarchical term with few "
-                       "groups or little data per group; try parametrization='noncentered' "
-                       "(or 'centered' if the term is non-centred already), a tighter prior "
-                       f"on it (priors={{'{key}': 0.5}}), or fixed effects for so few groups "
-                       "(pooling='none', or the factor as a fixed term of the formula)")
+                       f"groups or little data per group; try {switch}, a tighter prior on it "
+                       f"(priors={{'{key}': ...}}, a HalfNormal scale below the current one), "
+                       "or fixed effects for so few groups (pooling='none', or the factor as a "
+                       "fixed term of the formula)")
     if name.endswith("lag_shape"):
         return where, (f"{label}: the divergent draws sit at its {side} values, a lag shape "
                        "that the cohort's conversions barely pin; try lag='exponential' "
