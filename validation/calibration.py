@@ -88,11 +88,12 @@ def true_curve(design: dict, t: float) -> np.ndarray:
                                                      scale=design["lag_mean"] / shape)
 
 
-def one_dataset(index: int, args) -> list[dict]:
-    """Simulate, fit and score one data set; one dict per cohort."""
-    rng = np.random.default_rng([args.seed, index])
-    design = draw_design(rng, args.lag_mean_range, args.followup_range,
-                         args.enrollment_range)
+def simulate_dataset(index: int, seed: int, *, lag_mean_range=LAG_MEAN_RANGE,
+                     followup_range=FOLLOWUP_RANGE, enrollment_range=ENROLLMENT_RANGE,
+                     resolution: str = "detect"):
+    """(data, design, fit seed) of data set ``index`` of the study with master ``seed``."""
+    rng = np.random.default_rng([seed, index])
+    design = draw_design(rng, lag_mean_range, followup_range, enrollment_range)
     sim_seed = int(rng.integers(2**31))
     fit_seed = int(rng.integers(2**31))
     events = bc.simulate(n_units=design["n_units"], eventual_rate=design["eventual_rate"],
@@ -100,8 +101,16 @@ def one_dataset(index: int, args) -> list[dict]:
                          enrollment=design["enrollment"], followup=design["followup"],
                          time_unit="D", resolution="D", random_seed=sim_seed)
     data = bc.prepare(events, created="created", converted="converted",
-                      observed_until="observed_until", cohort="cohort",
-                      resolution=args.resolution)
+                      observed_until="observed_until", cohort="cohort", resolution=resolution)
+    return data, design, fit_seed
+
+
+def one_dataset(index: int, args) -> list[dict]:
+    """Simulate, fit and score one data set; one dict per cohort."""
+    data, design, fit_seed = simulate_dataset(
+        index, args.seed, lag_mean_range=args.lag_mean_range,
+        followup_range=args.followup_range, enrollment_range=args.enrollment_range,
+        resolution=args.resolution)
     model = bc.ConversionModel(data)
     t0 = time.perf_counter()
     with warnings.catch_warnings():

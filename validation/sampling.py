@@ -33,7 +33,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
@@ -54,21 +53,6 @@ SETTINGS = {
     "low-rank": {"fit": {"sampler_kwargs": {"adaptation": "low_rank"}}},
     "no pooling": {"model": {"pooling": "none"}},
 }
-
-
-def simulate(index: int, seed: int = 2024):
-    """The data of calibration data set ``index`` (same seeds as validation/calibration.py)."""
-    rng = np.random.default_rng([seed, index])
-    design = cal.draw_design(rng)
-    sim_seed = int(rng.integers(2**31))
-    fit_seed = int(rng.integers(2**31))
-    events = bc.simulate(n_units=design["n_units"], eventual_rate=design["eventual_rate"],
-                         lag_loc=design["lag_mean"], lag_shape=design["lag_shape"], lag="gamma",
-                         enrollment=design["enrollment"], followup=design["followup"],
-                         time_unit="D", resolution="D", random_seed=sim_seed)
-    data = bc.prepare(events, created="created", converted="converted",
-                      observed_until="observed_until", cohort="cohort")
-    return data, design, fit_seed
 
 
 def fit(data, fit_seed, setting: dict, draws: int, tune: int):
@@ -135,7 +119,7 @@ def main(argv=None) -> int:
     failing = failing[: args.limit] if args.limit else failing
     rows = []
     for ds in failing:
-        data, design, fit_seed = simulate(int(ds))
+        data, design, fit_seed = cal.simulate_dataset(int(ds), 2024)
         for name in args.settings:
             r = fit(data, fit_seed, SETTINGS[name], args.draws, args.tune)
             rows.append({"dataset": ds, "n_cohorts": design["n_cohorts"], "setting": name, **r})
