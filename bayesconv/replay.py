@@ -138,7 +138,7 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
     formula : dict, optional
         Formulas of the refitted model, as in :class:`bayesconv.ConversionModel`; the model's
         readout averages over the experiment's mix of the covariates as of each date.
-    resolution : "detect", "auto", float or None, default "detect"
+    resolution : {"detect", "auto", "exact"}, float or None, default "detect"
         Time resolution of the dates and its reading, as in :func:`bayesconv.prepare`.
         ``"auto"`` detects it once, on the events as of the last date, and every date's fit
         reads the times as interval-censored within it (an early date's few conversions could

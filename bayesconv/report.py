@@ -177,7 +177,8 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
 {notes_html}
 <p class="note">{html.escape(source)} {data.n_units:,} units in {data.n_cohorts} arms
 ({html.escape(arms)}); time unit {html.escape(unit)};
-{html.escape(describe_resolution(data.meta, data.time_unit))}; {html.escape(observed)}. Model: {html.escape(model_text)}, sampler {html.escape(result.sampler)},
+{html.escape(describe_resolution(data.meta, data.time_unit))}; {html.escape(observed)}.
+Model: {html.escape(model_text)}, sampler {html.escape(result.sampler)},
 {post.sizes['chain']} chains × {post.sizes['draw']} draws.</p>
 <h2>Readout</h2>{weak_html}
 {readout._repr_html_()}

@@ -117,9 +117,10 @@ pyspark.sql.DataFrame
         their bins (see Notes); a number sets δ and that reading. ``"detect"`` (default)
         detects δ and states it, but reads times as exact, as before: the interval reading
         costs 4.5× more per gradient on data with many cells and days
-        (``benchmarks/resolution.py``; issue 15: it becomes the default once it is as fast). None (or ``"exact"``) reads times as exact
-        without detecting. Ignored with ``bin_width``, whose grid reading it would duplicate. The
-        result's ``meta`` and repr say what was found and how it is read.
+        (``benchmarks/resolution.py``; issue 15: it becomes the default once it is as
+        fast). None (or ``"exact"``) reads times as exact without detecting. Ignored with
+        ``bin_width``, whose grid reading it would duplicate. The result's ``meta`` and repr
+        say what was found and how it is read.
 
     Returns
     -------

@@ -59,8 +59,9 @@ def detect(durations, time_unit: str, *, numeric: bool) -> dict:
     -------
     dict
         ``{"resolution": δ in time_unit, "resolution_read": "interval" | "negligible"}``
-        ("negligible": under :data:`NEGLIGIBLE` of the median duration), or an empty dict when the durations show no grid (exact times, or fewer than
-        :data:`MIN_DISTINCT` distinct positive durations).
+        ("negligible": under :data:`NEGLIGIBLE` of the median duration), or an empty dict
+        when the durations show no grid (exact times, or fewer than :data:`MIN_DISTINCT`
+        distinct positive durations).
     """
     d = np.unique(np.asarray(durations, dtype=float))
     d = d[d > 0]
