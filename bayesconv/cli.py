@@ -127,12 +127,10 @@ def _prepare_kwargs(args) -> dict:
 
 
 def _resolution(text: str):
-    """``--resolution``: "detect", "auto", "exact" (None) or a positive number of time
-    units."""
-    if text in ("auto", "detect"):
+    """``--resolution``: "detect", "auto", "exact" (passed on to :func:`bayesconv.prepare`)
+    or a positive number of time units."""
+    if text in ("auto", "detect", "exact"):
         return text
-    if text == "exact":
-        return None
     try:
         value = float(text)
     except ValueError:
@@ -207,11 +205,11 @@ def _cli_remedy(warning, args, horizon) -> str:
         if warning.kind == "divergences":
             if not hasattr(args, "target_accept"):
                 return warning.remedy
-            if "funnel" in warning.remedy:
+            if warning.pattern == "funnel":
                 return ("the divergent draws sit at small values of a between-group sd (a "
                         "funnel): fit so few levels as fixed effects (a --formula without "
                         "group terms), or raise --target-accept (e.g. 0.95)")
-            if "lag shape" in warning.remedy:
+            if warning.pattern == "lag_shape":
                 return ("a lag shape the conversions barely pin: try --lag exponential, or "
                         "raise --target-accept (e.g. 0.95)")
             return "raise --target-accept (e.g. 0.95)"

@@ -39,8 +39,14 @@ class DataWarning(BayesconvWarning):
 class ConvergenceWarning(BayesconvWarning):
     """The sampler's output fails a convergence check; do not trust its intervals yet.
 
-    ``kind`` is ``"r_hat"``, ``"ess"`` or ``"divergences"``.
+    ``kind`` is ``"r_hat"``, ``"ess"`` or ``"divergences"``; ``pattern`` says where
+    divergences sit (:func:`bayesconv.posterior.diagnostics.divergence_pattern`):
+    ``"funnel"``, ``"lag_shape"`` or ``""`` (not localised, or not a divergence warning).
     """
+
+    def __init__(self, problem: str, remedy: str = "", kind: str = "", pattern: str = ""):
+        super().__init__(problem, remedy, kind)
+        self.pattern = pattern
 
 
 class IdentificationWarning(BayesconvWarning):

@@ -114,9 +114,7 @@ def simulate(*, n_units=None, eventual_rate=None, lag_loc=None, lag_shape=None, 
         }))
     out = pd.concat(frames, ignore_index=True)
     out["cohort"] = pd.Categorical(out["cohort"], categories=list(cohorts))
-    if resolution is not None:
-        out["created"] = _floor(out["created"], resolution)
-        out["converted"] = _floor(out["converted"], resolution)
+    _record_to(out, resolution)
     out["observed_until"] = observed
     truth = {"eventual_rate": c, "lag_loc": loc}
     truth.update({p.var: x for p, x in zip(family.extra_params, rest, strict=True)})
@@ -163,9 +161,7 @@ def _simulate_cells(cells: pd.DataFrame, family, rng, *, start, enrollment, foll
         }))
     out = pd.concat(frames, ignore_index=True)
     out["cohort"] = pd.Categorical(out["cohort"], categories=list(pd.unique(cells["cohort"])))
-    if resolution is not None:
-        out["created"] = _floor(out["created"], resolution)
-        out["converted"] = _floor(out["converted"], resolution)
+    _record_to(out, resolution)
     out["observed_until"] = observed
     out.attrs["truth"] = cells.to_dict("records")
     out.attrs["lag"] = family.name
@@ -173,11 +169,14 @@ def _simulate_cells(cells: pd.DataFrame, family, rng, *, start, enrollment, foll
     return out
 
 
-def _floor(times: pd.Series, resolution: str) -> pd.Series:
-    """Timestamps floored to a pandas frequency; calendar frequencies without a fixed length
-    ("W": weeks starting on Monday, "MS") via their period's start. NaT stays NaT."""
-    try:
-        return times.dt.floor(resolution)
-    except ValueError:  # "<Week: weekday=6> is a non-fixed frequency"
-        return times.dt.to_period(resolution).dt.start_time
-
+def _record_to(events: pd.DataFrame, resolution: str | None) -> None:
+    """Floor ``created`` and ``converted`` (in place) to a pandas frequency, as event logs that
+    store dates do; calendar frequencies without a fixed length ("W": weeks starting on
+    Monday, "MS") via their period's start. NaT stays NaT; None leaves the times exact."""
+    if resolution is None:
+        return
+    for col in ("created", "converted"):
+        try:
+            events[col] = events[col].dt.floor(resolution)
+        except ValueError:  # "<Week: weekday=6> is a non-fixed frequency"
+            events[col] = events[col].dt.to_period(resolution).dt.start_time

@@ -82,3 +82,19 @@ def test_default_segment_formula_has_group_terms_from_three_levels():
                                      "lag_loc": "cohort + (1 | platform)"}
     assert _formula(args, two) == {"eventual_rate": "cohort * platform",
                                    "lag_loc": "cohort + platform"}
+
+
+def test_divergence_remedy_speaks_in_options_for_each_pattern():
+    import argparse
+
+    import bayesconv as bc
+    from bayesconv.cli import _cli_remedy
+
+    args = argparse.Namespace(target_accept=None, tune=None, draws=1000)
+    text = {p: _cli_remedy(bc.ConvergenceWarning("5 of 4000 draws ...", "API remedy",
+                                                 "divergences", p), args, None)
+            for p in ("funnel", "lag_shape", "")}
+    assert "funnel" in text["funnel"] and "--formula" in text["funnel"]
+    assert "--lag exponential" in text["lag_shape"]
+    assert text[""] == "raise --target-accept (e.g. 0.95)"
+    assert all("API remedy" not in t and "--target-accept" in t for t in text.values())

@@ -271,7 +271,7 @@ def _divergence_message(tree):
 
 def test_divergences_at_small_between_group_sd_are_called_a_funnel():
     w = _divergence_message(_tree(("small", "sigma_logit_rate", None)))
-    assert "mostly at small sigma_logit_rate" in w.problem
+    assert "mostly at small sigma_logit_rate" in w.problem and w.pattern == "funnel"
     assert "funnel" in w.remedy and "priors={'logit_rate_sd': ...}" in w.remedy
     # the fabricated posterior holds logit_rate_offset: the term is non-centred
     assert "parametrization='centered' (this term is non-centred)" in w.remedy
@@ -279,7 +279,7 @@ def test_divergences_at_small_between_group_sd_are_called_a_funnel():
 
 def test_divergences_at_one_cohorts_lag_shape_name_it():
     w = _divergence_message(_tree(("large", "lag_shape", 1)))
-    assert "mostly at large lag_shape[B]" in w.problem
+    assert "mostly at large lag_shape[B]" in w.problem and w.pattern == "lag_shape"
     assert w.remedy.startswith("lag_shape[B]") and "lag='exponential'" in w.remedy
     assert "log_lag_shape" not in w.problem   # one name for a parameter and its transform
 
@@ -287,6 +287,7 @@ def test_divergences_at_one_cohorts_lag_shape_name_it():
 def test_scattered_divergences_get_the_generic_remedy():
     w = _divergence_message(_tree(None))
     assert "mostly at" not in w.problem and w.remedy.startswith("raise target_accept")
+    assert w.pattern == ""
 
 
 def test_r_hat_and_ess_warnings_name_the_elements():

@@ -192,18 +192,15 @@ pyspark.sql.DataFrame
     if time_unit not in TIME_UNITS:
         raise ValueError(msg.UNKNOWN_TIME_UNIT.format(time_unit=time_unit))
     if bin_width is not None:
-        if isinstance(bin_width, bool) or not isinstance(bin_width, int | float | np.number) \
-                or not (np.isfinite(bin_width) and bin_width > 0):
+        if not _positive_number(bin_width):
             raise ValueError(msg.BAD_BIN_WIDTH.format(time_unit=time_unit, bin_width=bin_width))
         bin_width = float(bin_width)
     if isinstance(resolution, str) and resolution == "exact":
         resolution = None
     if resolution is not None and not (isinstance(resolution, str)
-                                       and resolution in ("auto", "detect")):
-        if isinstance(resolution, bool) or not isinstance(resolution, int | float | np.number) \
-                or not (np.isfinite(resolution) and resolution > 0):
-            raise ValueError(msg.BAD_RESOLUTION.format(time_unit=time_unit,
-                                                       resolution=resolution))
+                                       and resolution in ("auto", "detect")) \
+            and not _positive_number(resolution):
+        raise ValueError(msg.BAD_RESOLUTION.format(time_unit=time_unit, resolution=resolution))
     source = None if isinstance(events, pd.DataFrame) else from_native(events)
     dates_layout = created is not None or converted is not None
     dur_layout = duration is not None or event is not None
@@ -240,6 +237,12 @@ pyspark.sql.DataFrame
     return _finish(rows, ages, labels, time_unit=time_unit, observed_until=observed,
                    cohort_name=cohort, meta=meta, covariates=covariates,
                    covariate_categories=cov_categories)
+
+
+def _positive_number(value) -> bool:
+    """A positive finite int or float (not a bool): a width in time units."""
+    return not isinstance(value, bool) and isinstance(value, int | float | np.number) \
+        and bool(np.isfinite(value) and value > 0)
 
 
 def _resolution(resolution, rows: pd.DataFrame, time_unit: str, *, numeric: bool) -> dict:

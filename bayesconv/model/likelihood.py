@@ -53,9 +53,9 @@ from ..data.stats import weighted_median
 from ..lags.namespace import Namespace
 from .mixture import log_converted_by, log_not_converted
 
-__all__ = ["DENSITY_NODES", "SMEARED_KINDS", "SMEAR_NODES", "LikelihoodArrays", "LikelihoodRows", "RowKind",
-           "default_time_scale",
-           "default_zero_width", "merge_cells", "row_loglik", "rows_from_data", "total_loglik"]
+__all__ = ["DENSITY_NODES", "SMEARED_KINDS", "SMEAR_NODES", "LikelihoodArrays",
+           "LikelihoodRows", "RowKind", "default_time_scale", "default_zero_width",
+           "merge_cells", "row_loglik", "rows_from_data", "total_loglik"]
 
 
 class RowKind(IntEnum):
@@ -367,7 +367,8 @@ class LikelihoodArrays(dict):
     Fields per row kind: ``cell``, ``count``, ``upper`` (but for
     :attr:`RowKind.SMEARED_FIRST`, whose recorded duration is 0) and, for
     :attr:`RowKind.INTERVAL`, ``lower``, for the SMEARED kinds ``width``: every array is read
-    by the graph (nutpie's ``with_data`` knows only the data the graph uses); ``("stats", name)`` holds a family's per-cell sufficient statistics of the exact
+    by the graph (nutpie's ``with_data`` knows only the data the graph uses);
+    ``("stats", name)`` holds a family's per-cell sufficient statistics of the exact
     conversions (``family.suff_stat_names``). Kinds without rows are left out, so the model
     graph has no empty terms. :meth:`data_name` names each array as a ``pm.Data`` variable.
     """

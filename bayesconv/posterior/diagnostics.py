@@ -77,29 +77,29 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
     out["min_ess_tail"] = float(ess_t.to_array().min())
     if "sample_stats" in idata.children and "diverging" in idata["sample_stats"]:
         out["divergences"] = int(idata["sample_stats"]["diverging"].sum())
-    findings = []  # (kind, problem, remedy)
+    findings = []  # (kind, problem, remedy, divergence pattern)
     if out["max_r_hat"] > RHAT_MAX:
         worst = _extremes(rhat, largest=True, keep=lambda v: v > RHAT_MAX)
         findings.append(("r_hat", f"R-hat is {beyond(out['max_r_hat'], RHAT_MAX)} (> {RHAT_MAX}) "
                          f"for {_listed(worst, 'R-hat')}: the chains disagree, so they have not "
-                         "converged", _length_remedy(n_draws)))
+                         "converged", _length_remedy(n_draws), ""))
     low = min(out["min_ess_bulk"], out["min_ess_tail"])
     if low < ESS_MIN:
         ess_min = xr.apply_ufunc(np.minimum, ess_b, ess_t)
         worst = _extremes(ess_min, largest=False, keep=lambda v: v < ESS_MIN)
         findings.append(("ess", f"the effective sample size is only {low:.0f} (< {ESS_MIN}) for "
                          f"{_listed(worst, 'ESS', digits=0)}: interval ends are noisy",
-                         _ess_remedy(n_draws, low)))
+                         _ess_remedy(n_draws, low), ""))
     if out["divergences"]:
         total = n_chains * n_draws
-        where, remedy = divergence_pattern(post, idata["sample_stats"]["diverging"])
+        where, remedy, pattern = divergence_pattern(post, idata["sample_stats"]["diverging"])
         findings.append(("divergences", f"{out['divergences']} of {total} draws ended in a "
                          f"divergence{where}: the sampler could not explore part of the "
-                         "posterior, which may be biased", remedy))
-    out["problems"] = [f"{p}; {r}" for _, p, r in findings]
+                         "posterior, which may be biased", remedy, pattern))
+    out["problems"] = [f"{p}; {r}" for _, p, r, _ in findings]
     if warn:
-        for kind, p, r in findings:
-            warnings.warn(ConvergenceWarning(f"{label}: {p}" if label else p, r, kind),
+        for kind, p, r, pattern in findings:
+            warnings.warn(ConvergenceWarning(f"{label}: {p}" if label else p, r, kind, pattern),
                           stacklevel=stacklevel)
     return out
 
@@ -195,8 +195,9 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray) -> tuple[str, 
 
     Returns
     -------
-    (where, remedy) : tuple of str
-        ``where`` is empty or starts with ", mostly at ..."; ``remedy`` names what to change.
+    (where, remedy, pattern) : tuple of str
+        ``where`` is empty or starts with ", mostly at ..."; ``remedy`` names what to change;
+        ``pattern`` is ``"funnel"``, ``"lag_shape"`` or ``""`` (not localised).
     """
     from scipy.stats import rankdata
 
@@ -205,7 +206,7 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray) -> tuple[str, 
     generic = ("raise target_accept (e.g. 0.95); if divergences remain, use tighter priors "
                "(priors=...) or a simpler model")
     if n_div == 0 or n_div == div.size:
-        return "", generic
+        return "", generic, ""
     bound = max(0.2, 3 * 0.289 / np.sqrt(n_div))
     found = []  # (score, label, name, side)
     for name in post.data_vars:
@@ -222,7 +223,7 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray) -> tuple[str, 
             if abs(score) > bound:
                 found.append((abs(score), label, name, "small" if score < 0 else "large"))
     if not found:
-        return "", generic
+        return "", generic, ""
     # a monotone transform of a parameter (logit_rate and eventual_rate) ranks its draws alike:
     # name one of them, the reported (natural-scale) one
     found.sort(key=lambda f: (-f[0], f[2] not in CHECKED_VARS, f[1]))
@@ -245,13 +246,13 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray) -> tuple[str, 
                        f"groups or little data per group; try {switch}, a tighter prior on it "
                        f"(priors={{'{key}': ...}}, a HalfNormal scale below the current one), "
                        "or fixed effects for so few groups (pooling='none', or the factor as a "
-                       "fixed term of the formula)")
+                       "fixed term of the formula)"), "funnel"
     if name.endswith("lag_shape"):
         return where, (f"{label}: the divergent draws sit at its {side} values, a lag shape "
                        "that the cohort's conversions barely pin; try lag='exponential' "
                        "(no shape), a tighter shape prior (priors={'log_lag_shape': "
-                       "{'mu': 0.0, 'sigma': 0.5}}), or target_accept=0.95")
-    return where, generic
+                       "{'mu': 0.0, 'sigma': 0.5}}), or target_accept=0.95"), "lag_shape"
+    return where, generic, ""
 
 
 def beyond(value: float, bound: float, *, percent: bool = False) -> str:
