@@ -127,7 +127,7 @@ def _prepare_kwargs(args) -> dict:
 
 
 def _resolution(text: str):
-    """``--resolution``: "detect", "auto", "exact" (passed on to :func:`bayesconv.prepare`)
+    """``--resolution``: "auto", "detect", "exact" (passed on to :func:`bayesconv.prepare`)
     or a positive number of time units."""
     if text in ("auto", "detect", "exact"):
         return text
@@ -135,7 +135,7 @@ def _resolution(text: str):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected 'detect', 'auto', 'exact' or a number of time units, got {text!r}"
+            f"expected 'auto', 'detect', 'exact' or a number of time units, got {text!r}"
         ) from None
     if not (value > 0 and value < float("inf")):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
@@ -406,12 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--bin-width", type=float, default=None,
                      help="coarsen follow-up to a grid of this width (in --time-unit): at most "
                           "about 2 x follow-up / width rows per arm (see bayesconv.prepare)")
-    rep.add_argument("--resolution", type=_resolution, default="detect",
-                     help="time resolution the dates were recorded to: detect (default: "
-                          "detected and reported, times read as exact), auto (detected, e.g. "
-                          "1 day for dates without a time of day, and conversions read as "
-                          "interval-censored within it), exact, or a number of --time-unit "
-                          "(see bayesconv.prepare)")
+    rep.add_argument("--resolution", type=_resolution, default="auto",
+                     help="time resolution the dates were recorded to: auto (default: "
+                          "detected, e.g. 1 day for dates without a time of day, and "
+                          "conversions read as interval-censored within it), detect (detected "
+                          "and reported, times read as exact: faster, biased when the "
+                          "resolution is not small against the lag), exact, or a number of "
+                          "--time-unit (see bayesconv.prepare)")
     rep.add_argument("--lag", default="gamma",
                      help="lag family: gamma (default), weibull, exponential, lognormal, gengamma")
     rep.add_argument("--rope", type=float, default=None,

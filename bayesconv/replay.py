@@ -88,7 +88,7 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
            time_unit: str = "D", higher_is_better: bool = True, ci_prob: float = 0.94,
            lag: str = "gamma", fit_kwargs: dict | None = None, random_seed: int = 0,
            progress: bool = False, covariates=None, formula: dict | None = None,
-           resolution="detect") -> pd.DataFrame:
+           resolution="auto") -> pd.DataFrame:
     """Refit an experiment as of each date and compare three ways of reading it out.
 
     For every date: the events are re-censored as they were known then (:func:`as_of`), the
@@ -138,9 +138,9 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
     formula : dict, optional
         Formulas of the refitted model, as in :class:`bayesconv.ConversionModel`; the model's
         readout averages over the experiment's mix of the covariates as of each date.
-    resolution : {"detect", "auto", "exact"}, float or None, default "detect"
+    resolution : {"auto", "detect", "exact"}, float or None, default "auto"
         Time resolution of the dates and its reading, as in :func:`bayesconv.prepare`.
-        ``"auto"`` detects it once, on the events as of the last date, and every date's fit
+        ``"auto"`` (default) detects it once, on the events as of the last date, and every date's fit
         reads the times as interval-censored within it (an early date's few conversions could
         not show the grid).
 

@@ -324,16 +324,18 @@ def _prep_sim(df, **kw):
 
 @pytest.mark.parametrize("time_unit, width", [("D", 1.0), ("h", 24.0), ("W", 1 / 7)])
 def test_day_floored_timestamps_are_detected_in_any_time_unit(time_unit, width):
-    data = _prep_sim(_sim("D"), time_unit=time_unit, resolution="auto")
+    # the default ("auto") detects the resolution, states it and reads the times as
+    # interval-censored within it
+    data = _prep_sim(_sim("D"), time_unit=time_unit)
     assert data.meta["resolution"] == pytest.approx(width)
     assert data.meta["resolution_read"] == "interval"
     assert "times recorded to 1 day, read as interval-censored" in repr(data)
-    # the default detects and states the resolution, and reads the times as exact
-    default = _prep_sim(_sim("D"), time_unit=time_unit)
-    assert default.meta["resolution"] == pytest.approx(width)
-    assert default.meta["resolution_read"] == "exact"
-    assert ("times recorded to 1 day, read as exact; resolution='auto' reads them as "
-            "interval-censored") in repr(default)
+    # "detect" detects and states it, and reads the times as exact
+    detected = _prep_sim(_sim("D"), time_unit=time_unit, resolution="detect")
+    assert detected.meta["resolution"] == pytest.approx(width)
+    assert detected.meta["resolution_read"] == "exact"
+    assert ("times recorded to 1 day, read as exact (resolution='detect'; the default 'auto' "
+            "reads them as interval-censored)") in repr(detected)
     # the rows keep the recorded durations: whole days
     k = data.duration / width
     np.testing.assert_allclose(k, np.rint(k))
@@ -377,7 +379,7 @@ def test_resolution_can_be_set_or_turned_off():
     binned = _prep_sim(df, bin_width=7)
     assert "resolution" not in binned.meta and "times binned to 7 days" in repr(binned)
     for bad in (0, -1.0, float("nan"), "day", True):
-        with pytest.raises(ValueError, match=r"resolution must be 'detect', 'auto', 'exact'"):
+        with pytest.raises(ValueError, match=r"resolution must be 'auto', 'detect', 'exact'"):
             _prep_sim(df, resolution=bad)
 
 

@@ -222,10 +222,12 @@ def _recorded_by_hand(lag, data, width):
 def test_recorded_rows_are_classified_as_smeared():
     rows = rows_from_data(_recorded_data(), time_scale=1.0)
     K = RowKind
-    assert rows.kind.tolist() == [K.SMEARED_FIRST, K.SMEARED, K.SMEARED, K.SMEARED,
-                                  K.SMEARED_CENSORED, K.SMEARED_CENSORED, K.AT_ZERO,
-                                  K.SMEARED_CENSORED, K.SMEARED_FIRST, K.SMEARED, K.SMEARED,
-                                  K.SMEARED_CENSORED, K.SMEARED_CENSORED]
+    # within 1.5 bins of 0 the NEAR kinds (rules for a density singular at 0), beyond the
+    # cheaper Gaussian rules of the weights
+    assert rows.kind.tolist() == [K.SMEARED_FIRST, K.SMEARED_NEAR, K.SMEARED, K.SMEARED,
+                                  K.SMEARED_CENSORED_NEAR, K.SMEARED_CENSORED, K.AT_ZERO,
+                                  K.SMEARED_CENSORED_NEAR, K.SMEARED_FIRST, K.SMEARED_NEAR,
+                                  K.SMEARED, K.SMEARED_CENSORED, K.SMEARED_CENSORED]
     np.testing.assert_array_equal(rows.width[rows.kind != K.AT_ZERO], 1.0)
     # read as exact, the same rows are exact, zero-width and censored rows
     exact = rows_from_data(_recorded_data(read="exact"), time_scale=1.0)
@@ -256,7 +258,8 @@ def test_recorded_rows_accurate_for_spiked_lags(shape):
     for mean in (0.5, 3.0, 10.0):
         dist = stats.gamma(shape, scale=mean / shape)
         for k in (0, 1, 2, 5):
-            kind = RowKind.SMEARED_FIRST if k == 0 else RowKind.SMEARED
+            kind = (RowKind.SMEARED_FIRST, RowKind.SMEARED_NEAR)[k] if k < 2 \
+                else RowKind.SMEARED
             exact = sum(integrate.quad(lambda t, d=dist, k=k: d.pdf(t) * (1 - abs(t - k)),
                                        lo, hi, limit=200)[0]
                         for lo, hi in ((max(k - 1, 0), k), (k, k + 1)))
@@ -310,8 +313,8 @@ def test_recorded_durations_are_read_as_rounded():
                                 "resolution_read": "interval"})
     rows = rows_from_data(data, time_scale=1.0)
     K = RowKind
-    assert rows.kind.tolist() == [K.FIRST_BIN, K.INTERVAL, K.INTERVAL, K.SMEARED_CENSORED,
-                                  K.SMEARED_CENSORED]
+    assert rows.kind.tolist() == [K.FIRST_BIN, K.INTERVAL, K.INTERVAL,
+                                  K.SMEARED_CENSORED_NEAR, K.SMEARED_CENSORED]
     np.testing.assert_allclose(rows.lower[:3], [0.0, 0.5, 3.5])
     np.testing.assert_allclose(rows.upper, [0.5, 1.5, 4.5, 0.5, 3.5])
     family, c = get_lag("gamma"), 0.6

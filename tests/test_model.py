@@ -165,3 +165,34 @@ def test_every_family_and_pooling_builds(sim, lag, pooling, py_mode):
     assert np.isfinite(m.compile_logp(mode=py_mode)(point))
     grad = m.compile_dlogp(mode=py_mode)(point)
     assert np.all(np.isfinite(grad))
+
+
+def test_default_target_accept_follows_the_hierarchy(sim):
+    # few levels: the between-level sd is weakly identified (funnel), so a smaller step
+    from bayesconv.inference.model import default_target_accept
+
+    three = bc.ConversionModel(_data(sim))
+    assert three.hierarchy_sizes == {"logit_rate": 3, "log_lag_loc": 3}
+    assert default_target_accept(three.hierarchy_sizes) == 0.95
+    two = sim[sim["cohort"] != "C"].copy()
+    two["cohort"] = two["cohort"].cat.remove_unused_categories()
+    assert bc.ConversionModel(_data(two)).hierarchy_sizes == {}
+    assert default_target_accept({}) == 0.8
+    many = bc.simulate(n_units=[200] * 7, eventual_rate=0.3, lag_loc=5.0, lag_shape=2.0,
+                       enrollment=20, followup=20, random_seed=2)
+    seven = bc.ConversionModel(_data(many))
+    assert seven.hierarchy_sizes == {"logit_rate": 7, "log_lag_loc": 7}
+    assert default_target_accept(seven.hierarchy_sizes) == 0.9
+    # a formula's group term and random walk count their levels; a formula on the eventual
+    # rate replaces its between-cohort term, the lag keeps its own
+    events = many.assign(seg=np.where(many.index % 2, "a", "b"),
+                         week=many["created"].dt.isocalendar().week.astype(int))
+    data = bc.prepare(events, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort",
+                      covariates=["seg", "week"])
+    model = bc.ConversionModel(data, formula={"eventual_rate": "cohort + (1 | seg)",
+                                              "lag_loc": "1 + rw(week)"})
+    sizes = model.hierarchy_sizes
+    assert sizes["logit_rate:1|seg"] == 2
+    assert sizes[next(k for k in sizes if "rw(week)" in k)] == data.cells["week"].nunique()
+    assert "logit_rate" not in sizes and default_target_accept(sizes) == 0.95

@@ -29,8 +29,9 @@ def test_report_writes_html_and_csv(events_csv, tmp_path, capsys):
     assert html.count("<img alt='figure' src='data:image/png;base64,") == 5
     for section in ("Readout", "Conversion curves", "Nowcast", "Diagnostics"):
         assert f"<h2>{section}</h2>" in html
-    # dates without a time of day: the report says how they were read (the default: exact)
-    assert "times recorded to 1 day, read as exact; resolution=&#x27;auto&#x27;" in html
+    # dates without a time of day: the report says how they were read (the default:
+    # interval-censored within their day)
+    assert "times recorded to 1 day, read as interval-censored" in html
     readout = pd.read_csv(out / "readout.csv")
     assert set(readout["metric"]) == {"eventual", "by_horizon", "median_lag"}
     assert readout["prob_better"].between(0, 1).all()
@@ -43,10 +44,10 @@ def test_report_reads_parquet(events_csv, tmp_path):
     code = main(["report", str(pq), "--created", "created", "--converted", "converted",
                  "--observed-until", "2024-02-05", "--cohort", "cohort", "--control", "control",
                  "--treatment", "variant", "--out", str(tmp_path / "o"), "--draws", "100",
-                 "--tune", "200", "--chains", "2", "--no-progress", "--resolution", "auto"])
+                 "--tune", "200", "--chains", "2", "--no-progress", "--resolution", "detect"])
     assert code == 0 and (tmp_path / "o" / "report.html").exists()
-    # --resolution auto: the day-floored dates read as interval-censored, and said so
-    assert "times recorded to 1 day, read as interval-censored" in (
+    # --resolution detect: the day-floored dates read as exact, and said so
+    assert "times recorded to 1 day, read as exact (resolution=&#x27;detect&#x27;" in (
         tmp_path / "o" / "report.html").read_text()
 
 

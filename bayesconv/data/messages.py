@@ -39,7 +39,7 @@ UNKNOWN_TIME_UNIT = ("time_unit={time_unit!r} is not one of " + str(list(TIME_UN
                      + " (a year 'Y' is 365.25 days)")
 BAD_BIN_WIDTH = ("bin_width must be a positive finite number (in time units {time_unit!r}) or "
                  "None, got {bin_width!r}")
-BAD_RESOLUTION = ("resolution must be 'detect', 'auto', 'exact' (or None) or a positive "
+BAD_RESOLUTION = ("resolution must be 'auto', 'detect', 'exact' (or None) or a positive "
                   "finite number of time units (time_unit={time_unit!r}), got {resolution!r}")
 NOT_A_FRAME = ("events must be a pandas DataFrame, got {kind}; Polars DataFrames and "
                "LazyFrames, DuckDB relations and PySpark DataFrames (any frame narwhals reads) "

@@ -45,7 +45,7 @@ def prepare(
     unit_id: str | None = None,
     bin_width: float | None = None,
     covariates: Sequence[str] | None = None,
-    resolution: float | str | None = "detect",
+    resolution: float | str | None = "auto",
 ) -> ConversionData:
     """Validate an events table and aggregate it into :class:`ConversionData`.
 
@@ -107,19 +107,19 @@ pyspark.sql.DataFrame
         covariates. Rows are aggregated by (cell, duration, converted), so the cost grows
         with distinct cells; a warning says when the covariates make nearly one cell per
         unit. Missing values are an error naming the rows.
-    resolution : {"detect", "auto", "exact"}, float or None, default "detect"
+    resolution : {"auto", "detect", "exact"}, float or None, default "auto"
         The time resolution δ (in ``time_unit``) that creation and conversion times were
         recorded to, e.g. 1 for timestamps floored to the day with ``time_unit="D"``, and
-        how the model reads it. ``"auto"`` detects δ from the durations of converted units
-        (a week, a day, an hour, a minute, a second, or one time unit for numeric times: the
-        largest that every positive duration is a multiple of; see
+        how the model reads it. ``"auto"`` (default) detects δ from the durations of
+        converted units (a week, a day, an hour, a minute, a second, or one time unit for
+        numeric times: the largest that every positive duration is a multiple of; see
         :mod:`bayesconv.data.resolution`) and reads the rows as interval-censored within
-        their bins (see Notes); a number sets δ and that reading. ``"detect"`` (default)
-        detects δ and states it, but reads times as exact, as before: the interval reading
-        costs 4.5× more per gradient on data with many cells and days
-        (``benchmarks/resolution.py``; issue 15: it becomes the default once it is as
-        fast). None (or ``"exact"``) reads times as exact without detecting. Ignored with
-        ``bin_width``, whose grid reading it would duplicate. The result's ``meta`` and repr
+        their bins (see Notes), unless δ is negligible (under 0.1% of the median duration);
+        a number sets δ and that reading. ``"detect"`` detects δ and states it but reads
+        times as exact (faster on data with many cells and days: per gradient about 4× the
+        exact reading's cost, ``benchmarks/resolution.py``; biased where δ is not small
+        against the lag). None (or ``"exact"``) reads times as exact without detecting.
+        Ignored with ``bin_width``, whose grid reading it would duplicate. The result's ``meta`` and repr
         say what was found and how it is read.
 
     Returns
@@ -179,8 +179,8 @@ pyspark.sql.DataFrame
 
     **Time resolution.** When times were recorded to a resolution δ (dates without a time of
     day, day numbers, integer weeks), the rows keep the recorded durations and
-    ``meta["resolution"]`` holds δ; with ``resolution="auto"`` (or a number) the model reads
-    them as coarsened data (Heitjan & Rubin,
+    ``meta["resolution"]`` holds δ; by default (``resolution="auto"``, or a number) the model
+    reads them as coarsened data (Heitjan & Rubin,
     "Ignorability and coarse data", *Ann. Statist.* 19, 1991): both times floored to δ, a
     recorded duration kδ of a converted unit means a lag in ((k − 1)δ, (k + 1)δ) with
     triangular weights, and a censored unit of recorded age a was followed for a time in

@@ -96,6 +96,6 @@ def describe(meta: dict, time_unit: str) -> str:
     if read == "negligible":
         return f"times recorded to {name}, read as exact (negligible)"
     if read == "exact":
-        return (f"times recorded to {name}, read as exact; resolution='auto' reads them as "
-                "interval-censored")
+        return (f"times recorded to {name}, read as exact (resolution='detect'; the default "
+                "'auto' reads them as interval-censored)")
     return f"times recorded to {name}, read as interval-censored"

@@ -112,6 +112,7 @@ def _nuts(model, opt: FitOptions) -> MethodOutput:
                            nuts_sampler="pymc", target_accept=opt.target_accept,
                            compute_convergence_checks=False, model=model.pymc_model, **extra)
         timing["sampling_s"] = time.perf_counter() - t0  # includes PyTensor compilation
+    dt["posterior"].attrs["target_accept"] = float(opt.target_accept)
     return MethodOutput(dt, sampler, timing, "draws")
 
 

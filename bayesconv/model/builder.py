@@ -188,6 +188,25 @@ class ModelBuilder:
             return None, None
         return inverse.ravel().astype(np.int64), first.astype(np.int64)
 
+    @property
+    def hierarchy_sizes(self) -> dict:
+        """Levels of each hierarchical (partially pooled) term: ``{name: n_levels}``.
+
+        The between-cohort terms of partial pooling (``"logit_rate"``, ``"log_lag_loc"``,
+        unless a formula replaces them), each group term (``"eventual_rate:(1|g)"``) and
+        random walk (``"lag:rw(week)"``, its periods). Few levels leave the between-level sd
+        weakly identified, down to the funnel near 0 that NUTS diverges in; the fit's default
+        ``target_accept`` reads this. Empty for a model without partial pooling.
+        """
+        out = {}
+        if self.spec.pooling == "partial":
+            raw = {d.raw for d in self.designs.values()}
+            out.update({key: self.data.n_cohorts for key in GROUPS if key not in raw})
+        for design in self.designs.values():
+            out.update({f"{design.raw}:{t.name}": len(t.levels) for t in design.groups})
+            out.update({f"{design.raw}:rw({w.period})": len(w.levels) for w in design.walks})
+        return out
+
     # ------------------------------------------------------------------ building
     @property
     def pymc_model(self) -> pm.Model:

@@ -12,8 +12,10 @@ INTERVAL: converted in (a, b]   log c_g + log(F(b) − F(a))              :meth:
 CENSORED: not converted by t    log(1 − c_g F(t)) = log(1 − c + c S)    :mod:`~bayesconv.model.mixture`
 AT_ZERO: not converted, t = 0   0                                       (left out)
 SMEARED_FIRST: recorded 0       log c_g + log ∫₀¹ F((1 − u)δ) du        Gauss–Legendre, CDF
-SMEARED: recorded kδ, k ≥ 1     log c_g + log ∫ f(t) Λ(t/δ − k) dt      Gauss–Legendre, density
-SMEARED_CENSORED: recorded a    log(1 − c_g ∫₀¹ F(a − u min(δ, a)) du)  S(a) + density nodes
+SMEARED_NEAR: recorded δ        log c_g + log ∫ f(t) Λ(t/δ − 1) dt      Gauss–Legendre, density
+SMEARED: recorded kδ, k ≥ 2     log c_g + log ∫ f(t) Λ(t/δ − k) dt      Gauss rule for Λ, density
+SMEARED_CENSORED_NEAR: a < 1.5δ log(1 − c_g ∫₀¹ F(a − u min(δ, a)) du)  S(a) + density nodes
+SMEARED_CENSORED: a ≥ 1.5δ      log(1 − c_g ∫₀¹ F(a − uδ) du)           S(a) + Gauss rule for v
 ==============================  ======================================  ===========================
 
 The SMEARED kinds read data recorded to a resolution δ (``data.meta["resolution"]`` with
@@ -25,8 +27,11 @@ uniform on [0, 1), whose conversion is recorded k bins later converted after a l
 density averaged with the triangular weights Λ(s) = max(0, 1 − |s|) over ((k − 1)δ,
 (k + 1)δ). A censored unit of recorded age a was followed for a − uδ, with u uniform over the
 part of its creation bin before the observation date (u < min(1, a/δ)). The integrals are
-Gauss–Legendre rules (:func:`_smeared`) after substitutions that smooth the density's
-integrable singularity at a lag of 0 (shape < 1); their relative error is below 3e-4 against
+Gauss rules (:func:`_smeared`): next to a lag of 0, Gauss–Legendre after substitutions that
+smooth the density's integrable singularity there (shape < 1); away from it, where the
+density is smooth over the bin, Gaussian rules for the weights themselves (Λ, or v on the
+censored unit's last bin: Golub & Welsch 1969), which reach the same accuracy with fewer
+density evaluations, 6 or 4 instead of 16 or 8 per row; their relative error is below 3e-4 against
 adaptive quadrature for every lag family (tests/test_likelihood.py), 1e-3 to 2e-3 only for
 probabilities below 1e-6 or lags much narrower than δ.
 
@@ -43,6 +48,7 @@ the likelihood's.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -53,7 +59,7 @@ from ..data.stats import weighted_median
 from ..lags.namespace import Namespace
 from .mixture import log_converted_by, log_not_converted
 
-__all__ = ["DENSITY_NODES", "SMEARED_KINDS", "SMEAR_NODES", "LikelihoodArrays",
+__all__ = ["DENSITY_NODES", "RAMP_NODES", "SMEARED_KINDS", "SMEAR_NODES", "TRIANGLE_NODES", "LikelihoodArrays",
            "LikelihoodRows", "RowKind", "default_time_scale", "default_zero_width",
            "merge_cells", "row_loglik", "rows_from_data", "total_loglik"]
 
@@ -69,17 +75,27 @@ class RowKind(IntEnum):
     SMEARED_FIRST = 5
     SMEARED = 6
     SMEARED_CENSORED = 7
+    SMEARED_NEAR = 8
+    SMEARED_CENSORED_NEAR = 9
 
 
 #: Row kinds that contribute to the likelihood, in the order the terms are summed.
 CONTRIBUTING = (RowKind.EXACT, RowKind.FIRST_BIN, RowKind.INTERVAL, RowKind.CENSORED,
-                RowKind.SMEARED_FIRST, RowKind.SMEARED, RowKind.SMEARED_CENSORED)
+                RowKind.SMEARED_FIRST, RowKind.SMEARED_NEAR, RowKind.SMEARED,
+                RowKind.SMEARED_CENSORED_NEAR, RowKind.SMEARED_CENSORED)
 #: Row kinds of data recorded to a resolution: they read a per-row ``width``.
-SMEARED_KINDS = (RowKind.SMEARED_FIRST, RowKind.SMEARED, RowKind.SMEARED_CENSORED)
+SMEARED_KINDS = (RowKind.SMEARED_FIRST, RowKind.SMEARED_NEAR, RowKind.SMEARED,
+                 RowKind.SMEARED_CENSORED_NEAR, RowKind.SMEARED_CENSORED)
+#: Recorded durations below ``NEAR * δ`` use the rules that handle a density singular at 0.
+NEAR = 1.5
 #: Gauss–Legendre nodes of the integral of the first bin's CDF over the creation time.
 SMEAR_NODES = 6
-#: Gauss–Legendre nodes on each half of the triangular weights of the lag density.
+#: Gauss–Legendre nodes on each half of the triangular weights of the lag density (next to 0).
 DENSITY_NODES = 8
+#: Nodes of the Gaussian rule for the triangular weights Λ (away from 0).
+TRIANGLE_NODES = 6
+#: Nodes of the Gaussian rule for the weight v on (0, 1) (a censored unit's last bin).
+RAMP_NODES = 4
 
 
 def _smear_nodes() -> tuple[np.ndarray, np.ndarray]:
@@ -99,6 +115,54 @@ def _density_nodes() -> tuple[np.ndarray, np.ndarray]:
     x, w = (x + 1.0) / 2.0, w / 2.0
     v = x ** 2
     return v - 1.0, np.log(2.0 * w * x * v)
+
+
+def _gauss_rule(x: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The n-node Gaussian rule of the measure Σ w δ_x (nodes, weights): the recurrence of
+    its orthogonal polynomials by the Stieltjes procedure, then the eigenvalues of the Jacobi
+    matrix (Golub & Welsch 1969, "Calculation of Gauss quadrature rules", *Math. Comp.* 23;
+    Gautschi 2004, *Orthogonal Polynomials*, §2.2). With ``x, w`` a Gauss–Legendre rule of
+    many nodes for a weight that is polynomial on each piece, the discrete measure has the
+    weight's moments exactly, so the rule is the weight's own."""
+    a, b = np.zeros(n), np.zeros(n)   # p_{k+1} = (x − a_k) p_k − b_k p_{k−1}; b_0 = Σ w
+    p_prev, p = np.zeros_like(x), np.ones_like(x)
+    norm_prev = 1.0
+    for k in range(n):
+        norm = np.sum(w * p * p)
+        a[k] = np.sum(w * x * p * p) / norm
+        b[k] = norm / norm_prev
+        p_prev, p = p, (x - a[k]) * p - (b[k] if k else 0.0) * p_prev
+        norm_prev = norm
+    jacobi = np.diag(a) + np.diag(np.sqrt(b[1:]), 1) + np.diag(np.sqrt(b[1:]), -1)
+    nodes, vectors = np.linalg.eigh(jacobi)
+    return nodes, b[0] * vectors[0] ** 2
+
+
+def _piecewise_legendre(edges, weight, n=200):
+    """Gauss–Legendre nodes and weights × ``weight`` on each piece between ``edges``."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    xs, ws = [], []
+    for lo, hi in itertools.pairwise(edges):
+        t = lo + (x + 1.0) * (hi - lo) / 2.0
+        xs.append(t)
+        ws.append(w * (hi - lo) / 2.0 * weight(t))
+    return np.concatenate(xs), np.concatenate(ws)
+
+
+def _triangle_nodes() -> tuple[np.ndarray, np.ndarray]:
+    """Offsets s in (−1, 1) and log weights (summing to 1) of the Gaussian rule for
+    ∫ g(s) Λ(s) ds, Λ(s) = 1 − |s|: exact for polynomial g of degree 2·TRIANGLE_NODES − 1."""
+    s, w = _gauss_rule(*_piecewise_legendre((-1.0, 0.0, 1.0), lambda t: 1.0 - np.abs(t)),
+                       TRIANGLE_NODES)
+    return s, np.log(w)
+
+
+def _ramp_nodes() -> tuple[np.ndarray, np.ndarray]:
+    """Offsets o in (−1, 0) and log weights (summing to 1/2) for ∫₀¹ g(v) v dv, written as
+    Σ w g(1 + o): the Gaussian rule for the weight v, exact for polynomial g of degree
+    2·RAMP_NODES − 1."""
+    v, w = _gauss_rule(*_piecewise_legendre((0.0, 1.0), lambda t: t), RAMP_NODES)
+    return v - 1.0, np.log(w)
 
 
 @dataclass(frozen=True)
@@ -210,13 +274,18 @@ def rows_from_data(data: ConversionData, *, time_scale: float | None = None,
             kind[point & conv] = np.where(lo[point & conv] > 0, RowKind.INTERVAL,
                                           RowKind.FIRST_BIN)
             lower[point & conv], upper[point & conv] = lo[point & conv], hi[point & conv]
-            kind[point & ~conv] = RowKind.SMEARED_CENSORED
             upper[point & ~conv] = lower[point & ~conv] = hi[point & ~conv]
+            kind[point & ~conv] = np.where(hi[point & ~conv] < NEAR * delta,
+                                           RowKind.SMEARED_CENSORED_NEAR,
+                                           RowKind.SMEARED_CENSORED)
             width[point & ~conv] = delta
         else:
+            near = recorded < NEAR * delta
             kind[point & conv & (recorded == 0)] = RowKind.SMEARED_FIRST
-            kind[point & conv & (recorded > 0)] = RowKind.SMEARED
-            kind[point & ~conv & (recorded > 0)] = RowKind.SMEARED_CENSORED
+            kind[point & conv & (recorded > 0) & near] = RowKind.SMEARED_NEAR
+            kind[point & conv & ~near] = RowKind.SMEARED
+            kind[point & ~conv & (recorded > 0) & near] = RowKind.SMEARED_CENSORED_NEAR
+            kind[point & ~conv & ~near] = RowKind.SMEARED_CENSORED
             smeared = np.isin(kind, SMEARED_KINDS)
             upper[smeared], lower[smeared] = recorded[smeared], recorded[smeared]
             width[smeared] = delta
@@ -298,12 +367,15 @@ def _smeared(family, kind, lc, l1c, pk, up, width, xp):
     With δ the width and d the recorded duration (internal time unit):
 
     * recorded 0: P = ∫₀¹ F((1 − u)δ) du, from the CDF at :data:`SMEAR_NODES` nodes;
-    * recorded d ≥ δ: P = δ ∫₀¹ [f(d − δ + vδ) + f(d + δ − vδ)] v dv, the density with its
-      triangular weights, at 2 × :data:`DENSITY_NODES` nodes (densities are cheap, and a sum of
+    * recorded d ≥ δ: P = δ ∫ f(d + sδ) Λ(s) ds, the density with its triangular weights:
+      next to 0 (SMEARED_NEAR) as δ ∫₀¹ [f(d − δ + vδ) + f(d + δ − vδ)] v dv at
+      2 × :data:`DENSITY_NODES` nodes, away from it (SMEARED) at the
+      :data:`TRIANGLE_NODES` nodes of Λ's Gaussian rule (densities are cheap, and a sum of
       positive terms loses no digits);
     * censored at recorded age a, with s = min(δ, a): the average survival over (a − s, a] is
       S(a) + s ∫₀¹ f(a − s + v s) v dv (integrating by parts), 1 survival function and
-      :data:`DENSITY_NODES` densities.
+      :data:`DENSITY_NODES` densities next to 0 (SMEARED_CENSORED_NEAR), the
+      :data:`RAMP_NODES` nodes of the weight v's Gaussian rule away from it.
     """
     pk = tuple(p[..., None] for p in pk)
     w = width[..., None]
@@ -311,13 +383,17 @@ def _smeared(family, kind, lc, l1c, pk, up, width, xp):
         x, log_w = _smear_nodes()
         log_p = xp.logsumexp(family.logcdf((1.0 - x) * w, *pk, xp=xp) + log_w, axis=-1)
         return log_converted_by(lc, log_p)
-    o, log_w = _density_nodes()
     d = up[..., None]
-    if kind == RowKind.SMEARED:
-        o, log_w = np.concatenate([o, -o]), np.concatenate([log_w, log_w])
+    if kind in (RowKind.SMEARED, RowKind.SMEARED_NEAR):
+        if kind == RowKind.SMEARED:
+            o, log_w = _triangle_nodes()
+        else:
+            o, log_w = _density_nodes()
+            o, log_w = np.concatenate([o, -o]), np.concatenate([log_w, log_w])
         log_p = xp.log(width) + xp.logsumexp(family.logpdf(d + o * w, *pk, xp=xp) + log_w,
                                              axis=-1)
         return log_converted_by(lc, log_p)
+    o, log_w = _ramp_nodes() if kind == RowKind.SMEARED_CENSORED else _density_nodes()
     s = xp.minimum(w, d)
     log_head = xp.log(s[..., 0]) + xp.logsumexp(family.logpdf(d + o * s, *pk, xp=xp) + log_w,
                                                 axis=-1)
