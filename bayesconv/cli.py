@@ -205,14 +205,17 @@ def _cli_remedy(warning, args, horizon) -> str:
         if warning.kind == "divergences":
             if not hasattr(args, "target_accept"):
                 return warning.remedy
+            nxt = getattr(warning, "next_accept", None)
+            accept = f"raise --target-accept (e.g. {nxt:g})" if nxt else ""
             if warning.pattern == "funnel":
                 return ("the divergent draws sit at small values of a between-group sd (a "
                         "funnel): fit so few levels as fixed effects (a --formula without "
-                        "group terms), or raise --target-accept (e.g. 0.95)")
+                        "group terms)" + (f", or {accept}" if accept else ""))
             if warning.pattern == "lag_shape":
-                return ("a lag shape the conversions barely pin: try --lag exponential, or "
-                        "raise --target-accept (e.g. 0.95)")
-            return "raise --target-accept (e.g. 0.95)"
+                return ("a lag shape the conversions barely pin: try --lag exponential"
+                        + (f", or {accept}" if accept else ""))
+            return accept or ("--target-accept is 0.99 already: simplify the model (fewer "
+                              "cohorts or formula terms, --lag exponential)")
         return f"sample longer, e.g. --tune {2 * (args.tune or 500)} --draws {2 * args.draws}"
     return warning.remedy
 
@@ -427,8 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--chains", type=int, default=4)
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--target-accept", type=float, default=None,
-                     help="NUTS target acceptance rate (default 0.9 with partial pooling, else "
-                          "0.8); raise it (e.g. 0.95) when divergences are reported")
+                     help="NUTS target acceptance rate (default: 0.95 when a pooled term has "
+                          "fewer than 6 levels, 0.9 with more, 0.8 without pooling); raise it "
+                          "(e.g. 0.99) when divergences are reported")
     rep.add_argument("--no-progress", action="store_true",
                      help="no progress bar (on a terminal) and no progress lines (in logs)")
     rep.set_defaults(func=_report)

@@ -41,12 +41,16 @@ class ConvergenceWarning(BayesconvWarning):
 
     ``kind`` is ``"r_hat"``, ``"ess"`` or ``"divergences"``; ``pattern`` says where
     divergences sit (:func:`bayesconv.posterior.diagnostics.divergence_pattern`):
-    ``"funnel"``, ``"lag_shape"`` or ``""`` (not localised, or not a divergence warning).
+    ``"funnel"``, ``"lag_shape"`` or ``""`` (not localised, or not a divergence warning);
+    ``next_accept`` the NUTS ``target_accept`` worth trying after divergences (None: the fit's
+    was 0.99 already; not meaningful for other kinds).
     """
 
-    def __init__(self, problem: str, remedy: str = "", kind: str = "", pattern: str = ""):
+    def __init__(self, problem: str, remedy: str = "", kind: str = "", pattern: str = "",
+                 next_accept: float | None = 0.95):
         super().__init__(problem, remedy, kind)
         self.pattern = pattern
+        self.next_accept = next_accept
 
 
 class IdentificationWarning(BayesconvWarning):

@@ -66,7 +66,7 @@ def gen(path: str, n_units: int, seed: int) -> dict:
 
 
 def worker(path: str, kind: str, draws: int, chains: int, seed: int,
-           resolution: str = "detect") -> dict:
+           resolution: str = "auto") -> dict:
     from run import _quiet
 
     _quiet()
@@ -114,9 +114,9 @@ def main(argv=None) -> int:
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--out")
-    ap.add_argument("--resolution", default="detect", choices=["detect", "auto"],
-                    help="prepare(resolution=...): 'auto' reads the day-floored times as "
-                         "interval-censored (default: 'detect', read as exact)")
+    ap.add_argument("--resolution", default="auto", choices=["auto", "detect"],
+                    help="prepare(resolution=...): 'auto' (the package default) reads the "
+                         "day-floored times as interval-censored, 'detect' as exact")
     ap.add_argument("--worker", nargs=2, metavar=("PATH", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -148,8 +148,9 @@ def main(argv=None) -> int:
             rows.append(row)
     base = rows[0]
     lines = [f"# Formula fit vs one-factor fit, {info['units']:,} units", "",
-             f"2 arms × {len(PLATFORMS)} platforms × {WEEKS} signup weeks, day resolution, "
-             f"{args.chains} chains × {args.draws} draws (nutpie), each fit in a fresh process "
+             f"2 arms × {len(PLATFORMS)} platforms × {WEEKS} signup weeks, day resolution "
+             f"read as {'interval-censored' if args.resolution == 'auto' else 'exact'} "
+             f"(`--resolution {args.resolution}`), {args.chains} chains × {args.draws} draws (nutpie), each fit in a fresh process "
              "(import not timed; empty PyTensor and numba compile caches, so every compile is "
              "cold). The formula fit's nutpie mass matrix is low-rank (chosen by "
              "`bayesconv.model.design.choose_mass_matrix`).", "",
@@ -165,7 +166,8 @@ def main(argv=None) -> int:
             f"{r['build_s'] + r['compile_s'] + r['sampling_s']:.1f} | {r['readout_s']:.1f} | {r['total_s']:.1f} (× {r['total_s'] / base['total_s']:.1f})"
             f" | {r['process_s']:.1f} | {r['divergences']} | {r['max_r_hat']:.3f} | "
             f"{r['min_ess_bulk']:.0f} | {pb} |")
-    lines += ["", "Re-run: `.venv/bin/python benchmarks/formula.py --out benchmarks/formula.md`",
+    lines += ["", "Re-run: `.venv/bin/python benchmarks/formula.py --out benchmarks/formula.md"
+              + ("" if args.resolution == "auto" else f" --resolution {args.resolution}") + "`",
               "", "## Machine", "", machine()]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -199,10 +199,13 @@ def fit_plain_pymc(data, *, draws, tune, chains, seed, pooling="auto", target_ac
 
     _quiet()  # again after importing pymc, which sets its logger's level
     t0 = time.perf_counter()
-    spec = bc.ConversionModel(data, lag="gamma", pooling=pooling).spec  # priors, s, delta
+    ref = bc.ConversionModel(data, lag="gamma", pooling=pooling)
+    spec = ref.spec  # priors, s, delta
     model = plain_pymc_model(data, spec)
     if target_accept is None:  # bayesconv's default, for a like-for-like comparison
-        target_accept = 0.9 if spec.pooling == "partial" else 0.8
+        from bayesconv.inference.model import default_target_accept
+
+        target_accept = default_target_accept(ref.hierarchy_sizes)
     t1 = time.perf_counter()
     with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
         idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=_cores(chains),
@@ -388,8 +391,11 @@ def _read_prepare(path: str):
     """Read the Parquet file and prepare it, via DuckDB when bc.prepare accepts a relation."""
     import bayesconv as bc
 
+    # resolution="detect": the day-floored times read as exact, as the plain per-row model
+    # reads them, so that both fit the same likelihood (the package default reads them as
+    # interval-censored: benchmarks/resolution.py measures that reading's cost)
     kw = dict(created="created", converted="converted", observed_until="observed_until",
-              cohort="cohort", time_unit="D")
+              cohort="cohort", time_unit="D", resolution="detect")
     note = None
     try:
         import duckdb

@@ -98,3 +98,9 @@ def test_divergence_remedy_speaks_in_options_for_each_pattern():
     assert "--lag exponential" in text["lag_shape"]
     assert text[""] == "raise --target-accept (e.g. 0.95)"
     assert all("API remedy" not in t and "--target-accept" in t for t in text.values())
+    # the next step after the fit's own target_accept, and none past 0.99
+    at = {nxt: _cli_remedy(bc.ConvergenceWarning("5 of 4000 draws ...", "API remedy",
+                                                 "divergences", "", next_accept=nxt), args, None)
+          for nxt in (0.99, None)}
+    assert at[0.99] == "raise --target-accept (e.g. 0.99)"
+    assert "0.99 already" in at[None] and "raise" not in at[None]

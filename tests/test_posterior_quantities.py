@@ -290,6 +290,17 @@ def test_scattered_divergences_get_the_generic_remedy():
     assert w.pattern == ""
 
 
+@pytest.mark.parametrize("used, advice", [(0.9, "e.g. 0.95; this fit used 0.9"),
+                                          (0.95, "e.g. 0.99; this fit used 0.95"),
+                                          (0.99, "target_accept is 0.99 already")])
+def test_divergence_remedy_suggests_a_target_accept_above_the_fits_own(used, advice):
+    tree = _tree(None)
+    tree["posterior"].attrs["target_accept"] = used   # as fit records it
+    w = _divergence_message(tree)
+    assert advice in w.remedy
+    assert w.next_accept == {0.9: 0.95, 0.95: 0.99, 0.99: None}[used]
+
+
 def test_r_hat_and_ess_warnings_name_the_elements():
     with pytest.warns(bc.ConvergenceWarning) as rec:
         out = check_convergence(_tree(None, n_div=0, rhat_shift=0.05))

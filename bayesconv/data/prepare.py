@@ -119,8 +119,8 @@ pyspark.sql.DataFrame
         times as exact (faster on data with many cells and days: per gradient about 4× the
         exact reading's cost, ``benchmarks/resolution.py``; biased where δ is not small
         against the lag). None (or ``"exact"``) reads times as exact without detecting.
-        Ignored with ``bin_width``, whose grid reading it would duplicate. The result's ``meta`` and repr
-        say what was found and how it is read.
+        Ignored with ``bin_width``, whose grid reading it would duplicate. The result's
+        ``meta`` and repr say what was found and how it is read.
 
     Returns
     -------

@@ -31,8 +31,8 @@ Gauss rules (:func:`_smeared`): next to a lag of 0, Gauss–Legendre after subst
 smooth the density's integrable singularity there (shape < 1); away from it, where the
 density is smooth over the bin, Gaussian rules for the weights themselves (Λ, or v on the
 censored unit's last bin: Golub & Welsch 1969), which reach the same accuracy with fewer
-density evaluations, 6 or 4 instead of 16 or 8 per row; their relative error is below 3e-4 against
-adaptive quadrature for every lag family (tests/test_likelihood.py), 1e-3 to 2e-3 only for
+density evaluations, 6 or 4 instead of 16 or 8 per row. Their relative error is below 3e-4
+against adaptive quadrature for every lag family (tests/test_likelihood.py), 1e-3 to 2e-3 only for
 probabilities below 1e-6 or lags much narrower than δ.
 
 A conversion at duration 0 (same timestamp as creation) has density log f(0) = −∞ for lags
@@ -59,9 +59,9 @@ from ..data.stats import weighted_median
 from ..lags.namespace import Namespace
 from .mixture import log_converted_by, log_not_converted
 
-__all__ = ["DENSITY_NODES", "RAMP_NODES", "SMEARED_KINDS", "SMEAR_NODES", "TRIANGLE_NODES", "LikelihoodArrays",
-           "LikelihoodRows", "RowKind", "default_time_scale", "default_zero_width",
-           "merge_cells", "row_loglik", "rows_from_data", "total_loglik"]
+__all__ = ["DENSITY_NODES", "RAMP_NODES", "SMEARED_KINDS", "SMEAR_NODES", "TRIANGLE_NODES",
+           "LikelihoodArrays", "LikelihoodRows", "RowKind", "default_time_scale",
+           "default_zero_width", "merge_cells", "row_loglik", "rows_from_data", "total_loglik"]
 
 
 class RowKind(IntEnum):

@@ -92,14 +92,18 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
                          _ess_remedy(n_draws, low), ""))
     if out["divergences"]:
         total = n_chains * n_draws
-        where, remedy, pattern = divergence_pattern(post, idata["sample_stats"]["diverging"])
+        accept = post.attrs.get("target_accept")
+        where, remedy, pattern = divergence_pattern(post, idata["sample_stats"]["diverging"],
+                                                    target_accept=accept)
         findings.append(("divergences", f"{out['divergences']} of {total} draws ended in a "
                          f"divergence{where}: the sampler could not explore part of the "
                          "posterior, which may be biased", remedy, pattern))
     out["problems"] = [f"{p}; {r}" for _, p, r, _ in findings]
     if warn:
+        nxt = next_target_accept(post.attrs.get("target_accept"))
         for kind, p, r, pattern in findings:
-            warnings.warn(ConvergenceWarning(f"{label}: {p}" if label else p, r, kind, pattern),
+            warnings.warn(ConvergenceWarning(f"{label}: {p}" if label else p, r, kind, pattern,
+                                             next_accept=nxt if kind == "divergences" else None),
                           stacklevel=stacklevel)
     return out
 
@@ -176,7 +180,16 @@ def _sd_term(name: str) -> tuple[str, str] | None:
     return None
 
 
-def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray) -> tuple[str, str]:
+def next_target_accept(current: float | None) -> float | None:
+    """The ``target_accept`` to try after divergences at ``current`` (None: not recorded):
+    0.95, then 0.99; None when it is 0.99 or more already (a smaller step will not help)."""
+    if current is None or not np.isfinite(current) or current < 0.95:
+        return 0.95
+    return 0.99 if current < 0.99 else None
+
+
+def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray, *,
+                       target_accept: float | None = None) -> tuple[str, str, str]:
     """Where divergent draws sit, and the remedy that usually works there.
 
     Each element of each parameter is ranked over all draws; under no pattern the mean rank
@@ -192,6 +205,9 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray) -> tuple[str, 
     post : xarray.Dataset
         Posterior draws, dims (chain, draw, ...).
     diverging : xarray.DataArray of bool, dims (chain, draw)
+    target_accept : float, optional
+        The fit's NUTS target acceptance rate: the remedies suggest the next one
+        (:func:`next_target_accept`), not a value the fit already used.
 
     Returns
     -------
@@ -203,8 +219,13 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray) -> tuple[str, 
 
     div = np.asarray(diverging, dtype=bool).ravel()
     n_div = int(div.sum())
-    generic = ("raise target_accept (e.g. 0.95); if divergences remain, use tighter priors "
-               "(priors=...) or a simpler model")
+    nxt = next_target_accept(target_accept)
+    raise_it = (f"raise target_accept (e.g. {nxt:g}; this fit used {target_accept:g})"
+                if nxt and target_accept else f"raise target_accept (e.g. {nxt:g})" if nxt
+                else "")
+    generic = (f"{raise_it}; if divergences remain, use tighter priors (priors=...) or a "
+               "simpler model" if raise_it else f"target_accept is {target_accept:g} already: "
+               "use tighter priors (priors=...) or a simpler model")
     if n_div == 0 or n_div == div.size:
         return "", generic, ""
     bound = max(0.2, 3 * 0.289 / np.sqrt(n_div))
@@ -251,7 +272,8 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray) -> tuple[str, 
         return where, (f"{label}: the divergent draws sit at its {side} values, a lag shape "
                        "that the cohort's conversions barely pin; try lag='exponential' "
                        "(no shape), a tighter shape prior (priors={'log_lag_shape': "
-                       "{'mu': 0.0, 'sigma': 0.5}}), or target_accept=0.95"), "lag_shape"
+                       "{'mu': 0.0, 'sigma': 0.5}})"
+                       + (f", or target_accept={nxt:g}" if nxt else "")), "lag_shape"
     return where, generic, ""
 
 
