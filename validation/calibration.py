@@ -161,8 +161,6 @@ def fit_recorded(model, seed: int, args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = model.fit(random_seed=seed, progressbar=False, **kwargs)
-    result.timing["tune"] = args.tune if args.tune is not None else DEFAULT_TUNE[("nuts",
-                                                                                  "nutpie")]
     warned = any(issubclass(w.category, bc.ConvergenceWarning) for w in caught)
     return result, time.perf_counter() - t0, warned
 
@@ -174,7 +172,7 @@ def fit_columns(result, diag: dict, fit_s: float, warned: bool) -> dict:
                 min_ess_tail=diag["min_ess_tail"], divergences=diag["divergences"],
                 convergence_warning=bool(warned),
                 chains=post.sizes["chain"], draws=post.sizes["draw"],
-                tune=result.timing.get("tune", np.nan),
+                tune=post.attrs.get("tune", np.nan),
                 target_accept=post.attrs.get("target_accept", np.nan),
                 fit_s=fit_s, compile_s=result.timing.get("compile_s", np.nan),
                 compile_cached=bool(result.timing.get("compile_cached", False)),
@@ -510,7 +508,7 @@ follow-up); below 0.75 the package flags the eventual rate as weakly identified
 ## Sampler diagnostics (per data set)
 
 Data sets whose fit gave a **ConvergenceWarning** (any divergence, R-hat > 1.01, bulk or tail
-ESS < 400): **{d['warned_k']} of {d['n']} = {d['warned']:.1%}** (Wilson {wilson(d['warned_k'], d['n'])[0]:.1%}–{wilson(d['warned_k'], d['n'])[1]:.1%}; target ≤ 3%).
+ESS < 400): **{d['warned_k']} of {d['n']} = {d['warned']:.1%}** (Wilson {wilson(d['warned_k'], d['n'])[0]:.1%}–{wilson(d['warned_k'], d['n'])[1]:.1%}; target ≤ {WARNED_TARGET:.0%}).
 
 | fits | ConvergenceWarning | any divergence | max R-hat > 1.01 | min bulk ESS < 400 | min tail ESS < 400 | median fit time | median sampling time |
 |---|---|---|---|---|---|---|---|

@@ -113,6 +113,7 @@ def _nuts(model, opt: FitOptions) -> MethodOutput:
                            compute_convergence_checks=False, model=model.pymc_model, **extra)
         timing["sampling_s"] = time.perf_counter() - t0  # includes PyTensor compilation
     dt["posterior"].attrs["target_accept"] = float(opt.target_accept)
+    dt["posterior"].attrs["tune"] = int(opt.tune)
     return MethodOutput(dt, sampler, timing, "draws")
 
 

@@ -49,7 +49,7 @@ class ConversionModel(ModelBuilder):
             NUTS target acceptance rate; default :func:`default_target_accept` of the
             model's hierarchical terms: 0.95 when one has fewer than 6 levels, 0.9 for other
             hierarchical models, 0.8 without partial pooling. Kept in
-            ``result.posterior.attrs["target_accept"]``.
+            ``result.posterior.attrs["target_accept"]`` (the tuning steps in ``"tune"``).
         sampler_kwargs : dict, optional
             Further keyword arguments for ``nutpie.sample`` or ``pymc.sample``. nutpie's
             mass-matrix ``adaptation`` is chosen by
@@ -128,7 +128,7 @@ def default_target_accept(hierarchy_sizes: dict) -> float:
         (``validation/calibration.md``, 100 data sets at 0.9) 45% of the 3-cohort fits, 6%
         of the 4-cohort and 25% of the 5-cohort fits diverged, against 0–9% with 6 to 8
         cohorts; refitting the failing ones at 0.95 left 3 divergences where 0.9 had 18
-        (``validation/sampling.md``). Many-level models (the NYC demo's 9 cohorts) keep 0.9,
+        (``validation/sampling.md``). Many-level models (the NYC demo's 7 cohorts) keep 0.9,
         which costs fewer steps per draw.
     """
     if not hierarchy_sizes:

@@ -48,6 +48,7 @@ the likelihood's.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from enum import IntEnum
@@ -149,20 +150,28 @@ def _piecewise_legendre(edges, weight, n=200):
     return np.concatenate(xs), np.concatenate(ws)
 
 
+@functools.cache
 def _triangle_nodes() -> tuple[np.ndarray, np.ndarray]:
     """Offsets s in (−1, 1) and log weights (summing to 1) of the Gaussian rule for
     ∫ g(s) Λ(s) ds, Λ(s) = 1 − |s|: exact for polynomial g of degree 2·TRIANGLE_NODES − 1."""
     s, w = _gauss_rule(*_piecewise_legendre((-1.0, 0.0, 1.0), lambda t: 1.0 - np.abs(t)),
                        TRIANGLE_NODES)
-    return s, np.log(w)
+    return _frozen(s), _frozen(np.log(w))
 
 
+@functools.cache
 def _ramp_nodes() -> tuple[np.ndarray, np.ndarray]:
     """Offsets o in (−1, 0) and log weights (summing to 1/2) for ∫₀¹ g(v) v dv, written as
     Σ w g(1 + o): the Gaussian rule for the weight v, exact for polynomial g of degree
     2·RAMP_NODES − 1."""
     v, w = _gauss_rule(*_piecewise_legendre((0.0, 1.0), lambda t: t), RAMP_NODES)
-    return v - 1.0, np.log(w)
+    return _frozen(v - 1.0), _frozen(np.log(w))
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """``a`` made read-only: the cached rules are shared by every caller."""
+    a.flags.writeable = False
+    return a
 
 
 @dataclass(frozen=True)

@@ -90,9 +90,9 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
         findings.append(("ess", f"the effective sample size is only {low:.0f} (< {ESS_MIN}) for "
                          f"{_listed(worst, 'ESS', digits=0)}: interval ends are noisy",
                          _ess_remedy(n_draws, low), ""))
+    accept = post.attrs.get("target_accept")   # recorded by the fit
     if out["divergences"]:
         total = n_chains * n_draws
-        accept = post.attrs.get("target_accept")
         where, remedy, pattern = divergence_pattern(post, idata["sample_stats"]["diverging"],
                                                     target_accept=accept)
         findings.append(("divergences", f"{out['divergences']} of {total} draws ended in a "
@@ -100,7 +100,7 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
                          "posterior, which may be biased", remedy, pattern))
     out["problems"] = [f"{p}; {r}" for _, p, r, _ in findings]
     if warn:
-        nxt = next_target_accept(post.attrs.get("target_accept"))
+        nxt = next_target_accept(accept)
         for kind, p, r, pattern in findings:
             warnings.warn(ConvergenceWarning(f"{label}: {p}" if label else p, r, kind, pattern,
                                              next_accept=nxt if kind == "divergences" else None),
@@ -220,12 +220,13 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray, *,
     div = np.asarray(diverging, dtype=bool).ravel()
     n_div = int(div.sum())
     nxt = next_target_accept(target_accept)
-    raise_it = (f"raise target_accept (e.g. {nxt:g}; this fit used {target_accept:g})"
-                if nxt and target_accept else f"raise target_accept (e.g. {nxt:g})" if nxt
-                else "")
-    generic = (f"{raise_it}; if divergences remain, use tighter priors (priors=...) or a "
-               "simpler model" if raise_it else f"target_accept is {target_accept:g} already: "
-               "use tighter priors (priors=...) or a simpler model")
+    if nxt:
+        used = f"; this fit used {target_accept:g}" if target_accept else ""
+        generic = (f"raise target_accept (e.g. {nxt:g}{used}); if divergences remain, use "
+                   "tighter priors (priors=...) or a simpler model")
+    else:
+        generic = (f"target_accept is {target_accept:g} already: use tighter priors "
+                   "(priors=...) or a simpler model")
     if n_div == 0 or n_div == div.size:
         return "", generic, ""
     bound = max(0.2, 3 * 0.289 / np.sqrt(n_div))
