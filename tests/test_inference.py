@@ -119,8 +119,8 @@ def test_map_gives_the_same_interface():
 def test_compiled_model_is_reused_with_new_data():
     from bayesconv.inference import clear_compile_cache
 
-    def data(seed):
-        ev = bc.simulate(n_units=[500, 500], eventual_rate=[0.3, 0.4], lag_loc=6.0,
+    def data(seed, n=500):
+        ev = bc.simulate(n_units=[n, n], eventual_rate=[0.3, 0.4], lag_loc=6.0,
                          lag_shape=2.0, enrollment=20, followup=20, random_seed=seed,
                          resolution="D")
         return bc.prepare(ev, created="created", converted="converted",
@@ -131,9 +131,13 @@ def test_compiled_model_is_reused_with_new_data():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bc.ConvergenceWarning)
         bc.ConversionModel(data(1)).fit(**kw)
-        reused = bc.ConversionModel(data(2)).fit(**kw)  # other data, same structure
+        # other data of the same structure, with other row counts: 10x the units
+        other = bc.ConversionModel(data(2, n=5000))
+        reused = other.fit(**kw)
         clear_compile_cache()
-        fresh = bc.ConversionModel(data(2)).fit(**kw)
+        fresh = bc.ConversionModel(data(2, n=5000)).fit(**kw)
+    first = bc.ConversionModel(data(1))
+    assert any(len(first.arrays[k]) != len(other.arrays[k]) for k in first.arrays)
     assert reused.timing["compile_cached"] and not fresh.timing["compile_cached"]
     np.testing.assert_array_equal(reused.eventual_rate().values, fresh.eventual_rate().values)
     assert reused.timing["compile_s"] < fresh.timing["compile_s"]

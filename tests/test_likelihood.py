@@ -136,14 +136,14 @@ def test_rows_classification():
     assert rows.upper[1] == 0.5  # zero-duration conversion placed in (0, zero_width]
 
 
-def test_padding_adds_exactly_zero():
+def test_arrays_give_the_rows_loglik():
     data, family = _data(), get_lag("weibull")
     rows = rows_from_data(data, time_scale=2.0, zero_width=0.5)
     plain = total_loglik(family, rows, np.log(C), np.log1p(-C), LOC / 2, SHAPE, NP)
-    padded = LikelihoodArrays.from_rows(family, rows).padded()
-    assert all(len(v) == 16 for k, v in padded.items() if k[0] != "stats")
+    arrays = LikelihoodArrays.from_rows(family, rows)
+    assert set(arrays.ranks().values()) == {1}
     got = total_loglik(family, rows, np.log(C), np.log1p(-C), LOC / 2, SHAPE, NP,
-                       data_vars=padded)
+                       data_vars=arrays)
     assert got == pytest.approx(plain, rel=1e-12)
 
 
@@ -283,8 +283,8 @@ def test_recorded_rows_pytensor_value_and_gradient(lag, py_mode):
     expected = float(np.sum(data.count * row_loglik(family, rows, np.log(C), np.log1p(-C),
                                                     *params, xp=NP)))
     lc, l1c, *lag_params = (pytensor.shared(v) for v in (np.log(C), np.log1p(-C), *params))
-    padded = LikelihoodArrays.from_rows(family, rows).padded()
-    arrays = LikelihoodArrays({k: pytensor.shared(v) for k, v in padded.items()})
+    arrays = LikelihoodArrays({k: pytensor.shared(v)
+                               for k, v in LikelihoodArrays.from_rows(family, rows).items()})
     total = total_loglik(family, rows, lc, l1c, *lag_params, xp=PT, data_vars=arrays)
     grads = pytensor.grad(total, lag_params)
     f = pytensor.function([], [total, *grads], mode=py_mode)

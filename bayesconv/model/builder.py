@@ -1,7 +1,7 @@
 """The PyMC graph of the hierarchical cure-mixture model, built from data and a spec.
 
 :class:`ModelBuilder` holds everything a model is before it is fitted: the data, the lag
-family, the :class:`~bayesconv.model.spec.ModelSpec`, the likelihood rows and their (padded)
+family, the :class:`~bayesconv.model.spec.ModelSpec`, the likelihood rows and their
 arrays, each computed once, and the PyMC model built from them on first access. The public
 :class:`bayesconv.ConversionModel` adds fitting to it (:mod:`bayesconv.inference`).
 """
@@ -113,7 +113,7 @@ class ModelBuilder:
     cell_class : ndarray of int, shape (n_cells,), or None
         Class of every cell when cells were merged (None when every cell is its own class).
     arrays : LikelihoodArrays
-        The padded arrays the model's ``pm.Data`` containers hold (computed once).
+        The arrays the model's ``pm.Data`` containers hold (computed once).
     pymc_model : pymc.Model
         The PyMC model, with a ``cohort`` coordinate; extend it at will.
 
@@ -167,7 +167,7 @@ class ModelBuilder:
         self.cell_class, self._class_cell = self._parameter_classes()
         if self.cell_class is not None:
             self.rows = merge_cells(self.rows, self.cell_class, len(self._class_cell))
-        self.arrays = LikelihoodArrays.from_rows(self.family, self.rows).padded()
+        self.arrays = LikelihoodArrays.from_rows(self.family, self.rows)
         self._model: pm.Model | None = None
 
     def _parameter_classes(self):

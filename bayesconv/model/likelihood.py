@@ -468,10 +468,13 @@ class LikelihoodArrays(dict):
         """``{pm.Data name: array}``, e.g. for ``CompiledModel.with_data``."""
         return {self.data_name(k): v for k, v in self.items()}
 
-    def shapes(self) -> dict:
-        """``{pm.Data name: shape}``: what a compiled model's structure depends on."""
-        return {self.data_name(k): list(np.shape(v)) for k, v in sorted(self.items(),
-                                                                        key=lambda kv: str(kv[0]))}
+    def ranks(self) -> dict:
+        """``{pm.Data name: number of dimensions}``: what a compiled model's structure depends
+        on. The lengths are not: the graph reads them from the data at run time, so a model
+        compiled on one data set runs on another with other row counts
+        (``CompiledModel.with_data``; tested in ``tests/test_inference.py``)."""
+        return {self.data_name(k): int(np.ndim(v)) for k, v in sorted(self.items(),
+                                                                      key=lambda kv: str(kv[0]))}
 
     @classmethod
     def from_rows(cls, family, rows: LikelihoodRows) -> LikelihoodArrays:
@@ -496,26 +499,6 @@ class LikelihoodArrays(dict):
                     out[(kind, "width")] = rows.width[rows.kind == kind]
         return out
 
-    def padded(self) -> LikelihoodArrays:
-        """Each kind's rows padded to a bucketed length (:func:`_bucket`).
-
-        Padding rows have count 0, cell 0 and harmless times (lower 0.5, upper 1), so they add
-        exactly 0 to the log-likelihood. Data sets whose row counts fall in the same buckets
-        then share one compiled model (see :mod:`bayesconv.inference.compile`), so refits on
-        new data (a readout refreshed daily, a replay over dates, a calibration study) do not
-        recompile.
-        """
-        out = LikelihoodArrays()
-        fill = {"cell": 0, "lower": 0.5, "upper": 1.0, "count": 0.0, "width": 1.0}
-        for (kind, field), value in self.items():
-            if kind == "stats":
-                out[(kind, field)] = value
-                continue
-            size = _bucket(len(self[(kind, "count")]))
-            pad = np.full(size - len(value), fill[field], dtype=np.asarray(value).dtype)
-            out[(kind, field)] = np.concatenate([value, pad])
-        return out
-
 
 def total_loglik(family, rows: LikelihoodRows, log_c, log1m_c, *params, xp=None,
                  data_vars: dict | None = None):
@@ -533,7 +516,7 @@ def total_loglik(family, rows: LikelihoodRows, log_c, log1m_c, *params, xp=None,
         parameters).
     data_vars : LikelihoodArrays or dict, optional
         The arrays to read, keyed as :class:`LikelihoodArrays` (e.g. ``pm.Data`` tensors);
-        default: the unpadded arrays of ``rows``.
+        default: the arrays of ``rows``.
 
     Returns
     -------
@@ -558,15 +541,3 @@ def total_loglik(family, rows: LikelihoodRows, log_c, log1m_c, *params, xp=None,
         total = total + (cnt * _terms(family, kind, g, lo, up, log_c, log1m_c, params,
                                       xp, wd)).sum()
     return total
-
-
-def _bucket(n: int) -> int:
-    """Smallest ``j * 2**e >= n`` with ``8 <= j < 16`` (at least 16).
-
-    Eight buckets per doubling: padding wastes at most 1/8 of the rows (a power of two
-    wasted up to half, and padded rows cost as much as real ones), while data sets of
-    similar size still share a compiled model.
-    """
-    n = max(int(n), 16)
-    e = max(n.bit_length() - 4, 0)
-    return -(-n // (1 << e)) * (1 << e)
