@@ -26,11 +26,12 @@ def test_partial_pooling_structure(sim, py_mode):
     assert model.spec.pooling == "partial"
     assert list(m.coords["cohort"]) == ["A", "B", "C"]
     names = {v.name for v in m.free_RVs}
-    # rates differ a lot between cohorts (centred); the lag of the 30-unit cohort C is too
-    # noisy to stand on its own data (non-centred)
-    assert model.spec.parametrization["logit_rate"] == ("centered",) * 3
-    assert model.spec.parametrization["log_lag_loc"] == ("centered", "centered", "noncentered")
-    assert {"mu_logit_rate", "sigma_logit_rate", "logit_rate", "log_lag_loc_centered",
+    # rates differ between cohorts (90% lower bound of their sd 0.33) more than the large
+    # cohorts' noise (se 0.11, 0.12: centred); the 30-unit cohort C (se 0.39) is too noisy to
+    # stand on its own data (non-centred). Lag locations: bound 0.108, se 0.118 / 0.099 / 0.40
+    assert model.spec.parametrization["logit_rate"] == ("centered", "centered", "noncentered")
+    assert model.spec.parametrization["log_lag_loc"] == ("noncentered", "centered", "noncentered")
+    assert {"mu_logit_rate", "sigma_logit_rate", "logit_rate_centered", "log_lag_loc_centered",
             "log_lag_loc_offset", "log_lag_shape"} <= names
     assert "mu_log_lag_shape" not in names  # the shape is not pooled
     for det in ("eventual_rate", "lag_loc", "lag_shape"):
@@ -70,6 +71,39 @@ def test_parametrization_rule_on_both_regimes():
     par = choose_parametrization(_data(ev))
     assert par["logit_rate"] == ("centered", "centered", "centered", "noncentered")
     assert par["log_lag_loc"][3] == "noncentered"
+
+
+def test_tau_lower_bound_matches_metafor_q_profile():
+    from bayesconv.model.design import _dersimonian_laird, _tau_lower
+    # BCG vaccine trials (Colditz et al. 1994; metafor's dat.bcg), log risk ratios.
+    # metafor: rma(yi, vi) gives tau^2 = 0.3088 (DL) and confint(...) the Q-profile 95% interval
+    # [0.1197, 1.1115] (Viechtbauer 2007), so the one-sided 97.5% lower bound is 0.1197.
+    t = np.array([[4, 119, 11, 128], [6, 300, 29, 274], [3, 228, 11, 209],
+                  [62, 13536, 248, 12619], [33, 5036, 47, 5761], [180, 1361, 372, 1079],
+                  [8, 2537, 10, 619], [505, 87886, 499, 87892], [29, 7470, 45, 7232],
+                  [17, 1699, 65, 1600], [186, 50448, 141, 27197], [5, 2493, 3, 2338],
+                  [27, 16886, 29, 17825]], float)
+    tp, tn, cp, cn = t.T
+    yi = np.log(tp / (tp + tn)) - np.log(cp / (cp + cn))
+    se = np.sqrt(1 / tp - 1 / (tp + tn) + 1 / cp - 1 / (cp + cn))
+    assert _dersimonian_laird(yi, se) == pytest.approx(0.3088, abs=5e-5)
+    assert _tau_lower(yi, se, 0.975) ** 2 == pytest.approx(0.1197, abs=5e-5)
+    # groups that do not differ beyond their noise at this confidence: bound 0
+    assert _tau_lower(np.array([0.0, 0.1, -0.1]), np.array([0.2, 0.2, 0.2])) == 0.0
+
+
+def test_centring_needs_confident_heterogeneity():
+    # calibration.py data set 8 (seed 2024): 3 cohorts whose eventual rates differ by about
+    # their noise. The point estimate of the between-cohort sd (DerSimonian-Laird 0.31) put
+    # every cohort centred and 10 of 4000 draws diverged at a small sigma_logit_rate; the
+    # one-sided 90% lower bound (0.15) leaves the noisiest cohort non-centred.
+    from bayesconv.model.design import _dersimonian_laird, _tau_lower
+    # its rough estimates (design._rough_estimates of the logit rate), rounded
+    est = np.array([-2.189, -2.733, -2.568])
+    se = np.array([0.1237, 0.0769, 0.2212])
+    tau = _tau_lower(est, se)
+    assert 0 < tau < np.sqrt(_dersimonian_laird(est, se))
+    assert [s < tau for s in se] == [True, True, False]
 
 
 def test_auto_pooling_by_number_of_cohorts(sim):

@@ -10,6 +10,7 @@ each cohort's effect is sampled centred or non-centred is chosen from the data h
 from __future__ import annotations
 
 import numpy as np
+from scipy import optimize, stats
 
 from ..data.container import ConversionData
 from ..data.kaplan_meier import km_arrays
@@ -23,6 +24,10 @@ POOLING = ("auto", "partial", "none", "complete")
 
 #: The parameter groups that are pooled across cohorts (and so have a parametrization).
 GROUPS = ("logit_rate", "log_lag_loc")
+
+#: One-sided confidence of the lower bound of the between-group sd that the centring rules
+#: compare standard errors with (:func:`_tau_lower`).
+CENTRING_CONFIDENCE = 0.9
 
 
 def resolve_pooling(pooling: str, n_cohorts: int) -> str:
@@ -41,6 +46,32 @@ def resolve_pooling(pooling: str, n_cohorts: int) -> str:
     if pooling == "auto":
         return "partial" if n_cohorts >= 3 else "none"
     return pooling
+
+
+def _tau_lower(est: np.ndarray, se: np.ndarray, level: float = CENTRING_CONFIDENCE) -> float:
+    """Lower confidence bound of the between-group sd τ (Q-profile; Viechtbauer 2007,
+    "Confidence intervals for the amount of heterogeneity in meta-analysis", Stat. Med. 26).
+
+    The generalised Q(τ²) = Σ w_i (θ̂_i − θ̄_w)², w_i = 1/(se_i² + τ²), is χ²_{k−1} at the true
+    τ² and decreases in τ²; the one-sided lower bound solves Q(τ²_L) = χ²_{k−1}(level)
+    (0 when Q(0) is below that quantile: the groups do not differ beyond their noise at this
+    confidence). With few groups the bound is 0 unless they differ clearly.
+    """
+    est, se = np.asarray(est, float), np.asarray(se, float)
+    if len(est) < 2:
+        return 0.0
+
+    def q_excess(tau2):
+        w = 1.0 / (se**2 + tau2)
+        return np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2) - crit
+
+    crit = stats.chi2.ppf(level, len(est) - 1)
+    if q_excess(0.0) <= 0:
+        return 0.0
+    hi = max(float(np.var(est)), 1e-12)
+    while q_excess(hi) > 0:
+        hi *= 4.0
+    return float(np.sqrt(optimize.brentq(q_excess, 0.0, hi, xtol=1e-12 * hi)))
 
 
 def _dersimonian_laird(est: np.ndarray, se: np.ndarray) -> float:
@@ -69,8 +100,12 @@ def choose_parametrization(data: ConversionData) -> dict:
     * lag location: θ̂_g = log(median observed conversion time), standard error
       1.25 / sqrt(d_g) (d_g conversions);
 
-    and estimates the between-cohort sd τ with the DerSimonian & Laird (1986) moment
-    estimator. Cohort g is centred when se_g < τ. Homogeneous cohorts (τ ≈ 0) are all
+    and bounds the between-cohort sd τ from below: the one-sided 90% Q-profile bound τ_L
+    (:func:`_tau_lower`; Viechtbauer 2007). Cohort g is centred when se_g < τ_L, i.e. when its
+    data pin it more tightly than cohorts differ even at the low end of what the spread may
+    be. The point estimate (DerSimonian & Laird 1986) was used before: with 3 cohorts it
+    centred cohorts whose se was close to a spread the posterior often put lower, and those
+    fits diverged in the funnel (``validation/sampling.md``). Homogeneous cohorts (τ_L = 0) are all
     non-centred; large, distinct cohorts (the NYC complaints buckets) are centred, which there
     cuts NUTS steps per draw about tenfold. The estimates ignore censoring; they only need to
     tell "cohorts differ more than their noise" from "cohorts look alike".
@@ -120,8 +155,8 @@ def _centring(data: ConversionData, codes: np.ndarray, n: int) -> dict:
     ``n`` levels)."""
     out = {}
     for key, (est, se, has) in _rough_estimates(data, codes, n).items():
-        tau2 = _dersimonian_laird(est[has], se[has]) if has.sum() >= 2 else 0.0
-        out[key] = tuple("centered" if (h and s < np.sqrt(tau2)) else "noncentered"
+        tau = _tau_lower(est[has], se[has])
+        out[key] = tuple("centered" if (h and s < tau) else "noncentered"
                          for h, s in zip(has, se, strict=True))
     return out
 
@@ -168,8 +203,8 @@ def choose_term_centring(data: ConversionData, design, term, parametrization: st
         slope[g] = np.sum(w * (x - xbar) * est[cells]) / sxx
         slope_se[g] = 1.0 / np.sqrt(sxx)
     ok = np.isfinite(slope_se)
-    tau2 = _dersimonian_laird(slope[ok], slope_se[ok]) if ok.sum() >= 2 else 0.0
-    return tuple("centered" if (o and s_ < np.sqrt(tau2)) else "noncentered"
+    tau = _tau_lower(slope[ok], slope_se[ok])
+    return tuple("centered" if (o and s_ < tau) else "noncentered"
                  for o, s_ in zip(ok, slope_se, strict=True))
 
 
@@ -183,9 +218,9 @@ def choose_walk_centring(data: ConversionData, design, walk, parametrization: st
     (step = σ · z): with well-informed periods the non-centred walk has the inverted funnel
     (divergences at large σ), with thin periods the centred one has the funnel. The rule uses
     the rough per-period estimates of :func:`choose_parametrization` for the eventual rate and
-    the lag location: σ̂² by the DerSimonian & Laird (1986) estimator on the differences of
+    the lag location: the lower bound σ_L of :func:`_tau_lower` on the differences of
     consecutive periods' estimates (standard errors √(se²_k + se²_{k−1})), centred when the
-    median of those standard errors is below σ̂. Walks of the other parameters are
+    median of those standard errors is below σ_L. Walks of the other parameters are
     non-centred. ``parametrization`` "centered" or "noncentered" forces one form.
 
     Returns
@@ -202,8 +237,7 @@ def choose_walk_centring(data: ConversionData, design, walk, parametrization: st
     if len(est) < 3:
         return "noncentered"
     d_est, d_se = np.diff(est), np.sqrt(se[1:] ** 2 + se[:-1] ** 2)
-    tau2 = _dersimonian_laird(d_est, d_se)
-    return "centered" if np.median(d_se) < np.sqrt(tau2) else "noncentered"
+    return "centered" if np.median(d_se) < _tau_lower(d_est, d_se) else "noncentered"
 
 
 #: :func:`choose_mass_matrix` takes a low-rank mass matrix above this :func:`ridge_ratio`.
