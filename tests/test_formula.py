@@ -211,11 +211,13 @@ def test_likelihood_with_formula_matches_scipy(events, py_mode):
     dr = build_design("eventual_rate", "cohort + (1 | platform) + rw(week)", data.cells, w)
     dl = build_design("lag_loc", "cohort", data.cells, w)
     sd = np.exp(point["logit_rate_sd_1_by_platform_log__"])
-    b = point["logit_rate_1_by_platform"] if "logit_rate_1_by_platform" in point else \
-        sd * point["logit_rate_1_by_platform_offset"]
+    # each level's sampled value is the effect where centred, effect / sd where not
+    centring = m.centring()
+    raw, w = point["logit_rate_1_by_platform_raw"], centring["logit_rate_1_by_platform"]
+    b = np.where(w == 1, raw, sd * raw)
     walk_sd = np.exp(point["logit_rate_rw_sd_week_log__"])
-    steps = point.get("logit_rate_rw_week_step")
-    steps = walk_sd * point["logit_rate_rw_week_step_offset"] if steps is None else steps
+    raw, w = point["logit_rate_rw_week_step_raw"], centring["logit_rate_rw_week_step"]
+    steps = np.where(w == 1, raw, walk_sd * raw)
     walk = np.r_[0.0, np.cumsum(steps)]
     eta = (point["logit_rate_intercept"] + dr.X @ point["logit_rate_beta"]
            + dr.groups[0].Z @ b + walk[dr.walks[0].index])

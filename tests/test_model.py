@@ -20,8 +20,17 @@ def _data(events, unit="D"):
                       observed_until="observed_until", cohort="cohort", time_unit=unit)
 
 
+@pytest.mark.parametrize("n,expect", [(1, "none"), (2, "none"), (5, "none"), (6, "partial"),
+                                      (8, "partial")])
+def test_auto_pools_partially_from_six_cohorts(n, expect):
+    from bayesconv.model import resolve_pooling
+
+    assert resolve_pooling("auto", n) == expect
+    assert resolve_pooling("partial", n) == "partial"
+
+
 def test_partial_pooling_structure(sim, py_mode):
-    model = bc.ConversionModel(_data(sim))
+    model = bc.ConversionModel(_data(sim), pooling="partial")
     m = model.pymc_model
     assert model.spec.pooling == "partial"
     assert list(m.coords["cohort"]) == ["A", "B", "C"]
@@ -31,8 +40,9 @@ def test_partial_pooling_structure(sim, py_mode):
     # stand on its own data (non-centred). Lag locations: bound 0.108, se 0.118 / 0.099 / 0.40
     assert model.spec.parametrization["logit_rate"] == ("centered", "centered", "noncentered")
     assert model.spec.parametrization["log_lag_loc"] == ("noncentered", "centered", "noncentered")
-    assert {"mu_logit_rate", "sigma_logit_rate", "logit_rate_centered", "log_lag_loc_centered",
-            "log_lag_loc_offset", "log_lag_shape"} <= names
+    assert {"mu_logit_rate", "sigma_logit_rate", "logit_rate_raw", "log_lag_loc_raw",
+            "log_lag_shape"} <= names
+    assert model.centring()["logit_rate"].tolist() == [1.0, 1.0, 0.0]
     assert "mu_log_lag_shape" not in names  # the shape is not pooled
     for det in ("eventual_rate", "lag_loc", "lag_shape"):
         assert m.named_vars_to_dims[det] == ("cohort",)
@@ -40,11 +50,45 @@ def test_partial_pooling_structure(sim, py_mode):
     assert np.isfinite(m.compile_logp(mode=py_mode)(point))
 
 
-@pytest.mark.parametrize("par,expect", [("centered", "logit_rate"),
-                                        ("noncentered", "logit_rate_offset")])
+@pytest.mark.parametrize("par,expect", [("centered", 1.0), ("noncentered", 0.0)])
 def test_forced_parametrization(sim, par, expect):
     model = bc.ConversionModel(_data(sim), pooling="partial", parametrization=par)
-    assert expect in {v.name for v in model.pymc_model.free_RVs}
+    assert model.spec.parametrization["logit_rate"] == (par,) * 3
+    assert model.centring()["logit_rate"].tolist() == [expect] * 3
+
+
+def test_each_level_has_the_density_of_its_parametrization(sim, py_mode):
+    """A centred level's sampled value is Normal(mu, sigma), a non-centred one's Normal(0, 1)
+    (the effect then mu + sigma * value); checked against scipy at a random point."""
+    from scipy import stats
+
+    model = bc.ConversionModel(_data(sim), pooling="partial")
+    m = model.pymc_model
+    w = model.centring()["logit_rate"]
+    assert 0 < w.sum() < len(w)          # the sim's cohorts are mixed
+    rng = np.random.default_rng(3)
+    point = {v.name: rng.normal(0, 0.5, size=np.shape(m.initial_point()[v.name]))
+             for v in m.value_vars}
+    raw = m["logit_rate_raw"]
+    got = m.compile_fn(m.logp(vars=[raw], sum=False)[0], inputs=m.value_vars, mode=py_mode,
+                       on_unused_input="ignore")(point)
+    mu, sigma = point["mu_logit_rate"], np.exp(point["sigma_logit_rate_log__"])
+    x = point["logit_rate_raw"]
+    want = np.where(w == 1, stats.norm.logpdf(x, mu, sigma), stats.norm.logpdf(x))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    [effect] = m.replace_rvs_by_values([m["logit_rate"]])
+    effect = m.compile_fn(effect, inputs=m.value_vars, mode=py_mode,
+                          on_unused_input="ignore")(point)
+    np.testing.assert_allclose(effect, np.where(w == 1, x, mu + sigma * x), rtol=1e-12)
+
+
+def test_parametrization_is_data_not_structure(sim):
+    """Models that differ only in which levels are centred share one compiled model."""
+    from bayesconv.inference.compile import structure_key
+
+    keys = {structure_key(bc.ConversionModel(_data(sim), pooling="partial", parametrization=p))
+            for p in ("auto", "centered", "noncentered")}
+    assert len(keys) == 1
 
 
 def test_parametrization_rule_on_both_regimes():
@@ -185,8 +229,8 @@ def test_every_family_and_pooling_builds(sim, lag, pooling, py_mode):
     m = model.pymc_model
     free = {v.name for v in m.free_RVs}
     base = {"none": {"logit_rate", "log_lag_loc"},
-            "partial": {"mu_logit_rate", "sigma_logit_rate", "logit_rate_offset",
-                        "mu_log_lag_loc", "sigma_log_lag_loc", "log_lag_loc_offset"},
+            "partial": {"mu_logit_rate", "sigma_logit_rate", "logit_rate_raw",
+                        "mu_log_lag_loc", "sigma_log_lag_loc", "log_lag_loc_raw"},
             "complete": {"logit_rate_all", "log_lag_loc_all"}}[pooling]
     assert free == base | FAMILY_VARS[lag][pooling]
     family = bc.lags.get_lag(lag)
@@ -205,7 +249,7 @@ def test_default_target_accept_follows_the_hierarchy(sim):
     # few levels: the between-level sd is weakly identified (funnel), so a smaller step
     from bayesconv.inference.model import default_target_accept
 
-    three = bc.ConversionModel(_data(sim))
+    three = bc.ConversionModel(_data(sim), pooling="partial")
     assert three.hierarchy_sizes == {"logit_rate": 3, "log_lag_loc": 3}
     assert default_target_accept(three.hierarchy_sizes) == 0.95
     two = sim[sim["cohort"] != "C"].copy()

@@ -87,7 +87,7 @@ def pooled_result():
                      followup=25)
     data = bc.prepare(ev, created="created", converted="converted",
                       observed_until="observed_until", cohort="cohort")
-    return _fabricate(bc.ConversionModel(data, lag="weibull"), seed=2)
+    return _fabricate(bc.ConversionModel(data, lag="weibull", pooling="partial"), seed=2)
 
 
 @pytest.fixture(scope="module")

@@ -245,8 +245,8 @@ def _tree(diverging_at=None, n_div=20, seed=0, rhat_shift=0.0):
         "lag_loc": (("chain", "draw", "cohort"), rng.lognormal(1.5, 0.1, size=shape + (2,))),
         "lag_shape": (("chain", "draw", "cohort"), rng.lognormal(0.0, 0.2, size=shape + (2,))),
         "sigma_logit_rate": (("chain", "draw"), np.abs(rng.normal(0, 0.5, size=shape))),
-        "logit_rate_offset": (("chain", "draw", "cohort"), rng.normal(size=shape + (2,))),
-    }, coords=coords)
+        "logit_rate_raw": (("chain", "draw", "cohort"), rng.normal(size=shape + (2,))),
+    }, coords=coords, attrs={"noncentered": "logit_rate"})
     post["log_lag_shape"] = np.log(post["lag_shape"])   # the same draws, transformed
     div = np.zeros(shape, bool)
     if diverging_at is not None:
@@ -273,8 +273,12 @@ def test_divergences_at_small_between_group_sd_are_called_a_funnel():
     w = _divergence_message(_tree(("small", "sigma_logit_rate", None)))
     assert "mostly at small sigma_logit_rate" in w.problem and w.pattern == "funnel"
     assert "funnel" in w.remedy and "priors={'logit_rate_sd': ...}" in w.remedy
-    # the fabricated posterior holds logit_rate_offset: the term is non-centred
+    # the fabricated posterior's attrs say the term is non-centred
     assert "parametrization='centered' (this term is non-centred)" in w.remedy
+    tree = _tree(("small", "sigma_logit_rate", None))
+    tree["posterior"].attrs["noncentered"] = "log_lag_loc"   # another term is; this one not
+    w = _divergence_message(tree)
+    assert "parametrization='noncentered' (this term is centred)" in w.remedy
 
 
 def test_divergences_at_one_cohorts_lag_shape_name_it():

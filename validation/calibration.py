@@ -10,7 +10,8 @@ fits each with the default model (``bc.ConversionModel(data)``: gamma lag, ``poo
 
 Truths per data set (independent draws, seeded):
 
-* number of cohorts: uniform integer 2 to 8 (2 → independent priors, 3+ → partial pooling);
+* number of cohorts: uniform integer 2 to 8 (``pooling="auto"``: 2–5 → independent priors,
+  6+ → partial pooling);
 * per cohort: eventual rate logit-uniform on [0.02, 0.8]; gamma lag mean log-uniform on
   [2, 30] days; gamma shape log-uniform on [0.5, 4]; units log-uniform on [100, 3000];
 * per data set: enrollment uniform integer 10 to 60 days, follow-up uniform integer 5 to 90
@@ -272,8 +273,8 @@ def groups(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     reg = df["pooling"] == "regression"
     out = [
         ("all", df),
-        ("2 cohorts (independent priors)", df[indep]),
-        ("3–8 cohorts (partial pooling)", df[part]),
+        ("independent priors (pooling none)", df[indep]),
+        ("partial pooling", df[part]),
         ("regression (formula, issue 14)", df[reg]),
         ("follow-up / lag mean < 1", df[~ident]),
         ("follow-up / lag mean ≥ 1", df[ident]),
@@ -468,8 +469,8 @@ integer); per cohort an eventual rate **logit-uniform** on [0.02, 0.8] (median 0
 with mean log-uniform on [{lm[0]:g}, {lm[1]:g}] days and shape log-uniform on [0.5, 4], and
 log-uniform 100–3,000 units; one enrollment window (uniform integer {en[0]}–{en[1]} days) and one
 follow-up after it (uniform integer {fu[0]}–{fu[1]} days) per data set; fitted with
-`bc.ConversionModel(data)` (gamma lag, `pooling="auto"`: independent priors with 2 cohorts,
-partial pooling with 3+; `parametrization="auto"`).{reg_text} `bc.simulate(...,
+`bc.ConversionModel(data)` (gamma lag, `pooling="auto"`: independent priors with 2–5 cohorts,
+partial pooling with 6+; `parametrization="auto"`).{reg_text} `bc.simulate(...,
 resolution="D")` floors timestamps to the day, and `bc.prepare(..., resolution="{args.resolution}")`
 reads them {"as interval-censored within their day" if args.resolution == "auto" else "as exact times"}.
 NUTS via nutpie at {settings_text(df) or "the package defaults"}, fits run one after another. Intervals are

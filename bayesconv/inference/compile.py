@@ -67,10 +67,12 @@ def clear_compile_cache() -> None:
 
 def structure_key(model) -> str:
     """What a compiled model depends on besides its data values: the spec (but its time
-    scale and zero width, which are data), the number of cohorts, which data arrays the graph
-    reads and their ranks (not their lengths: data sets with other row counts share the
-    compiled model), and the constants of the graph (cells' cohorts, design matrices)."""
-    spec = {k: v for k, v in model.spec.to_dict().items() if k not in ("time_scale", "zero_width")}
+    scale, zero width and per-level parametrization, which are data), the number of cohorts,
+    which data arrays the graph reads and their ranks (not their lengths: data sets with other
+    row counts share the compiled model), and the constants of the graph (cells' cohorts,
+    design matrices)."""
+    spec = {k: v for k, v in model.spec.to_dict().items()
+            if k not in ("time_scale", "zero_width", "parametrization")}
     return json.dumps({"spec": spec, "cohorts": model.data.n_cohorts,
                        "arrays": model.arrays.ranks(),
                        "constants": model.constants_digest()}, sort_keys=True)

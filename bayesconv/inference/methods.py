@@ -114,6 +114,9 @@ def _nuts(model, opt: FitOptions) -> MethodOutput:
         timing["sampling_s"] = time.perf_counter() - t0  # includes PyTensor compilation
     dt["posterior"].attrs["target_accept"] = float(opt.target_accept)
     dt["posterior"].attrs["tune"] = int(opt.tune)
+    # the hierarchical terms with a non-centred level, for the divergence remedies
+    dt["posterior"].attrs["noncentered"] = ",".join(
+        sorted(k for k, w in model.centring().items() if (w == 0).any()))
     return MethodOutput(dt, sampler, timing, "draws")
 
 

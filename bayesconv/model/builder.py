@@ -78,9 +78,10 @@ class ModelBuilder:
     pooling : {"auto", "partial", "none", "complete"}, default "auto"
         "partial": hierarchical priors across cohorts (partial pooling). "none": each cohort
         gets the population priors independently. "complete": one curve for all cohorts.
-        "auto": "partial" with 3 or more cohorts, "none" with 1 or 2 (with two cohorts, e.g. a
-        plain A/B test, the between-cohort scale is barely identified and independent priors
-        sample cleanly and do not shrink the difference you want to measure).
+        "auto": "partial" with 6 or more cohorts, "none" with fewer (with few cohorts the
+        between-cohort scale is barely identified, its funnel makes NUTS diverge, and
+        independent priors sample cleanly and do not shrink the differences a readout
+        measures; see :func:`~bayesconv.model.resolve_pooling`).
     priors : dict, optional
         Overrides of :data:`~bayesconv.model.DEFAULT_PRIORS`, e.g.
         ``{"logit_rate": {"mu": -2, "sigma": 1}}``.
@@ -244,7 +245,8 @@ class ModelBuilder:
     def data_values(self) -> dict:
         """The values of every ``pm.Data`` container: what a compiled model of the same
         structure needs to run on this model's data (``CompiledModel.with_data``)."""
-        return {**self.arrays.named(), "time_scale": np.float64(self.spec.time_scale)}
+        return {**self.arrays.named(), "time_scale": np.float64(self.spec.time_scale),
+                **{f"centring_{k}": v for k, v in self.centring().items()}}
 
     def _cohort_vector(self, name: str, prior_key: str, pooling: str | None = None):
         """A cohort-level parameter on the unconstrained scale, shape (n_cohorts,)."""
@@ -259,19 +261,41 @@ class ModelBuilder:
             return pm.Normal(name, mu0, sd0, dims="cohort")
         mu = pm.Normal(f"mu_{name}", mu0, sd0)
         sigma = pm.HalfNormal(f"sigma_{name}", p[f"{prior_key}_sd"])
-        centred = np.array([s == "centered" for s in self.spec.parametrization[prior_key]])
-        if centred.all():
-            return pm.Normal(name, mu, sigma, dims="cohort")
-        if not centred.any():
-            z = pm.Normal(f"{name}_offset", 0.0, 1.0, dims="cohort")
-            return pm.Deterministic(name, mu + sigma * z, dims="cohort")
-        idx_c, idx_n = np.flatnonzero(centred), np.flatnonzero(~centred)
-        raw_c = pm.Normal(f"{name}_centered", mu, sigma, shape=len(idx_c))
-        z = pm.Normal(f"{name}_offset", 0.0, 1.0, shape=len(idx_n))
-        value = pt.zeros(n)
-        value = pt.set_subtensor(value[idx_c], raw_c)
-        value = pt.set_subtensor(value[idx_n], mu + sigma * z)
+        value = self._hierarchical(name, mu, sigma, "cohort")
         return pm.Deterministic(name, value, dims="cohort")
+
+    def centring(self) -> dict:
+        """``{effects name: ndarray of float}``, 1.0 for each level sampled centred and 0.0 for
+        each level sampled non-centred (``spec.parametrization``), for every hierarchical term
+        the model has: the cohort vectors under partial pooling (``"logit_rate"``,
+        ``"log_lag_loc"``), the formulas' group terms (``"logit_rate_1_by_platform"``) and
+        random walks (``"logit_rate_rw_week_step"``, one value for all steps). The model reads
+        them as ``pm.Data`` (``centring_<effects>``), so models that differ only in
+        parametrization share one compiled model."""
+        par = self.spec.parametrization
+        out = {key: np.array([v == "centered" for v in par[key]], dtype=float)
+               for key in GROUPS if key in par}
+        for design in self.designs.values():
+            for term in design.groups:
+                out[f"{design.raw}_{term.name.replace('|', '_by_')}"] = np.array(
+                    [v == "centered" for v in par[f"{design.raw}:{term.name}"]], dtype=float)
+            for walk in design.walks:
+                out[f"{design.raw}_rw_{walk.period}_step"] = np.array(
+                    par[f"{design.raw}:rw({walk.period})"] == ("centered",), dtype=float)
+        return out
+
+    def _hierarchical(self, effects: str, mu, sigma, dims: str | None = None, shape=None):
+        """Effects ``effects`` ~ Normal(mu, sigma) per level, each level centred or non-centred
+        as :meth:`centring` says, in one form whose graph does not depend on which: with
+        w = 1 (centred) or 0 (non-centred) per level, the free variable ``<effects>_raw`` is
+        Normal(w·mu, w·sigma + 1 − w) and the effect is (1 − w)·mu + ((1 − w)·sigma + w)·raw,
+        i.e. raw itself where centred and mu + sigma·raw where not (the two forms of
+        Papaspiliopoulos, Roberts & Sköld 2007, "A general framework for the parametrization
+        of hierarchical models", Stat. Sci. 22, with their weight fixed at 0 or 1 per level).
+        Returns the effects tensor."""
+        w = pm.Data(f"centring_{effects}", self.centring()[effects])
+        raw = pm.Normal(f"{effects}_raw", w * mu, w * sigma + (1.0 - w), dims=dims, shape=shape)
+        return (1.0 - w) * mu + ((1.0 - w) * sigma + w) * raw
 
     def _lag_param(self, param):
         """A lag parameter besides the location (:class:`~bayesconv.lags.LagParam`), per cohort.
@@ -306,28 +330,14 @@ class ModelBuilder:
         for term in design.groups:
             key = term.name.replace("|", "_by_")
             sd = pm.HalfNormal(f"{raw}_sd_{key}", p[f"{raw}_sd"])
-            centred = np.array([c == "centered" for c in
-                                self.spec.parametrization[f"{raw}:{term.name}"]])
-            n = len(term.levels)
-            if centred.all():
-                b = pm.Normal(f"{raw}_{key}", 0.0, sd, dims=term.factor)
-            else:
-                z = pm.Normal(f"{raw}_{key}_offset", 0.0, 1.0, shape=int((~centred).sum()))
-                value = pt.zeros(n)
-                value = pt.set_subtensor(value[np.flatnonzero(~centred)], sd * z)
-                if centred.any():
-                    raw_c = pm.Normal(f"{raw}_{key}_centered", 0.0, sd, shape=int(centred.sum()))
-                    value = pt.set_subtensor(value[np.flatnonzero(centred)], raw_c)
-                b = pm.Deterministic(f"{raw}_{key}", value, dims=term.factor)
+            b = pm.Deterministic(f"{raw}_{key}",
+                                 self._hierarchical(f"{raw}_{key}", 0.0, sd, term.factor),
+                                 dims=term.factor)
             eta = eta + pt.dot(term.Z, b)
         for walk in design.walks:
             sd = pm.HalfNormal(f"{raw}_rw_sd_{walk.period}", p[f"{raw}_rw_sd"])
-            n_steps = len(walk.levels) - 1
-            if self.spec.parametrization[f"{raw}:rw({walk.period})"] == ("centered",):
-                steps = pm.Normal(f"{raw}_rw_{walk.period}_step", 0.0, sd, shape=n_steps)
-            else:
-                steps = sd * pm.Normal(f"{raw}_rw_{walk.period}_step_offset", 0.0, 1.0,
-                                       shape=n_steps)
+            steps = self._hierarchical(f"{raw}_rw_{walk.period}_step", 0.0, sd,
+                                       shape=len(walk.levels) - 1)
             w = pm.Deterministic(f"{raw}_rw_{walk.period}",
                                  pt.concatenate([pt.zeros(1), pt.cumsum(steps)]),
                                  dims=walk.period)

@@ -158,8 +158,9 @@ def _ess_remedy(n_draws: int, ess: float) -> str:
 
 
 #: Variables looked at when localising divergences: the free parameters and the per-cohort
-#: quantities; per-cell copies and standardised offsets (N(0, 1) by construction) are skipped.
-_SKIP_SUFFIXES = ("_cell", "_offset")
+#: quantities; per-cell copies and the sampled forms of hierarchical effects (``<effects>_raw``:
+#: the effects where centred, standardised offsets, N(0, 1) a priori, where not) are skipped.
+_SKIP_SUFFIXES = ("_cell", "_raw")
 #: Largest number of elements of one variable that is localised.
 _MAX_ELEMENTS = 64
 
@@ -203,7 +204,8 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray, *,
     Parameters
     ----------
     post : xarray.Dataset
-        Posterior draws, dims (chain, draw, ...).
+        Posterior draws, dims (chain, draw, ...); ``post.attrs["noncentered"]`` (written by
+        the fit) lists, comma-separated, the hierarchical terms with a non-centred level.
     diverging : xarray.DataArray of bool, dims (chain, draw)
     target_accept : float, optional
         The fit's NUTS target acceptance rate: the remedies suggest the next one
@@ -260,7 +262,7 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray, *,
     term = _sd_term(name)
     if term is not None and side == "small":
         key, effects = term
-        noncentred = f"{effects}_offset" in post
+        noncentred = effects in post.attrs.get("noncentered", "").split(",")
         switch = ("parametrization='centered' (this term is non-centred)" if noncentred else
                   "parametrization='noncentered' (this term is centred)")
         return where, (f"{label} is a between-group (or random-walk) sd and the divergent draws "
