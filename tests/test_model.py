@@ -29,21 +29,33 @@ def test_auto_pools_partially_from_six_cohorts(n, expect):
     assert resolve_pooling("partial", n) == "partial"
 
 
-def test_partial_pooling_structure(sim, py_mode):
-    model = bc.ConversionModel(_data(sim), pooling="partial")
+@pytest.fixture(scope="module")
+def sim6():
+    return bc.simulate(n_units=[400, 300, 30, 400, 300, 30],
+                       eventual_rate=[0.3, 0.5, 0.4, 0.2, 0.6, 0.4],
+                       lag_loc=[5.0, 8.0, 6.0, 4.0, 10.0, 6.0], lag_shape=2.0, random_seed=1,
+                       enrollment=30, followup=30)
+
+
+def test_partial_pooling_structure(sim6, sim, py_mode):
+    model = bc.ConversionModel(_data(sim6))
     m = model.pymc_model
-    assert model.spec.pooling == "partial"
-    assert list(m.coords["cohort"]) == ["A", "B", "C"]
+    assert model.spec.pooling == "partial"    # "auto" with 6 cohorts
+    assert list(m.coords["cohort"]) == list("ABCDEF")
     names = {v.name for v in m.free_RVs}
-    # rates differ between cohorts (90% lower bound of their sd 0.33) more than the large
-    # cohorts' noise (se 0.11, 0.12: centred); the 30-unit cohort C (se 0.39) is too noisy to
-    # stand on its own data (non-centred). Lag locations: bound 0.108, se 0.118 / 0.099 / 0.40
-    assert model.spec.parametrization["logit_rate"] == ("centered", "centered", "noncentered")
-    assert model.spec.parametrization["log_lag_loc"] == ("noncentered", "centered", "noncentered")
+    # rates differ between cohorts far more than any cohort's noise: all centred; the lag
+    # locations of the 30-unit cohorts C and F are too noisy to stand on their own data
+    assert model.spec.parametrization["logit_rate"] == ("centered",) * 6
+    assert model.spec.parametrization["log_lag_loc"] == ("centered", "centered", "noncentered") * 2
     assert {"mu_logit_rate", "sigma_logit_rate", "logit_rate_raw", "log_lag_loc_raw",
             "log_lag_shape"} <= names
-    assert model.centring()["logit_rate"].tolist() == [1.0, 1.0, 0.0]
-    assert "mu_log_lag_shape" not in names  # the shape is not pooled
+    assert model.centring()["log_lag_loc"].tolist() == [1.0, 1.0, 0.0] * 2
+    # with fewer than 6 cohorts (partial pooling forced) a parameter's cohorts are centred
+    # whole or not at all: per cohort the rule would give (c, c, n) and (n, c, n) here
+    three = bc.ConversionModel(_data(sim), pooling="partial")
+    assert all(v == "noncentered" for g in three.spec.parametrization.values() for v in g)
+    # the shapes share a learned mean, their spread is the fixed prior value (no sd variable)
+    assert "mu_log_lag_shape" in names and "sigma_log_lag_shape" not in names
     for det in ("eventual_rate", "lag_loc", "lag_shape"):
         assert m.named_vars_to_dims[det] == ("cohort",)
     point = m.initial_point()
@@ -57,29 +69,51 @@ def test_forced_parametrization(sim, par, expect):
     assert model.centring()["logit_rate"].tolist() == [expect] * 3
 
 
-def test_each_level_has_the_density_of_its_parametrization(sim, py_mode):
+def test_each_level_has_the_density_of_its_parametrization(sim6, py_mode):
     """A centred level's sampled value is Normal(mu, sigma), a non-centred one's Normal(0, 1)
     (the effect then mu + sigma * value); checked against scipy at a random point."""
     from scipy import stats
 
-    model = bc.ConversionModel(_data(sim), pooling="partial")
+    model = bc.ConversionModel(_data(sim6))
     m = model.pymc_model
-    w = model.centring()["logit_rate"]
+    w = model.centring()["log_lag_loc"]
     assert 0 < w.sum() < len(w)          # the sim's cohorts are mixed
     rng = np.random.default_rng(3)
     point = {v.name: rng.normal(0, 0.5, size=np.shape(m.initial_point()[v.name]))
              for v in m.value_vars}
-    raw = m["logit_rate_raw"]
+    raw = m["log_lag_loc_raw"]
     got = m.compile_fn(m.logp(vars=[raw], sum=False)[0], inputs=m.value_vars, mode=py_mode,
                        on_unused_input="ignore")(point)
-    mu, sigma = point["mu_logit_rate"], np.exp(point["sigma_logit_rate_log__"])
-    x = point["logit_rate_raw"]
+    mu, sigma = point["mu_log_lag_loc"], np.exp(point["sigma_log_lag_loc_log__"])
+    x = point["log_lag_loc_raw"]
     want = np.where(w == 1, stats.norm.logpdf(x, mu, sigma), stats.norm.logpdf(x))
     np.testing.assert_allclose(got, want, rtol=1e-12)
-    [effect] = m.replace_rvs_by_values([m["logit_rate"]])
+    [effect] = m.replace_rvs_by_values([m["log_lag_loc"]])
     effect = m.compile_fn(effect, inputs=m.value_vars, mode=py_mode,
                           on_unused_input="ignore")(point)
     np.testing.assert_allclose(effect, np.where(w == 1, x, mu + sigma * x), rtol=1e-12)
+
+
+def test_partial_pooling_shares_the_lag_shapes_mean_with_a_fixed_spread(sim, py_mode):
+    """log k_g ~ Normal(mu_k, log_lag_shape_spread), mu_k ~ Normal(0, 1): checked against
+    scipy at a random point, and the spread follows the prior override."""
+    from scipy import stats
+
+    for spread in (0.6, 0.3):
+        model = bc.ConversionModel(_data(sim), pooling="partial",
+                                   priors={"log_lag_shape_spread": spread})
+        m = model.pymc_model
+        rng = np.random.default_rng(4)
+        point = {v.name: rng.normal(0, 0.5, size=np.shape(m.initial_point()[v.name]))
+                 for v in m.value_vars}
+        got = m.compile_fn(m.logp(vars=[m["log_lag_shape"], m["mu_log_lag_shape"]], sum=False),
+                           inputs=m.value_vars, mode=py_mode, on_unused_input="ignore")(point)
+        mu, x = point["mu_log_lag_shape"], point["log_lag_shape"]
+        np.testing.assert_allclose(got[0], stats.norm.logpdf(x, mu, spread), rtol=1e-12)
+        np.testing.assert_allclose(got[1], stats.norm.logpdf(mu, 0.0, 1.0), rtol=1e-12)
+    # without pooling the shapes stay independent Normal(0, 1)
+    free = {v.name for v in bc.ConversionModel(_data(sim), pooling="none").pymc_model.free_RVs}
+    assert "log_lag_shape" in free and "mu_log_lag_shape" not in free
 
 
 def test_parametrization_is_data_not_structure(sim):
@@ -109,12 +143,26 @@ def test_parametrization_rule_on_both_regimes():
     # 1985-1989: every complaint resolved (KM end = 1), so its logit estimate is unbounded
     assert par["logit_rate"] == ("noncentered",) + ("centered",) * 6
     # mixed: a tiny cohort among large distinct ones is non-centred
-    ev = bc.simulate(n_units=[3000, 3000, 3000, 1], eventual_rate=[0.2, 0.5, 0.8, 0.5],
-                     lag_loc=[3.0, 10.0, 30.0, 10.0], random_seed=2, resolution="D",
+    ev = bc.simulate(n_units=[3000] * 5 + [1], eventual_rate=[0.2, 0.5, 0.8, 0.35, 0.65, 0.5],
+                     lag_loc=[3.0, 10.0, 30.0, 5.0, 20.0, 10.0], random_seed=2, resolution="D",
                      enrollment=60, followup=60)
     par = choose_parametrization(_data(ev))
-    assert par["logit_rate"] == ("centered", "centered", "centered", "noncentered")
-    assert par["log_lag_loc"][3] == "noncentered"
+    assert par["logit_rate"] == ("centered",) * 5 + ("noncentered",)
+    assert par["log_lag_loc"] == ("centered",) * 5 + ("noncentered",)
+    # the same without two of the large cohorts: too few cohorts to centre some and not others
+    four = _data(ev[ev["cohort"].isin(["A", "B", "C", "F"])].assign(
+        cohort=lambda e: e["cohort"].cat.remove_unused_categories()))
+    assert set(sum(choose_parametrization(four).values(), ())) == {"noncentered"}
+
+
+def test_few_level_group_terms_are_centred_whole_or_not_at_all():
+    from bayesconv.model.design import _whole_if_few
+
+    c, n = "centered", "noncentered"
+    assert _whole_if_few((c, c, c)) == (c, c, c)
+    assert _whole_if_few((c, n, n)) == (n, n, n)   # a centred level beside non-centred ones
+    assert _whole_if_few((n,) * 3) == (n,) * 3
+    assert _whole_if_few((c, n) * 3) == (c, n) * 3   # 6 levels: per level
 
 
 def test_tau_lower_bound_matches_metafor_q_profile():
@@ -211,12 +259,12 @@ def test_model_rejects_non_data():
 FAMILY_VARS = {
     # free variables besides the eventual rate and the lag location, by pooling
     "exponential": {"none": set(), "partial": set(), "complete": set()},
-    "weibull": {"none": {"log_lag_shape"}, "partial": {"log_lag_shape"},
+    "weibull": {"none": {"log_lag_shape"}, "partial": {"log_lag_shape", "mu_log_lag_shape"},
                 "complete": {"log_lag_shape_all"}},
-    "lognormal": {"none": {"log_lag_shape"}, "partial": {"log_lag_shape"},
+    "lognormal": {"none": {"log_lag_shape"}, "partial": {"log_lag_shape", "mu_log_lag_shape"},
                   "complete": {"log_lag_shape_all"}},
     "gengamma": {"none": {"log_lag_shape", "lag_q_all"},
-                 "partial": {"log_lag_shape", "lag_q_all"},
+                 "partial": {"log_lag_shape", "mu_log_lag_shape", "lag_q_all"},
                  "complete": {"log_lag_shape_all", "lag_q_all"}},
 }
 

@@ -53,16 +53,19 @@ class ModelBuilder:
 
         logit c_g      ~ Normal(μ_c, σ_c),   μ_c ~ Normal(0, 1.5),   σ_c ~ HalfNormal(1)
         log(m_g / s)   ~ Normal(μ_m, σ_m),   μ_m ~ Normal(0, 2),     σ_m ~ HalfNormal(1)
-        log k_g        ~ Normal(0, 1)        (not pooled)
+        log k_g        ~ Normal(μ_k, 0.6),   μ_k ~ Normal(0, 1)      (spread fixed)
         q              ~ Normal(0, 1)        (generalized gamma only; one for all cohorts)
 
     where s is ``time_scale``, the count-weighted median observed conversion time, so the priors
     are the same in any time unit (fitting in hours or days gives the same posterior in
-    calendar time). The lag shape has independent priors: pooled, it produced funnels (tens to
-    hundreds of divergences on simulated cohorts of very different sizes) in both the centred
-    and non-centred forms, because the shape is weakly identified relative to how little shapes
-    differ between cohorts; the eventual rate and the lag location, which small cohorts need to
-    borrow, are pooled. This is the mixture cure model of Boag (1949) and Berkson & Gage (1952) with
+    calendar time). The lag shapes share a learned mean but their spread is fixed
+    (``log_lag_shape_spread``): with a learned spread they produced funnels (tens to hundreds
+    of divergences on simulated cohorts of very different sizes) in both the centred and
+    non-centred forms, because the shape is weakly identified relative to how little shapes
+    differ between cohorts; with independent Normal(0, 1) priors the shape of a cohort with a
+    handful of conversions wandered to 10–20, where the lag location's conditional posterior
+    narrows like a funnel and NUTS diverged (``validation/sampling.md``). Without pooling
+    (``"none"``) each cohort's log k_g ~ Normal(0, 1) independently. This is the mixture cure model of Boag (1949) and Berkson & Gage (1952) with
     a hierarchical prior across cohorts (Gelman et al. 2013, *Bayesian Data Analysis*, ch. 5).
 
     Parameters
@@ -300,11 +303,21 @@ class ModelBuilder:
     def _lag_param(self, param):
         """A lag parameter besides the location (:class:`~bayesconv.lags.LagParam`), per cohort.
 
-        Not pooled hierarchically (see the class docstring): one independent value per cohort
-        (``pooling="none"``/``"partial"``) or one for all (``"complete"``, or a ``shared``
-        parameter such as the generalized gamma's ``q``). Positive parameters are sampled on
+        Under ``pooling="partial"`` one value per cohort around a learned population mean
+        with the fixed spread ``<prior>_spread`` (see the class docstring; centred, as a fixed
+        spread has no funnel); under ``"none"`` one independent value per cohort; one for all
+        under ``"complete"`` or for a ``shared`` parameter such as the generalized gamma's
+        ``q``. Positive parameters are sampled on
         the log scale (``log_<var>``); the parameter itself is the per-cohort variable ``var``.
         """
+        if self.spec.pooling == "partial" and not param.shared:
+            # population mean learned, spread across cohorts fixed (no sd, so no funnel)
+            prior = self.spec.priors[param.prior]
+            mu = pm.Normal(f"mu_{param.prior}", prior["mu"], prior["sigma"])
+            raw = pm.Normal(param.prior, mu, self.spec.priors[f"{param.prior}_spread"],
+                            dims="cohort")
+            return pm.Deterministic(param.var, pt.exp(raw) if param.positive else raw,
+                                    dims="cohort")
         pooling = "complete" if (param.shared or self.spec.pooling == "complete") else "none"
         if not param.positive:
             return self._cohort_vector(param.var, param.prior, pooling)

@@ -123,8 +123,12 @@ def choose_parametrization(data: ConversionData) -> dict:
     centred cohorts whose se was close to a spread the posterior often put lower, and those
     fits diverged in the funnel (``validation/sampling.md``). Homogeneous cohorts (τ_L = 0) are all
     non-centred; large, distinct cohorts (the NYC complaints buckets) are centred, which there
-    cuts NUTS steps per draw about tenfold. The estimates ignore censoring; they only need to
-    tell "cohorts differ more than their noise" from "cohorts look alike".
+    cuts NUTS steps per draw about tenfold. With fewer than :data:`MIN_PARTIAL_COHORTS`
+    cohorts (partial pooling forced) a parameter's cohorts are centred only where every one
+    qualifies, else non-centred throughout (:func:`choose_term_centring` says why). The
+    estimates
+    ignore censoring; they only need to tell "cohorts differ more than their noise" from
+    "cohorts look alike".
 
     Parameters
     ----------
@@ -135,7 +139,8 @@ def choose_parametrization(data: ConversionData) -> dict:
     dict mapping "logit_rate" and "log_lag_loc" to a tuple of "centered" / "noncentered" per
     cohort.
     """
-    return _centring(data, data.cohort, data.n_cohorts)
+    return {key: _whole_if_few(levels)
+            for key, levels in _centring(data, data.cohort, data.n_cohorts).items()}
 
 
 def _rough_estimates(data: ConversionData, codes: np.ndarray, n: int) -> dict:
@@ -186,7 +191,12 @@ def choose_term_centring(data: ConversionData, design, term, parametrization: st
     same rule with each level's rough slope estimate: the weighted least-squares slope, on
     ``x``, of the rough estimates of the level's cells (weights 1/se²), and its standard
     error. Group terms of the other parameters are non-centred (their levels are rarely
-    pinned by their own data).
+    pinned by their own data). A term of fewer than :data:`MIN_PARTIAL_COHORTS` levels is
+    centred only where every level qualifies, else non-centred throughout: in a 3-segment
+    slope term with one level centred, the divergent draws sat at slope sds of 0.005–0.03
+    (9 divergences; 1 with the slope term non-centred throughout, ``validation/sampling.md``),
+    while a 3-segment model whose terms had every level centred sampled cleanly and diverged
+    (15) with them non-centred.
     ``parametrization`` "centered" or "noncentered" forces one form.
 
     Returns
@@ -200,7 +210,7 @@ def choose_term_centring(data: ConversionData, design, term, parametrization: st
         return ("noncentered",) * n
     if term.intercept:
         level_of_cell = np.argmax(term.Z != 0, axis=1)
-        return _centring(data, level_of_cell[data.cell], n)[design.raw]
+        return _whole_if_few(_centring(data, level_of_cell[data.cell], n)[design.raw])
     if term.factor not in data.cells.columns:  # e.g. (x | a:b): no column to split cells by
         return ("noncentered",) * n
     # a slope (x | g): per level, the weighted least-squares slope of the cells' rough
@@ -220,8 +230,17 @@ def choose_term_centring(data: ConversionData, design, term, parametrization: st
         slope_se[g] = 1.0 / np.sqrt(sxx)
     ok = np.isfinite(slope_se)
     tau = _tau_lower(slope[ok], slope_se[ok])
-    return tuple("centered" if (o and s_ < tau) else "noncentered"
-                 for o, s_ in zip(ok, slope_se, strict=True))
+    return _whole_if_few(tuple("centered" if (o and s_ < tau) else "noncentered"
+                               for o, s_ in zip(ok, slope_se, strict=True)))
+
+
+def _whole_if_few(levels: tuple) -> tuple:
+    """A term (cohorts or a formula's group term) of fewer than :data:`MIN_PARTIAL_COHORTS` levels is centred throughout
+    or not at all: non-centred unless every level qualifies for centring. With few levels
+    the term's sd can reach 0, and a centred level beside non-centred ones then funnels."""
+    if len(levels) >= MIN_PARTIAL_COHORTS or all(v == "centered" for v in levels):
+        return levels
+    return ("noncentered",) * len(levels)
 
 
 def choose_walk_centring(data: ConversionData, design, walk, parametrization: str = "auto"

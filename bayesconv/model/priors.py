@@ -18,6 +18,8 @@ DEFAULT_PRIORS: dict = {
     "log_lag_loc_sd": 1.0,
     # log(lag shape) of each cohort: centred on 1 (exponential), 0.14 to 7 at 2 sd
     "log_lag_shape": {"mu": 0.0, "sigma": 1.0},
+    # partial pooling: the cohorts' log lag shapes ~ Normal(that mean, this sd), the sd fixed
+    "log_lag_shape_spread": 0.6,
     # generalized gamma only: q, shared by all cohorts; 0 log-normal, 1 Weibull, sigma gamma
     "lag_q": {"mu": 0.0, "sigma": 1.0},
     # --- formulas (bayesconv.model.formula). The intercept of a parameter's formula takes the
