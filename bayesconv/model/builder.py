@@ -65,8 +65,9 @@ class ModelBuilder:
     differ between cohorts; with independent Normal(0, 1) priors the shape of a cohort with a
     handful of conversions wandered to 10–20, where the lag location's conditional posterior
     narrows like a funnel and NUTS diverged (``validation/sampling.md``). Without pooling
-    (``"none"``) each cohort's log k_g ~ Normal(0, 1) independently. This is the mixture cure model of Boag (1949) and Berkson & Gage (1952) with
-    a hierarchical prior across cohorts (Gelman et al. 2013, *Bayesian Data Analysis*, ch. 5).
+    (``"none"``) each cohort's log k_g ~ Normal(0, 1) independently. This is the mixture cure
+    model of Boag (1949) and Berkson & Gage (1952) with a hierarchical prior across cohorts
+    (Gelman et al. 2013, *Bayesian Data Analysis*, ch. 5).
 
     Parameters
     ----------
@@ -307,8 +308,8 @@ class ModelBuilder:
         with the fixed spread ``<prior>_spread`` (see the class docstring; centred, as a fixed
         spread has no funnel); under ``"none"`` one independent value per cohort; one for all
         under ``"complete"`` or for a ``shared`` parameter such as the generalized gamma's
-        ``q``. Positive parameters are sampled on
-        the log scale (``log_<var>``); the parameter itself is the per-cohort variable ``var``.
+        ``q``. Positive parameters are sampled on the log scale (``log_<var>``); the
+        parameter itself is the per-cohort variable ``var``.
         """
         if self.spec.pooling == "partial" and not param.shared:
             # population mean learned, spread across cohorts fixed (no sd, so no funnel)

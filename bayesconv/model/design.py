@@ -45,8 +45,8 @@ def resolve_pooling(pooling: str, n_cohorts: int) -> str:
     cleanly: in the first calibration study (target_accept 0.9, times read as exact) 3- to
     5-cohort fits diverged in 6 of 11, 4 of 16 and 6 of 12 data sets, 6- to 8-cohort fits in
     none; at 0.95 with the interval reading 3 of the first 4 three-cohort fits still did,
-    and refitting them without pooling removed every divergence (``validation/sampling.md``). The usual
-    advice for random effects over so few levels is to treat them as fixed (Bolker et al.
+    and refitting them without pooling removed every divergence
+    (``validation/sampling.md``). The usual advice for random effects over so few levels is to treat them as fixed (Bolker et al.
     2009, "Generalized linear mixed models: a practical guide for ecology and evolution",
     TREE 24: at least 5–6 levels). With two cohorts (a plain A/B test) independent priors
     also do not shrink the difference a readout measures. ``pooling="partial"`` still pools
@@ -121,14 +121,13 @@ def choose_parametrization(data: ConversionData) -> dict:
     data pin it more tightly than cohorts differ even at the low end of what the spread may
     be. The point estimate (DerSimonian & Laird 1986) was used before: with 3 cohorts it
     centred cohorts whose se was close to a spread the posterior often put lower, and those
-    fits diverged in the funnel (``validation/sampling.md``). Homogeneous cohorts (τ_L = 0) are all
-    non-centred; large, distinct cohorts (the NYC complaints buckets) are centred, which there
+    fits diverged in the funnel (``validation/sampling.md``). Homogeneous cohorts (τ_L = 0)
+    are all non-centred; large, distinct cohorts (the NYC complaints buckets) are centred, which there
     cuts NUTS steps per draw about tenfold. With fewer than :data:`MIN_PARTIAL_COHORTS`
     cohorts (partial pooling forced) a parameter's cohorts are centred only where every one
     qualifies, else non-centred throughout (:func:`choose_term_centring` says why). The
-    estimates
-    ignore censoring; they only need to tell "cohorts differ more than their noise" from
-    "cohorts look alike".
+    estimates ignore censoring; they only need to tell "cohorts differ more than their
+    noise" from "cohorts look alike".
 
     Parameters
     ----------
