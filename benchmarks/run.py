@@ -205,7 +205,7 @@ def fit_plain_pymc(data, *, draws, tune, chains, seed, pooling="auto", target_ac
     if target_accept is None:  # bayesconv's default, for a like-for-like comparison
         from bayesconv.inference.model import default_target_accept
 
-        target_accept = default_target_accept(ref.hierarchy_sizes)
+        target_accept = default_target_accept(ref.hierarchy_sizes, ref.tied_sizes)
     t1 = time.perf_counter()
     with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
         idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=_cores(chains),

@@ -111,9 +111,35 @@ def test_partial_pooling_shares_the_lag_shapes_mean_with_a_fixed_spread(sim, py_
         mu, x = point["mu_log_lag_shape"], point["log_lag_shape"]
         np.testing.assert_allclose(got[0], stats.norm.logpdf(x, mu, spread), rtol=1e-12)
         np.testing.assert_allclose(got[1], stats.norm.logpdf(mu, 0.0, 1.0), rtol=1e-12)
-    # without pooling the shapes stay independent Normal(0, 1)
-    free = {v.name for v in bc.ConversionModel(_data(sim), pooling="none").pymc_model.free_RVs}
-    assert "log_lag_shape" in free and "mu_log_lag_shape" not in free
+
+
+def test_no_pooling_ties_the_lags_and_leaves_the_eventual_rates_independent(sim, py_mode):
+    """pooling="none": logit c_g ~ Normal(0, 1.5) independently; log(m_g / s) ~ Normal(mu_m,
+    log_lag_loc_spread), mu_m ~ Normal(0, 2); log k_g ~ Normal(mu_k, 0.6), mu_k ~ Normal(0,
+    1); checked against scipy at a random point. One cohort has nothing to tie."""
+    from scipy import stats
+
+    model = bc.ConversionModel(_data(sim), pooling="none", priors={"log_lag_loc_spread": 0.7})
+    m = model.pymc_model
+    assert {v.name for v in m.free_RVs} == {"logit_rate", "mu_log_lag_loc", "log_lag_loc",
+                                            "mu_log_lag_shape", "log_lag_shape"}
+    rng = np.random.default_rng(5)
+    point = {v.name: rng.normal(0, 0.5, size=np.shape(m.initial_point()[v.name]))
+             for v in m.value_vars}
+    names = ["logit_rate", "log_lag_loc", "mu_log_lag_loc", "log_lag_shape", "mu_log_lag_shape"]
+    got = m.compile_fn(m.logp(vars=[m[n] for n in names], sum=False), inputs=m.value_vars,
+                       mode=py_mode, on_unused_input="ignore")(point)
+    want = [stats.norm.logpdf(point["logit_rate"], 0.0, 1.5),
+            stats.norm.logpdf(point["log_lag_loc"], point["mu_log_lag_loc"], 0.7),
+            stats.norm.logpdf(point["mu_log_lag_loc"], 0.0, 2.0),
+            stats.norm.logpdf(point["log_lag_shape"], point["mu_log_lag_shape"], 0.6),
+            stats.norm.logpdf(point["mu_log_lag_shape"], 0.0, 1.0)]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+    one = sim[sim["cohort"] == sim["cohort"].iloc[0]].copy()
+    one["cohort"] = one["cohort"].cat.remove_unused_categories()
+    free = {v.name for v in bc.ConversionModel(_data(one), pooling="none").pymc_model.free_RVs}
+    assert free == {"logit_rate", "log_lag_loc", "log_lag_shape"}
 
 
 def test_parametrization_is_data_not_structure(sim):
@@ -259,11 +285,13 @@ def test_model_rejects_non_data():
 FAMILY_VARS = {
     # free variables besides the eventual rate and the lag location, by pooling
     "exponential": {"none": set(), "partial": set(), "complete": set()},
-    "weibull": {"none": {"log_lag_shape"}, "partial": {"log_lag_shape", "mu_log_lag_shape"},
+    "weibull": {"none": {"log_lag_shape", "mu_log_lag_shape"},
+                "partial": {"log_lag_shape", "mu_log_lag_shape"},
                 "complete": {"log_lag_shape_all"}},
-    "lognormal": {"none": {"log_lag_shape"}, "partial": {"log_lag_shape", "mu_log_lag_shape"},
+    "lognormal": {"none": {"log_lag_shape", "mu_log_lag_shape"},
+                  "partial": {"log_lag_shape", "mu_log_lag_shape"},
                   "complete": {"log_lag_shape_all"}},
-    "gengamma": {"none": {"log_lag_shape", "lag_q_all"},
+    "gengamma": {"none": {"log_lag_shape", "mu_log_lag_shape", "lag_q_all"},
                  "partial": {"log_lag_shape", "mu_log_lag_shape", "lag_q_all"},
                  "complete": {"log_lag_shape_all", "lag_q_all"}},
 }
@@ -276,7 +304,7 @@ def test_every_family_and_pooling_builds(sim, lag, pooling, py_mode):
     model = bc.ConversionModel(_data(sim), lag=lag, pooling=pooling, parametrization="noncentered")
     m = model.pymc_model
     free = {v.name for v in m.free_RVs}
-    base = {"none": {"logit_rate", "log_lag_loc"},
+    base = {"none": {"logit_rate", "log_lag_loc", "mu_log_lag_loc"},
             "partial": {"mu_logit_rate", "sigma_logit_rate", "logit_rate_raw",
                         "mu_log_lag_loc", "sigma_log_lag_loc", "log_lag_loc_raw"},
             "complete": {"logit_rate_all", "log_lag_loc_all"}}[pooling]
@@ -302,8 +330,14 @@ def test_default_target_accept_follows_the_hierarchy(sim):
     assert default_target_accept(three.hierarchy_sizes) == 0.95
     two = sim[sim["cohort"] != "C"].copy()
     two["cohort"] = two["cohort"].cat.remove_unused_categories()
-    assert bc.ConversionModel(_data(two)).hierarchy_sizes == {}
-    assert default_target_accept({}) == 0.8
+    ab = bc.ConversionModel(_data(two))
+    assert ab.hierarchy_sizes == {}
+    # without pooling the lags are tied (learned mean, fixed spread): 0.9; nothing tied: 0.8
+    assert ab.tied_sizes == {"log_lag_loc": 2, "log_lag_shape": 2}
+    assert default_target_accept(ab.hierarchy_sizes, ab.tied_sizes) == 0.9
+    assert bc.ConversionModel(_data(two), lag="exponential").tied_sizes == {"log_lag_loc": 2}
+    assert bc.ConversionModel(_data(two), pooling="complete").tied_sizes == {}
+    assert default_target_accept({}, {}) == default_target_accept({}) == 0.8
     many = bc.simulate(n_units=[200] * 7, eventual_rate=0.3, lag_loc=5.0, lag_shape=2.0,
                        enrollment=20, followup=20, random_seed=2)
     seven = bc.ConversionModel(_data(many))

@@ -48,7 +48,8 @@ class ConversionModel(ModelBuilder):
         target_accept : float, optional
             NUTS target acceptance rate; default :func:`default_target_accept` of the
             model's hierarchical terms: 0.95 when one has fewer than 6 levels, 0.9 for other
-            hierarchical models, 0.8 without partial pooling. Kept in
+            hierarchical models and for several cohorts without pooling (their lags are tied),
+            0.8 for one cohort or complete pooling. Kept in
             ``result.posterior.attrs["target_accept"]`` (the tuning steps in ``"tune"``).
         sampler_kwargs : dict, optional
             Further keyword arguments for ``nutpie.sample`` or ``pymc.sample``. nutpie's
@@ -81,7 +82,7 @@ class ConversionModel(ModelBuilder):
             An eventual rate the follow-up barely identifies.
         """
         if target_accept is None:
-            target_accept = default_target_accept(self.hierarchy_sizes)
+            target_accept = default_target_accept(self.hierarchy_sizes, self.tied_sizes)
         return fit_model(self, draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                          sampler=sampler, progressbar=progressbar, method=method, cores=cores,
                          target_accept=target_accept, sampler_kwargs=sampler_kwargs)
@@ -110,19 +111,25 @@ class ConversionModel(ModelBuilder):
 FEW_LEVELS = 6
 
 
-def default_target_accept(hierarchy_sizes: dict) -> float:
+def default_target_accept(hierarchy_sizes: dict, tied_sizes: dict | None = None) -> float:
     """Default NUTS target acceptance rate for a model's hierarchical terms.
 
     Parameters
     ----------
     hierarchy_sizes : dict
         ``{term: number of levels}``, as :attr:`ConversionModel.hierarchy_sizes`.
+    tied_sizes : dict, optional
+        ``{parameter: number of cohorts}`` of the parameters tied by a learned mean with a
+        fixed spread, as :attr:`ConversionModel.tied_sizes`.
 
     Returns
     -------
     float
-        0.8 without hierarchical terms; 0.95 when a term has fewer than :data:`FEW_LEVELS`
-        levels; 0.9 otherwise. A smaller step changes the cost of a draw, not the
+        0.8 without hierarchical or tied terms (one cohort, complete pooling); 0.95 when a
+        hierarchical term has fewer than :data:`FEW_LEVELS` levels; 0.9 otherwise (tied
+        lags without pooling included: on the 74 calibration data sets with 2–5 cohorts,
+        1 warned fit at 0.9 against 4 at 0.8, for about 10% more sampling time;
+        ``validation/sampling.md``). A smaller step changes the cost of a draw, not the
         posterior. With few levels the between-level sd is weakly identified and its
         posterior reaches the funnel near 0 where NUTS diverges: in the calibration study
         (``validation/calibration.md``, 100 data sets at 0.9) 45% of the 3-cohort fits, 6%
@@ -132,7 +139,7 @@ def default_target_accept(hierarchy_sizes: dict) -> float:
         which costs fewer steps per draw.
     """
     if not hierarchy_sizes:
-        return 0.8
+        return 0.9 if tied_sizes else 0.8
     return 0.95 if min(hierarchy_sizes.values()) < FEW_LEVELS else 0.9
 
 

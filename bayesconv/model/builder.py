@@ -65,9 +65,22 @@ class ModelBuilder:
     differ between cohorts; with independent Normal(0, 1) priors the shape of a cohort with a
     handful of conversions wandered to 10–20, where the lag location's conditional posterior
     narrows like a funnel and NUTS diverged (``validation/sampling.md``). Without pooling
-    (``"none"``) each cohort's log k_g ~ Normal(0, 1) independently. This is the mixture cure
-    model of Boag (1949) and Berkson & Gage (1952) with a hierarchical prior across cohorts
-    (Gelman et al. 2013, *Bayesian Data Analysis*, ch. 5).
+    (``"none"``) the eventual rates have independent priors and the lags are tied the same
+    way, by a learned mean and a fixed spread::
+
+        logit c_g      ~ Normal(0, 1.5)                              (independent)
+        log(m_g / s)   ~ Normal(μ_m, 1.0),   μ_m ~ Normal(0, 2)      (spread fixed)
+        log k_g        ~ Normal(μ_k, 0.6),   μ_k ~ Normal(0, 1)      (spread fixed)
+
+    Independent lag priors (log(m_g / s) ~ Normal(0, 2)) let a cohort with a handful of
+    conversions and a follow-up short of its lag trade a lag tens of times the others' for an
+    eventual rate near 1: a ridge on which 4 chains disagreed (R-hat 1.01–1.025) or NUTS
+    diverged in 13 of 74 calibration data sets with 2–5 cohorts; tied, 4 of the 74 warned, and
+    1 at the default ``target_accept`` of 0.9 for tied lags (``validation/sampling.md``).
+    Marginally each cohort's prior is about the old one (Normal(0, 2.24) and Normal(0,
+    1.17)); the eventual rates, which a readout compares, are not shrunk towards each other.
+    This is the mixture cure model of Boag (1949) and Berkson & Gage (1952) with a
+    hierarchical prior across cohorts (Gelman et al. 2013, *Bayesian Data Analysis*, ch. 5).
 
     Parameters
     ----------
@@ -212,6 +225,29 @@ class ModelBuilder:
             out.update({f"{design.raw}:rw({w.period})": len(w.levels) for w in design.walks})
         return out
 
+    @property
+    def tied_sizes(self) -> dict:
+        """Cohort-level parameters with a learned mean and a fixed spread: ``{prior key:
+        n_cohorts}`` (``"log_lag_loc"`` under ``pooling="none"``, ``"log_lag_shape"`` under
+        ``"none"`` and ``"partial"``, unless a formula replaces them; empty with one cohort).
+        No funnel (the spread is not learned), but a cohort with a handful of conversions
+        then moves along a curved ridge (its lag against its eventual rate, bounded by the
+        other cohorts' lags) that a smaller NUTS step follows without diverging; the fit's
+        default ``target_accept`` reads this."""
+        keys = [("lag_loc", "log_lag_loc")] + [
+            (q.var, q.prior) for q in self.family.extra_params if q.positive and not q.shared]
+        return {prior: self.data.n_cohorts for var, prior in keys
+                if var not in self.designs and self._spread(prior) is not None}
+
+    def _spread(self, prior_key: str, pooling: str | None = None):
+        """The fixed spread of a cohort-level parameter tied by a learned mean, or None (see
+        :meth:`_cohort_vector`)."""
+        pooling = pooling or self.spec.pooling
+        if (pooling == "complete" or (pooling == "partial" and prior_key in GROUPS)
+                or self.data.n_cohorts == 1):
+            return None
+        return self.spec.priors.get(f"{prior_key}_spread")
+
     # ------------------------------------------------------------------ building
     @property
     def pymc_model(self) -> pm.Model:
@@ -253,20 +289,36 @@ class ModelBuilder:
                 **{f"centring_{k}": v for k, v in self.centring().items()}}
 
     def _cohort_vector(self, name: str, prior_key: str, pooling: str | None = None):
-        """A cohort-level parameter on the unconstrained scale, shape (n_cohorts,)."""
+        """A cohort-level parameter on the unconstrained scale, shape (n_cohorts,).
+
+        ``"complete"``: one value for all cohorts. ``"partial"`` for the eventual rate and
+        the lag location: Normal(μ, σ) per cohort with μ and σ learned (centred or not per
+        cohort, :meth:`_hierarchical`). Otherwise, for a parameter with a fixed spread prior
+        (``<prior_key>_spread``: the lag location under ``"none"``, the lag shape under
+        ``"none"`` and ``"partial"``) and more than one cohort: Normal(μ, spread) per cohort,
+        μ learned, centred (a fixed spread has no funnel). Else independent
+        Normal(mu, sigma) priors (the eventual rate under ``"none"``).
+        """
         p = self.spec.priors
         n = self.data.n_cohorts
-        mu0, sd0 = p[prior_key]["mu"], p[prior_key]["sigma"]
+        # float64 constants: PyTensor types a Python float such as 1.5 as float32 (exact), and
+        # log(sigma) then loses ~1e-8 in the log density
+        mu0, sd0 = np.float64(p[prior_key]["mu"]), np.float64(p[prior_key]["sigma"])
         pooling = pooling or self.spec.pooling
         if pooling == "complete":
             value = pm.Normal(f"{name}_all", mu0, sd0)
             return pm.Deterministic(name, pt.ones(n) * value, dims="cohort")
-        if pooling == "none":
+        if pooling == "partial" and prior_key in GROUPS:
+            mu = pm.Normal(f"mu_{name}", mu0, sd0)
+            sigma = pm.HalfNormal(f"sigma_{name}", p[f"{prior_key}_sd"])
+            value = self._hierarchical(name, mu, sigma, "cohort")
+            return pm.Deterministic(name, value, dims="cohort")
+        spread = self._spread(prior_key, pooling)
+        if spread is None:
             return pm.Normal(name, mu0, sd0, dims="cohort")
+        # population mean learned, spread across cohorts fixed (no sd, so no funnel)
         mu = pm.Normal(f"mu_{name}", mu0, sd0)
-        sigma = pm.HalfNormal(f"sigma_{name}", p[f"{prior_key}_sd"])
-        value = self._hierarchical(name, mu, sigma, "cohort")
-        return pm.Deterministic(name, value, dims="cohort")
+        return pm.Normal(name, mu, np.float64(spread), dims="cohort")
 
     def centring(self) -> dict:
         """``{effects name: ndarray of float}``, 1.0 for each level sampled centred and 0.0 for
@@ -304,22 +356,15 @@ class ModelBuilder:
     def _lag_param(self, param):
         """A lag parameter besides the location (:class:`~bayesconv.lags.LagParam`), per cohort.
 
-        Under ``pooling="partial"`` one value per cohort around a learned population mean
-        with the fixed spread ``<prior>_spread`` (see the class docstring; centred, as a fixed
-        spread has no funnel); under ``"none"`` one independent value per cohort; one for all
-        under ``"complete"`` or for a ``shared`` parameter such as the generalized gamma's
-        ``q``. Positive parameters are sampled on the log scale (``log_<var>``); the
-        parameter itself is the per-cohort variable ``var``.
+        Under ``pooling="partial"`` and ``"none"`` one value per cohort around a learned
+        population mean with the fixed spread ``<prior>_spread`` (see the class docstring;
+        centred, as a fixed spread has no funnel), independent values for a parameter without
+        a spread prior; one for all under ``"complete"`` or for a ``shared`` parameter such as
+        the generalized gamma's ``q``. Positive parameters are sampled on the log scale
+        (``log_<var>``); the parameter itself is the per-cohort variable ``var``.
         """
-        if self.spec.pooling == "partial" and not param.shared:
-            # population mean learned, spread across cohorts fixed (no sd, so no funnel)
-            prior = self.spec.priors[param.prior]
-            mu = pm.Normal(f"mu_{param.prior}", prior["mu"], prior["sigma"])
-            raw = pm.Normal(param.prior, mu, self.spec.priors[f"{param.prior}_spread"],
-                            dims="cohort")
-            return pm.Deterministic(param.var, pt.exp(raw) if param.positive else raw,
-                                    dims="cohort")
-        pooling = "complete" if (param.shared or self.spec.pooling == "complete") else "none"
+        pooling = ("complete" if (param.shared or self.spec.pooling == "complete")
+                   else self.spec.pooling)
         if not param.positive:
             return self._cohort_vector(param.var, param.prior, pooling)
         raw = self._cohort_vector(f"log_{param.var}", param.prior, pooling)

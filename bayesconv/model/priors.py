@@ -16,9 +16,15 @@ DEFAULT_PRIORS: dict = {
     # population mean of log(lag location / time_scale): a factor e^2 ≈ 7 per sd either way
     "log_lag_loc": {"mu": 0.0, "sigma": 2.0},
     "log_lag_loc_sd": 1.0,
+    # without pooling (pooling="none"): the cohorts' log lag locations ~ Normal(that mean,
+    # this sd), the sd fixed: lags of one experiment's cohorts are of one order (a factor
+    # e^±2 ≈ 7 at 2 sd), so a cohort with a handful of conversions cannot trade a long lag
+    # for a high eventual rate without bound; its eventual rate keeps an independent prior
+    "log_lag_loc_spread": 1.0,
     # log(lag shape) of each cohort: centred on 1 (exponential), 0.14 to 7 at 2 sd
     "log_lag_shape": {"mu": 0.0, "sigma": 1.0},
-    # partial pooling: the cohorts' log lag shapes ~ Normal(that mean, this sd), the sd fixed
+    # the cohorts' log lag shapes ~ Normal(that mean, this sd), the sd fixed (with and
+    # without pooling)
     "log_lag_shape_spread": 0.6,
     # generalized gamma only: q, shared by all cohorts; 0 log-normal, 1 Weibull, sigma gamma
     "lag_q": {"mu": 0.0, "sigma": 1.0},
