@@ -202,6 +202,11 @@ def _cli_remedy(warning, args, horizon) -> str:
         return (f"the report leads with conversion within {horizon:g} "
                 f"{unit_name(getattr(args, 'time_unit', ''))}, which the follow-up covers")
     if isinstance(warning, ConvergenceWarning):
+        ridge = ("a cohort's conversions pin its conversion by the ages observed but not its "
+                 "lag (its eventual rate and lag location move together): read it by a "
+                 "--horizon inside the follow-up, which the data pin")
+        if warning.pattern == "ridge" and warning.kind != "divergences":
+            return ridge
         if warning.kind == "divergences":
             if not hasattr(args, "target_accept"):
                 return warning.remedy
@@ -214,6 +219,8 @@ def _cli_remedy(warning, args, horizon) -> str:
             if warning.pattern == "lag_shape":
                 return ("a lag shape the conversions barely pin: try --lag exponential"
                         + (f", or {accept}" if accept else ""))
+            if warning.pattern == "ridge":
+                return ridge + (f", or {accept}" if accept else "")
             return accept or ("--target-accept is 0.99 already: simplify the model (fewer "
                               "cohorts or formula terms, --lag exponential)")
         return f"sample longer, e.g. --tune {2 * (args.tune or 500)} --draws {2 * args.draws}"

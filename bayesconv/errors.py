@@ -39,9 +39,11 @@ class DataWarning(BayesconvWarning):
 class ConvergenceWarning(BayesconvWarning):
     """The sampler's output fails a convergence check; do not trust its intervals yet.
 
-    ``kind`` is ``"r_hat"``, ``"ess"`` or ``"divergences"``; ``pattern`` says where
-    divergences sit (:func:`bayesconv.posterior.diagnostics.divergence_pattern`):
-    ``"funnel"``, ``"lag_shape"`` or ``""`` (not localised, or not a divergence warning);
+    ``kind`` is ``"r_hat"``, ``"ess"`` or ``"divergences"``; ``pattern`` says where the
+    trouble sits: for divergences ``"funnel"``, ``"lag_shape"`` or ``"ridge"``
+    (:func:`bayesconv.posterior.diagnostics.divergence_pattern`), for any kind ``"ridge"``
+    when a cohort's eventual rate and lag location are flagged together
+    (:func:`~bayesconv.posterior.diagnostics.ridge_remedy`), else ``""`` (not localised);
     ``next_accept`` the NUTS ``target_accept`` worth trying after divergences (None: the fit's
     was 0.99 already; not meaningful for other kinds).
     """

@@ -93,9 +93,14 @@ def test_divergence_remedy_speaks_in_options_for_each_pattern():
     args = argparse.Namespace(target_accept=None, tune=None, draws=1000)
     text = {p: _cli_remedy(bc.ConvergenceWarning("5 of 4000 draws ...", "API remedy",
                                                  "divergences", p), args, None)
-            for p in ("funnel", "lag_shape", "")}
+            for p in ("funnel", "lag_shape", "ridge", "")}
     assert "funnel" in text["funnel"] and "--formula" in text["funnel"]
     assert "--lag exponential" in text["lag_shape"]
+    assert "--horizon" in text["ridge"]
+    # an R-hat on a cohort's ridge: not "sample longer", which follows the same ridge
+    rhat = _cli_remedy(bc.ConvergenceWarning("R-hat ...", "API remedy", "r_hat", "ridge"),
+                       args, None)
+    assert "--horizon" in rhat and "--draws" not in rhat
     assert text[""] == "raise --target-accept (e.g. 0.95)"
     assert all("API remedy" not in t and "--target-accept" in t for t in text.values())
     # the next step after the fit's own target_accept, and none past 0.99

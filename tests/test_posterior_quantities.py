@@ -230,14 +230,14 @@ def test_identification_flags_lag_beyond_followup():
     assert ident.loc["B", "followup_share"] < 0.05
 
 
-def _tree(diverging_at=None, n_div=20, seed=0, rhat_shift=0.0):
-    """A fabricated posterior (2 cohorts, 4 chains x 500 draws) with divergences placed at the
+def _tree(diverging_at=None, n_div=20, seed=0, rhat_shift=0.0, draws=500):
+    """A fabricated posterior (2 cohorts, 4 chains x ``draws``) with divergences placed at the
     ``n_div`` smallest (``("small", var)``) or largest draws of one element."""
     import xarray as xr
 
     rng = np.random.default_rng(seed)
-    shape = (4, 500)
-    coords = {"chain": np.arange(4), "draw": np.arange(500), "cohort": ["A", "B"]}
+    shape = (4, draws)
+    coords = {"chain": np.arange(4), "draw": np.arange(draws), "cohort": ["A", "B"]}
     rate = rng.beta(30, 70, size=shape + (2,))
     rate[0, :, 1] += rhat_shift
     post = xr.Dataset({
@@ -311,3 +311,48 @@ def test_r_hat_and_ess_warnings_name_the_elements():
     [w] = [w.message for w in rec if w.message.kind == "r_hat"]
     assert out["max_r_hat"] > 1.01 and "for eventual_rate[B] (R-hat" in w.problem
     assert "eventual_rate[A]" not in w.problem
+
+
+def test_a_cohorts_rate_and_lag_flagged_together_get_the_ridge_remedy():
+    """One chain far out along cohort B's ridge (higher eventual rate and longer lag
+    together): R-hat names both, and the remedy is the ridge's (tie the lags, read by a
+    horizon), in the key of the model's lag prior; a run shorter than the default length is
+    first told to run that long."""
+    from bayesconv.posterior.diagnostics import ridge_remedy
+
+    short = _tree(None, n_div=0, rhat_shift=0.05)   # 500 draws: first the default length
+    tree = _tree(None, n_div=0, rhat_shift=0.05, draws=1000)
+    post = tree["posterior"].to_dataset()
+    post["lag_loc"][dict(chain=0, cohort=1)] *= 1.6
+    post["mu_log_lag_loc"] = post["lag_loc"].isel(cohort=0) * 0   # tied lags, no pooling
+    tree["posterior"] = xr.DataTree(post)
+    with pytest.warns(bc.ConvergenceWarning) as rec:
+        check_convergence(tree)
+    [w] = [w.message for w in rec if w.message.kind == "r_hat"]
+    assert "eventual_rate[B]" in w.problem and "lag_loc[B]" in w.problem
+    assert w.pattern == "ridge" and "'log_lag_loc_spread': 0.5" in w.remedy
+    assert w.remedy.startswith("eventual_rate[B] and lag_loc[B] move together")
+    post = short["posterior"].to_dataset()
+    post["lag_loc"][dict(chain=0, cohort=1)] *= 1.6
+    short["posterior"] = xr.DataTree(post)
+    with pytest.warns(bc.ConvergenceWarning) as rec:
+        check_convergence(short)
+    [w] = [w.message for w in rec if w.message.kind == "r_hat"]
+    assert w.pattern == "" and "run at least the default length" in w.remedy
+    post = tree["posterior"].to_dataset()
+    # partial pooling: the between-cohort sd's prior; another cohort's lag: no ridge
+    partial = post.assign(sigma_log_lag_loc=post["mu_log_lag_loc"] + 1)
+    worst = [("eventual_rate[B]", 1.02), ("lag_loc[B]", 1.02)]
+    assert "'log_lag_loc_sd': 0.5" in ridge_remedy(worst, partial)
+    assert ridge_remedy([("eventual_rate[B]", 1.02), ("lag_loc[A]", 1.02)], post) == ""
+
+
+def test_divergences_along_a_cohorts_ridge_get_the_ridge_remedy():
+    tree = _tree(("large", "eventual_rate", 1))
+    post = tree["posterior"].to_dataset()
+    noise = np.random.default_rng(3).lognormal(0, 0.05, size=post["lag_loc"].shape[:2])
+    post["lag_loc"][dict(cohort=1)] = post["eventual_rate"].isel(cohort=1) * 40 * noise
+    tree["posterior"] = xr.DataTree(post)
+    w = _divergence_message(tree)
+    assert w.pattern == "ridge" and "large eventual_rate[B]" in w.problem
+    assert "move together" in w.remedy and "raise target_accept (e.g. 0.95)" in w.remedy

@@ -11,12 +11,16 @@ import xarray as xr
 from ..errors import ConvergenceWarning
 
 __all__ = ["CHECKED_VARS", "ESS_MIN", "RHAT_MAX", "beyond", "check_convergence",
-           "divergence_pattern", "hdi"]
+           "divergence_pattern", "hdi", "ridge_remedy"]
 
 #: Thresholds of the post-sampling checks (Vehtari et al. 2021, "Rank-normalization, folding,
 #: and localization: an improved R-hat", Bayesian Analysis 16(2)).
 RHAT_MAX = 1.01
 ESS_MIN = 400
+
+#: Draws per chain of a run of the default length: a shorter run that fails R-hat or ESS is
+#: first told to run that long, before any remedy for the posterior's geometry.
+FULL_RUN = 1000
 
 #: Variables whose convergence is checked and reported.
 CHECKED_VARS = ("eventual_rate", "lag_loc", "lag_shape", "lag_q")
@@ -80,16 +84,18 @@ def check_convergence(idata, *, var_names=CHECKED_VARS, warn: bool = True,
     findings = []  # (kind, problem, remedy, divergence pattern)
     if out["max_r_hat"] > RHAT_MAX:
         worst = _extremes(rhat, largest=True, keep=lambda v: v > RHAT_MAX)
+        ridge = ridge_remedy(worst, post) if n_draws >= FULL_RUN else ""
         findings.append(("r_hat", f"R-hat is {beyond(out['max_r_hat'], RHAT_MAX)} (> {RHAT_MAX}) "
                          f"for {_listed(worst, 'R-hat')}: the chains disagree, so they have not "
-                         "converged", _length_remedy(n_draws), ""))
+                         "converged", ridge or _length_remedy(n_draws), "ridge" if ridge else ""))
     low = min(out["min_ess_bulk"], out["min_ess_tail"])
     if low < ESS_MIN:
         ess_min = xr.apply_ufunc(np.minimum, ess_b, ess_t)
         worst = _extremes(ess_min, largest=False, keep=lambda v: v < ESS_MIN)
+        ridge = ridge_remedy(worst, post) if n_draws >= FULL_RUN else ""
         findings.append(("ess", f"the effective sample size is only {low:.0f} (< {ESS_MIN}) for "
                          f"{_listed(worst, 'ESS', digits=0)}: interval ends are noisy",
-                         _ess_remedy(n_draws, low), ""))
+                         ridge or _ess_remedy(n_draws, low), "ridge" if ridge else ""))
     accept = post.attrs.get("target_accept")   # recorded by the fit
     if out["divergences"]:
         total = n_chains * n_draws
@@ -138,7 +144,7 @@ def _listed(items: list[tuple[str, float]], what: str, digits: int = 3) -> str:
 def _length_remedy(n_draws: int) -> str:
     """What to do about chains that disagree: a run shorter than the defaults first gets the
     defaults; a run of the default length or longer is unlikely to be cured by length alone."""
-    if n_draws < 1000:
+    if n_draws < FULL_RUN:
         return ("run at least the default length (draws=1000, tune=500); if the chains still "
                 "disagree, see any divergence warning")
     return ("longer runs rarely fix chains that disagree after 1,000 draws: see any divergence "
@@ -163,6 +169,34 @@ def _ess_remedy(n_draws: int, ess: float) -> str:
 _SKIP_SUFFIXES = ("_cell", "_raw")
 #: Largest number of elements of one variable that is localised.
 _MAX_ELEMENTS = 64
+
+
+def ridge_remedy(worst: list[tuple[str, float]], post: xr.Dataset) -> str:
+    """The remedy for the ridge between a cohort's eventual rate and its lag location, when
+    both of one cohort are among ``worst`` (the elements a check flagged, as (label, value)),
+    else "".
+
+    A cohort whose few conversions (or short follow-up) do not pin its lag can trade a longer
+    lag for a higher eventual rate at almost the same likelihood: its c·F(t) over the observed
+    ages is pinned, c and the lag location are not, and the chains move slowly along the
+    curved ridge between them (``validation/sampling.md``). What helps is to tie its lag
+    closer to the other cohorts' (the fixed spread of the tied lag locations, or the
+    between-cohort sd's prior under partial pooling), or to read it by a horizon the data
+    cover; more draws only follow the same ridge.
+    """
+    labels = {label for label, _ in worst}
+    cohorts = [label[len("eventual_rate"):] for label in labels
+               if label.startswith("eventual_rate[") and "lag_loc" + label[13:] in labels]
+    if not cohorts:
+        return ""
+    key = ("log_lag_loc_spread': 0.5" if "mu_log_lag_loc" in post and "sigma_log_lag_loc"
+           not in post else "log_lag_loc_sd': 0.5")
+    return (f"eventual_rate{cohorts[0]} and lag_loc{cohorts[0]} move together: the ridge of a "
+            "cohort whose conversions pin its conversion by the ages observed (c·F(t)) but not "
+            "its lag, so a longer lag with a higher eventual rate fits almost as well; tie the "
+            f"cohorts' lags closer (priors={{'{key}}}) or read this cohort by a horizon inside "
+            "its follow-up (compare(..., horizon=...)), which the data pin; more draws only "
+            "follow the same ridge")
 
 
 def _sd_term(name: str) -> tuple[str, str] | None:
@@ -215,7 +249,9 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray, *,
     -------
     (where, remedy, pattern) : tuple of str
         ``where`` is empty or starts with ", mostly at ..."; ``remedy`` names what to change;
-        ``pattern`` is ``"funnel"``, ``"lag_shape"`` or ``""`` (not localised).
+        ``pattern`` is ``"funnel"``, ``"lag_shape"``, ``"ridge"`` (a cohort's eventual rate
+        and lag location both at their large values: :func:`ridge_remedy`) or ``""`` (not
+        localised).
     """
     from scipy.stats import rankdata
 
@@ -272,11 +308,16 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray, *,
                        "or fixed effects for so few groups (pooling='none', or the factor as a "
                        "fixed term of the formula)"), "funnel"
     if name.endswith("lag_shape"):
+        prior = ("priors={'log_lag_shape_spread': 0.3}" if "mu_log_lag_shape" in post else
+                 "priors={'log_lag_shape': {'mu': 0.0, 'sigma': 0.5}}")
         return where, (f"{label}: the divergent draws sit at its {side} values, a lag shape "
                        "that the cohort's conversions barely pin; try lag='exponential' "
-                       "(no shape), a tighter shape prior (priors={'log_lag_shape': "
-                       "{'mu': 0.0, 'sigma': 0.5}})"
+                       f"(no shape), a tighter shape prior ({prior})"
                        + (f", or target_accept={nxt:g}" if nxt else "")), "lag_shape"
+    ridge = ridge_remedy([(lab, 0.0) for _, lab, nm, sd in distinct if sd == "large"], post)
+    if ridge:
+        return where, ridge + (f", or raise target_accept (e.g. {nxt:g})" if nxt else ""), \
+            "ridge"
     return where, generic, ""
 
 
