@@ -156,8 +156,8 @@ def one_dataset(index: int, args) -> list[dict]:
 def fit_recorded(model, seed: int, args):
     """(result, seconds, ConvergenceWarning raised?) of a fit at the study's settings: the
     package defaults unless --draws/--tune/--chains were given."""
-    kwargs = {k: getattr(args, k) for k in ("draws", "tune", "chains")
-              if getattr(args, k) is not None}
+    kwargs = {k: getattr(args, k) for k in ("draws", "tune", "chains", "target_accept")
+              if getattr(args, k, None) is not None}
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -451,6 +451,12 @@ def write_report(df: pd.DataFrame, args, path: Path, runtime_s: float | None,
                 "(`validation/calibration_segments.py`: 2 arms × 3–6 segments × a 3-level "
                 "score, eventual rate `cohort + score + (cohort | segment)`, lag location "
                 "`cohort`), scored per cell (arm × segment × score) from `result.predict`.")
+    n_all = getattr(args, "n_datasets", None) or d["n"]
+    skipped_text = ("" if n_all <= d["n"] else
+                    f" **Not fitted in this run**: {n_all - d['n']} of the {n_all} data sets "
+                    + ("(the regression data sets and any one-factor set above --max-cohorts; "
+                       "fill them in with --resume)." if getattr(args, "max_cohorts", None)
+                       is not None else "(fill them in with --resume)."))
     runtime = (f"{runtime_s / 60:.1f} min wall clock for the whole run" if runtime_s
                else "see the run log")
     text = f"""# Calibration of posterior intervals on simulated data
@@ -469,8 +475,9 @@ integer); per cohort an eventual rate **logit-uniform** on [0.02, 0.8] (median 0
 with mean log-uniform on [{lm[0]:g}, {lm[1]:g}] days and shape log-uniform on [0.5, 4], and
 log-uniform 100–3,000 units; one enrollment window (uniform integer {en[0]}–{en[1]} days) and one
 follow-up after it (uniform integer {fu[0]}–{fu[1]} days) per data set; fitted with
-`bc.ConversionModel(data)` (gamma lag, `pooling="auto"`: independent priors with 2–5 cohorts,
-partial pooling with 6+; `parametrization="auto"`).{reg_text} `bc.simulate(...,
+`bc.ConversionModel(data)` (gamma lag, `pooling="auto"`: no pooling with 2–5 cohorts, i.e.
+independent eventual rates and lags tied by a learned mean with a fixed spread, partial pooling
+with 6+; `parametrization="auto"`).{reg_text}{skipped_text} `bc.simulate(...,
 resolution="D")` floors timestamps to the day, and `bc.prepare(..., resolution="{args.resolution}")`
 reads them {"as interval-censored within their day" if args.resolution == "auto" else "as exact times"}.
 NUTS via nutpie at {settings_text(df) or "the package defaults"}, fits run one after another. Intervals are
@@ -546,13 +553,18 @@ Subsets with at least 20 cohorts whose coverage is outside 88–92% (90% interva
 # ---------------------------------------------------------------------- main
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n-datasets", type=int, default=100, help="data sets to simulate (100)")
+    ap.add_argument("--n-datasets", type=int, default=None, help="data sets to simulate (100)")
     ap.add_argument("--draws", type=int, default=None,
                     help="draws per chain (default: the package's, 1000)")
     ap.add_argument("--tune", type=int, default=None,
                     help="tuning steps per chain (default: the package's, 500 with nutpie)")
     ap.add_argument("--chains", type=int, default=None,
                     help="chains (default: the package's, 4)")
+    ap.add_argument("--target-accept", type=float, default=None,
+                    help="NUTS target acceptance (default: the package's for each model)")
+    ap.add_argument("--max-cohorts", type=int, default=None, metavar="K",
+                    help="fit only the one-factor data sets with at most K cohorts (a subset "
+                         "of the study, e.g. 5: those fitted without pooling)")
     ap.add_argument("--regression-every", type=int, default=0, metavar="K",
                     help="make every K-th data set (index i with i %% K == K - 1) a regression "
                          "data set of validation/calibration_segments.py (default 0: none)")
@@ -589,6 +601,7 @@ def main(argv=None) -> None:
         write_report(df, args, out.with_suffix(".md"), runtime, command)
         print(f"wrote {out.with_suffix('.md')}")
         return
+    args.n_datasets = 100 if args.n_datasets is None else args.n_datasets
     if args.n_datasets < 1:
         ap.error("--n-datasets must be positive")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -599,7 +612,7 @@ def main(argv=None) -> None:
         rows, done = old.to_dict("records"), set(old["dataset"].unique())
         spent = float(old["run_s"].iloc[0]) if "run_s" in old else 0.0
     print(f"{args.n_datasets} data sets ({len(done)} already in {csv}), fit settings: "
-          + (", ".join(f"{k}={getattr(args, k)}" for k in ("draws", "tune", "chains")
+          + (", ".join(f"{k}={getattr(args, k)}" for k in ("draws", "tune", "chains", "target_accept")
                        if getattr(args, k) is not None) or "the package defaults")
           + f", seed {args.seed}", flush=True)
     t0 = time.perf_counter()
@@ -608,6 +621,10 @@ def main(argv=None) -> None:
         if i in done:
             continue
         regression = every > 0 and i % every == every - 1
+        if args.max_cohorts is not None and (regression or draw_design(
+                np.random.default_rng([args.seed, i]), args.lag_mean_range,
+                args.followup_range, args.enrollment_range)["n_cohorts"] > args.max_cohorts):
+            continue
         part = (one_regression_dataset if regression else one_dataset)(i, args)
         rows.extend(part)
         r = part[0]
@@ -632,8 +649,11 @@ def main(argv=None) -> None:
 def rerun_command(df: pd.DataFrame, args) -> str:
     """The command line that re-creates the CSV's study (sets args' settings from it)."""
     args.resolution = str(df["resolution"].iloc[0]) if "resolution" in df else "detect"
+    # a run of a subset (--max-cohorts) has gaps: the study's size is its last index + 1
+    subset = getattr(args, "max_cohorts", None) is not None
+    n = (args.n_datasets or int(df["dataset"].max()) + 1) if subset else df["dataset"].nunique()
     command = (".venv/bin/python validation/calibration.py "
-               f"--n-datasets {df['dataset'].nunique()} --seed {args.seed}")
+               f"--n-datasets {n} --seed {args.seed}")
     per = df.drop_duplicates("dataset")
     defaults = {"draws": 1000, "tune": DEFAULT_TUNE[("nuts", "nutpie")], "chains": 4}
     for name in ("draws", "tune", "chains"):
@@ -646,9 +666,12 @@ def rerun_command(df: pd.DataFrame, args) -> str:
     if (df["pooling"] == "regression").any():
         ds = df.drop_duplicates("dataset")
         reg = np.sort(ds.loc[ds["pooling"] == "regression", "dataset"].to_numpy())
-        every = int(reg[0]) + 1
-        args.regression_every = every
-        command += f" --regression-every {every}"
+        args.regression_every = int(reg[0]) + 1
+    if args.regression_every:
+        command += f" --regression-every {args.regression_every}"
+    for name in ("max_cohorts", "target_accept"):
+        if getattr(args, name, None) is not None:
+            command += f" --{name.replace('_', '-')} {getattr(args, name):g}"
     if tuple(args.lag_mean_range) != LAG_MEAN_RANGE:
         command += " --lag-mean-range {:g} {:g}".format(*args.lag_mean_range)
     if tuple(args.enrollment_range) != ENROLLMENT_RANGE:
