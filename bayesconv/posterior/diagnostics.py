@@ -185,8 +185,9 @@ def ridge_remedy(worst: list[tuple[str, float]], post: xr.Dataset) -> str:
     cover; more draws only follow the same ridge.
     """
     labels = {label for label, _ in worst}
-    cohorts = [label[len("eventual_rate"):] for label in labels
-               if label.startswith("eventual_rate[") and "lag_loc" + label[13:] in labels]
+    cohorts = [label[len("eventual_rate"):] for label, _ in worst   # worst first
+               if label.startswith("eventual_rate[")
+               and "lag_loc" + label[len("eventual_rate"):] in labels]
     if not cohorts:
         return ""
     key = ("log_lag_loc_spread': 0.5" if "mu_log_lag_loc" in post and "sigma_log_lag_loc"
@@ -314,7 +315,8 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray, *,
                        "that the cohort's conversions barely pin; try lag='exponential' "
                        f"(no shape), a tighter shape prior ({prior})"
                        + (f", or target_accept={nxt:g}" if nxt else "")), "lag_shape"
-    ridge = ridge_remedy([(lab, 0.0) for _, lab, nm, sd in distinct if sd == "large"], post)
+    ridge = ridge_remedy([(lab, score) for score, lab, _, sd in distinct if sd == "large"],
+                         post)
     if ridge:
         return where, ridge + (f", or raise target_accept (e.g. {nxt:g})" if nxt else ""), \
             "ridge"
