@@ -167,7 +167,8 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
         model_text = result.spec.describe()
     else:
         model_text = f"{result.spec.lag} lag, " + {
-            "none": "independent priors per arm", "partial": "partial pooling across arms",
+            "none": "independent eventual rates per arm (lags tied)",
+            "partial": "partial pooling across arms",
             "complete": "one curve for all arms"}[result.spec.pooling]
     arms = ", ".join(readout.arm_label(c) for c in data.cohorts)
     doc = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>

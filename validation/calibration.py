@@ -155,7 +155,7 @@ def one_dataset(index: int, args) -> list[dict]:
 
 def fit_recorded(model, seed: int, args):
     """(result, seconds, ConvergenceWarning raised?) of a fit at the study's settings: the
-    package defaults unless --draws/--tune/--chains were given."""
+    package defaults unless --draws/--tune/--chains/--target-accept were given."""
     kwargs = {k: getattr(args, k) for k in ("draws", "tune", "chains", "target_accept")
               if getattr(args, k, None) is not None}
     t0 = time.perf_counter()
@@ -649,9 +649,9 @@ def main(argv=None) -> None:
 def rerun_command(df: pd.DataFrame, args) -> str:
     """The command line that re-creates the CSV's study (sets args' settings from it)."""
     args.resolution = str(df["resolution"].iloc[0]) if "resolution" in df else "detect"
-    # a run of a subset (--max-cohorts) has gaps: the study's size is its last index + 1
-    subset = getattr(args, "max_cohorts", None) is not None
-    n = (args.n_datasets or int(df["dataset"].max()) + 1) if subset else df["dataset"].nunique()
+    # the study's size as given; a CSV with gaps (a --max-cohorts subset, a run not finished)
+    # does not tell it, so then the given --n-datasets
+    n = getattr(args, "n_datasets", None) or df["dataset"].nunique()
     command = (".venv/bin/python validation/calibration.py "
                f"--n-datasets {n} --seed {args.seed}")
     per = df.drop_duplicates("dataset")

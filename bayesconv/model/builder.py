@@ -93,11 +93,13 @@ class ModelBuilder:
         variable); the generalized gamma adds ``lag_q``, one value shared by all cohorts
         (stored per cohort), whose per-cohort version is weakly identified under censoring.
     pooling : {"auto", "partial", "none", "complete"}, default "auto"
-        "partial": hierarchical priors across cohorts (partial pooling). "none": each cohort
-        gets the population priors independently. "complete": one curve for all cohorts.
+        "partial": hierarchical priors across cohorts (partial pooling). "none": each
+        cohort's eventual rate gets the population prior independently, and the lags are tied
+        by a learned mean with a fixed spread (``log_lag_loc_spread``,
+        ``log_lag_shape_spread``; see above). "complete": one curve for all cohorts.
         "auto": "partial" with 6 or more cohorts, "none" with fewer (with few cohorts the
         between-cohort scale is barely identified, its funnel makes NUTS diverge, and
-        independent priors sample cleanly and do not shrink the differences a readout
+        independent eventual rates sample cleanly and do not shrink the differences a readout
         measures; see :func:`~bayesconv.model.resolve_pooling`).
     priors : dict, optional
         Overrides of :data:`~bayesconv.model.DEFAULT_PRIORS`, e.g.
