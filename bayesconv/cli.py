@@ -438,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--target-accept", type=float, default=None,
                      help="NUTS target acceptance rate (default: 0.95 when a pooled term has "
-                          "fewer than 6 levels, 0.9 with more, 0.8 without pooling); raise it "
+                          "6 or fewer levels, 0.9 with more or with tied lags, 0.8 for one "
+                          "cohort or complete pooling); raise it "
                           "(e.g. 0.99) when divergences are reported")
     rep.add_argument("--no-progress", action="store_true",
                      help="no progress bar (on a terminal) and no progress lines (in logs)")

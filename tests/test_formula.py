@@ -26,10 +26,10 @@ from bayesconv.posterior.result import ConversionResult
 PLATFORMS = ["ios", "android", "web"]
 
 
-def _cells(n=300, weeks=4, lift_on="ios"):
+def _cells(n=300, weeks=4, lift_on="ios", platforms=PLATFORMS):
     rows = []
     for arm in ["A", "B"]:
-        for i, plat in enumerate(PLATFORMS):
+        for i, plat in enumerate(platforms):
             for week in range(weeks):
                 rate = (0.3 - 0.05 * i) * (1.4 if arm == "B" and plat == lift_on else 1.0)
                 rows.append({"cohort": arm, "platform": plat, "period": week,
@@ -216,7 +216,16 @@ def test_likelihood_with_formula_matches_scipy(events, py_mode):
     sd = np.exp(point["logit_rate_sd_1_by_platform_log__"])
     # each level's sampled value is the effect where centred, effect / sd where not
     centring = m.centring()
-    raw, w = point["logit_rate_1_by_platform_raw"], centring["logit_rate_1_by_platform"]
+    # a group term of 3 levels sums to zero (the intercept carries its mean): its raw value
+    # is the n − 1 unconstrained coordinates of PyMC's zero-sum transform, extended here as
+    # pymc.distributions.transforms.ZeroSumTransform.extend_axis does
+    assert m.zero_sum_terms == ("logit_rate:1|platform",)
+    y = point["logit_rate_1_by_platform_raw_zerosum__"]
+    n = y.size + 1
+    norm = y.sum() / (np.sqrt(n) + n)
+    raw = np.r_[y, norm - y.sum() / np.sqrt(n)] - norm
+    np.testing.assert_allclose(raw.sum(), 0.0, atol=1e-12)
+    w = centring["logit_rate_1_by_platform"]
     b = np.where(w == 1, raw, sd * raw)
     walk_sd = np.exp(point["logit_rate_rw_sd_week_log__"])
     raw, w = point["logit_rate_rw_week_step_raw"], centring["logit_rate_rw_week_step"]
@@ -506,21 +515,30 @@ def test_formula_models_describe_their_formulas_not_a_pooling(data):
 
 def test_mass_matrix_is_low_rank_only_for_well_pinned_group_levels(data):
     """The ridge between the intercept and the group effects (between-platform sd over the
-    platforms' standard errors) grows with the data: 10^4 units per cell make it long enough
-    for a low-rank mass matrix; the test fixture's 300 do not."""
+    platforms' standard errors) grows with the data: over 6 platforms, 2·10^4 units per cell
+    make it long enough for a low-rank mass matrix; 300 do not. Over 3 platforms the effects
+    sum to zero (the intercept carries their mean), so there is no ridge at any size."""
     from bayesconv.model.design import LOW_RANK_RIDGE, choose_mass_matrix, ridge_ratio
 
-    small = bc.ConversionModel(data, formula=FORMULA)
-    big_ev = bc.simulate(cells=_cells(n=20_000), enrollment=28, followup=30, period_length=7,
-                         random_seed=5, resolution="D")
-    big_ev["week"] = big_ev.pop("period")
-    big = bc.ConversionModel(bc.prepare(big_ev, created="created", converted="converted",
-                                        observed_until="observed_until", cohort="cohort",
-                                        covariates=["platform", "week"]), formula=FORMULA)
+    def model(n, platforms):
+        ev = bc.simulate(cells=_cells(n=n, platforms=platforms), enrollment=28, followup=30,
+                         period_length=7, random_seed=5, resolution="D")
+        ev["week"] = ev.pop("period")
+        return bc.ConversionModel(bc.prepare(ev, created="created", converted="converted",
+                                             observed_until="observed_until", cohort="cohort",
+                                             covariates=["platform", "week"]), formula=FORMULA)
+
+    six = [*PLATFORMS, "desktop", "tv", "watch"]
+    small, big = model(300, six), model(20_000, six)
+    assert small.zero_sum_terms == big.zero_sum_terms == ()
     assert ridge_ratio(small.data, small.designs) < LOW_RANK_RIDGE
     assert choose_mass_matrix(small.data, small.designs) == "diag"
     assert ridge_ratio(big.data, big.designs) > LOW_RANK_RIDGE
     assert choose_mass_matrix(big.data, big.designs) == "low_rank"
+    three = model(20_000, PLATFORMS)
+    assert set(three.zero_sum_terms) == {"logit_rate:1|platform", "logit_rate:cohort|platform",
+                                         "log_lag_loc:1|platform"}
+    assert ridge_ratio(three.data, three.designs) == 0.0
     # no group term, no ridge: the one-factor model keeps the diagonal mass matrix
     plain = bc.ConversionModel(big.data)
     assert ridge_ratio(plain.data, plain.designs) == 0.0
@@ -589,3 +607,24 @@ def test_summary_by_level_flags_weakly_identified_levels(prior_res):
     # per cohort, the by-version is the cohort version
     pd.testing.assert_frame_equal(prior_res.identification(by="cohort").reset_index(drop=True),
                                   prior_res.identification().reset_index(drop=True))
+
+
+def test_few_level_group_terms_sum_to_zero_only_where_the_fixed_part_carries_their_mean(data):
+    """A group term of fewer than 6 levels sums to zero when the fixed part spans its mean
+    (the intercept for (1 | g), the slope's covariate for (x | g)); a slope without its fixed
+    covariate keeps independent effects, whose mean is part of the model."""
+    import pymc as pm
+
+    from bayesconv.inference.model import default_target_accept
+
+    m = bc.ConversionModel(data, formula={"eventual_rate": "1 + (cohort | platform)"})
+    assert m.zero_sum_terms == ("logit_rate:1|platform",)
+    free = {v.name: v for v in m.pymc_model.free_RVs}
+    assert isinstance(free["logit_rate_1_by_platform_raw"].owner.op,
+                      pm.distributions.multivariate.ZeroSumNormalRV)
+    assert not isinstance(free["logit_rate_cohort_by_platform_raw"].owner.op,
+                          pm.distributions.multivariate.ZeroSumNormalRV)
+    draws = pm.draw(m.pymc_model["logit_rate_1_by_platform"], draws=5, random_seed=1)
+    np.testing.assert_allclose(draws.sum(axis=1), 0.0, atol=1e-10)
+    assert np.all(np.abs(draws) > 0)
+    assert default_target_accept(m.hierarchy_sizes, m.tied_sizes, m.zero_sum_terms) == 0.99

@@ -113,6 +113,39 @@ def test_partial_pooling_shares_the_lag_shapes_mean_with_a_fixed_spread(sim, py_
         np.testing.assert_allclose(got[1], stats.norm.logpdf(mu, 0.0, 1.0), rtol=1e-12)
 
 
+def test_few_level_sds_get_a_boundary_avoiding_gamma_prior(sim, sim6, py_mode):
+    """Between-level sds of terms with fewer than 6 levels: Gamma(2, 2 / (scale·√(2/π))),
+    the mean of HalfNormal(scale) with density 0 at 0 (Chung et al. 2013); 6+ levels keep
+    the HalfNormal. Log densities against scipy at the log-scale value points."""
+    from scipy import stats
+
+    def logp_at(model, name, value):
+        m = model.pymc_model
+        rv = m[name]
+        return float(m.compile_fn(m.logp(vars=[rv], jacobian=False), inputs=[m.rvs_to_values[rv]],
+                                  mode=py_mode, on_unused_input="ignore")(
+            {m.rvs_to_values[rv].name: np.log(value)}))
+
+    scale = 0.7
+    few = bc.ConversionModel(_data(sim), pooling="partial", priors={"logit_rate_sd": scale})
+    mean = scale * np.sqrt(2 / np.pi)   # HalfNormal(scale)'s mean
+    for value in (0.05, 0.4, 2.0):
+        np.testing.assert_allclose(logp_at(few, "sigma_logit_rate", value),
+                                   stats.gamma.logpdf(value, 2.0, scale=mean / 2), rtol=1e-10)
+    many = bc.ConversionModel(_data(sim6), priors={"logit_rate_sd": scale})
+    np.testing.assert_allclose(logp_at(many, "sigma_logit_rate", 0.4),
+                               stats.halfnorm.logpdf(0.4, scale=scale), rtol=1e-10)
+    # a formula's group term over 3 levels: the same rule
+    ev = sim6.assign(segment=np.where(sim6["cohort"].isin(["A", "B"]), "s0",
+                                      np.where(sim6["cohort"].isin(["C", "D"]), "s1", "s2")))
+    data = bc.prepare(ev, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort", covariates=["segment"])
+    reg = bc.ConversionModel(data, formula={"eventual_rate": "cohort + (1 | segment)"})
+    mean = np.sqrt(2 / np.pi)   # the default logit_rate_sd of 1
+    np.testing.assert_allclose(logp_at(reg, "logit_rate_sd_1_by_segment", 0.4),
+                               stats.gamma.logpdf(0.4, 2.0, scale=mean / 2), rtol=1e-10)
+
+
 def test_no_pooling_ties_the_lags_and_leaves_the_eventual_rates_independent(sim, py_mode):
     """pooling="none": logit c_g ~ Normal(0, 1.5) independently; log(m_g / s) ~ Normal(mu_m,
     log_lag_loc_spread), mu_m ~ Normal(0, 2); log k_g ~ Normal(mu_k, 0.6), mu_k ~ Normal(0,
@@ -343,6 +376,8 @@ def test_default_target_accept_follows_the_hierarchy(sim):
     seven = bc.ConversionModel(_data(many))
     assert seven.hierarchy_sizes == {"logit_rate": 7, "log_lag_loc": 7}
     assert default_target_accept(seven.hierarchy_sizes) == 0.9
+    # six levels still count as few (calibration study: 3 of 23 six-cohort fits diverged at 0.9)
+    assert default_target_accept({"logit_rate": 6, "log_lag_loc": 6}) == 0.95
     # a formula's group term and random walk count their levels; a formula on the eventual
     # rate replaces its between-cohort term, the lag keeps its own
     events = many.assign(seg=np.where(many.index % 2, "a", "b"),

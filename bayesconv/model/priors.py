@@ -11,7 +11,8 @@ __all__ = ["DEFAULT_PRIORS", "merge_priors"]
 DEFAULT_PRIORS: dict = {
     # population mean of logit(eventual rate): 94% of the prior mass of c in about (0.05, 0.95)
     "logit_rate": {"mu": 0.0, "sigma": 1.5},
-    # between-cohort sd of logit(eventual rate): HalfNormal scale
+    # between-cohort sd of logit(eventual rate): HalfNormal scale; with fewer than 6 levels
+    # (of any group term) a Gamma(2) of the same mean (bayesconv.model.builder.group_sd)
     "logit_rate_sd": 1.0,
     # population mean of log(lag location / time_scale): a factor e^2 ≈ 7 per sd either way
     "log_lag_loc": {"mu": 0.0, "sigma": 2.0},

@@ -305,7 +305,7 @@ def divergence_pattern(post: xr.Dataset, diverging: xr.DataArray, *,
         return where, (f"{label} is a between-group (or random-walk) sd and the divergent draws "
                        "sit at its small values: the funnel of a hierarchical term with few "
                        f"groups or little data per group; try {switch}, a tighter prior on it "
-                       f"(priors={{'{key}': ...}}, a HalfNormal scale below the current one), "
+                       f"(priors={{'{key}': ...}}, a scale below the current one), "
                        "or fixed effects for so few groups (pooling='none', or the factor as a "
                        "fixed term of the formula)"), "funnel"
     if name.endswith("lag_shape"):
