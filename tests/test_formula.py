@@ -517,7 +517,8 @@ def test_mass_matrix_is_low_rank_only_for_well_pinned_group_levels(data):
     """The ridge between the intercept and the group effects (between-platform sd over the
     platforms' standard errors) grows with the data: over 6 platforms, 2·10^4 units per cell
     make it long enough for a low-rank mass matrix; 300 do not. Over 3 platforms the effects
-    sum to zero (the intercept carries their mean), so there is no ridge at any size."""
+    sum to zero (the intercept carries their mean) where the mass matrix is diagonal; where the
+    data make the ridge long the low-rank matrix follows it and the effects stay independent."""
     from bayesconv.model.design import LOW_RANK_RIDGE, choose_mass_matrix, ridge_ratio
 
     def model(n, platforms):
@@ -535,10 +536,13 @@ def test_mass_matrix_is_low_rank_only_for_well_pinned_group_levels(data):
     assert choose_mass_matrix(small.data, small.designs) == "diag"
     assert ridge_ratio(big.data, big.designs) > LOW_RANK_RIDGE
     assert choose_mass_matrix(big.data, big.designs) == "low_rank"
-    three = model(20_000, PLATFORMS)
+    three = model(300, PLATFORMS)
+    assert choose_mass_matrix(three.data, three.designs) == "diag"
     assert set(three.zero_sum_terms) == {"logit_rate:1|platform", "logit_rate:cohort|platform",
                                          "log_lag_loc:1|platform"}
-    assert ridge_ratio(three.data, three.designs) == 0.0
+    big_three = model(20_000, PLATFORMS)
+    assert choose_mass_matrix(big_three.data, big_three.designs) == "low_rank"
+    assert big_three.zero_sum_terms == ()
     # no group term, no ridge: the one-factor model keeps the diagonal mass matrix
     plain = bc.ConversionModel(big.data)
     assert ridge_ratio(plain.data, plain.designs) == 0.0

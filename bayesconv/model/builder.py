@@ -20,6 +20,7 @@ from ..lags.namespace import pytensor_namespace
 from .design import (
     GROUPS,
     MIN_PARTIAL_COHORTS,
+    choose_mass_matrix,
     choose_parametrization,
     choose_term_centring,
     choose_walk_centring,
@@ -254,9 +255,12 @@ class ModelBuilder:
 
     @property
     def zero_sum_terms(self) -> tuple:
-        """The formulas' group terms sampled as sum-to-zero effects (:func:`sums_to_zero`),
-        named as in :attr:`hierarchy_sizes` (``"logit_rate:cohort|segment"``); the fit's
-        default ``target_accept`` reads this."""
+        """The formulas' group terms sampled as sum-to-zero effects (:func:`sums_to_zero`,
+        with a diagonal mass matrix: :func:`choose_mass_matrix`), named as in
+        :attr:`hierarchy_sizes` (``"logit_rate:cohort|segment"``); the fit's default
+        ``target_accept`` reads this."""
+        if not self.designs or choose_mass_matrix(self.data, self.designs) != "diag":
+            return ()
         return tuple(f"{d.raw}:{t.name}" for d in self.designs.values() for t in d.groups
                      if sums_to_zero(d, t))
 
@@ -433,7 +437,8 @@ class ModelBuilder:
             sd = group_sd(f"{raw}_sd_{key}", p[f"{raw}_sd"], len(term.levels))
             b = pm.Deterministic(f"{raw}_{key}",
                                  self._hierarchical(f"{raw}_{key}", 0.0, sd, term.factor,
-                                                    zero_sum=sums_to_zero(design, term)),
+                                                    zero_sum=f"{raw}:{term.name}"
+                                                    in self.zero_sum_terms),
                                  dims=term.factor)
             eta = eta + pt.dot(term.Z, b)
         for walk in design.walks:
