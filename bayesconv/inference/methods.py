@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import xarray as xr
 
-from ..model.design import choose_mass_matrix
 from .compile import announce, compiled_nutpie, reproducible_compilation
 
 __all__ = ["METHODS", "FitOptions", "MethodOutput", "register_method", "resolve_sampler"]
@@ -91,7 +90,7 @@ def _nuts(model, opt: FitOptions) -> MethodOutput:
         import nutpie
 
         # the ridge of a formula with well-pinned group levels needs a low-rank mass matrix
-        extra.setdefault("adaptation", choose_mass_matrix(model.data, model.designs))
+        extra.setdefault("adaptation", model.mass_matrix)
         compiled, timing["compile_s"], timing["compile_cached"] = compiled_nutpie(
             model, opt.progressbar)
         t0 = time.perf_counter()

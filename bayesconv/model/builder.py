@@ -9,6 +9,7 @@ arrays, each computed once, and the PyMC model built from them on first access. 
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 
 import numpy as np
 import pymc as pm
@@ -253,13 +254,20 @@ class ModelBuilder:
             out.update({f"{design.raw}:rw({w.period})": len(w.levels) for w in design.walks})
         return out
 
-    @property
+    @cached_property
+    def mass_matrix(self) -> str:
+        """The NUTS mass-matrix adaptation the data call for, ``"diag"`` or ``"low_rank"``
+        (:func:`choose_mass_matrix`; computed once, read by the fit and by
+        :attr:`zero_sum_terms`)."""
+        return choose_mass_matrix(self.data, self.designs)
+
+    @cached_property
     def zero_sum_terms(self) -> tuple:
         """The formulas' group terms sampled as sum-to-zero effects (:func:`sums_to_zero`,
-        with a diagonal mass matrix: :func:`choose_mass_matrix`), named as in
+        with a diagonal mass matrix: :attr:`mass_matrix`), named as in
         :attr:`hierarchy_sizes` (``"logit_rate:cohort|segment"``); the fit's default
         ``target_accept`` reads this."""
-        if not self.designs or choose_mass_matrix(self.data, self.designs) != "diag":
+        if not self.designs or self.mass_matrix != "diag":
             return ()
         return tuple(f"{d.raw}:{t.name}" for d in self.designs.values() for t in d.groups
                      if sums_to_zero(d, t))
