@@ -3,7 +3,9 @@
 * :mod:`~bayesconv.inference.model`: :class:`ConversionModel` (the model layer's builder plus
   ``fit``, prior predictive draws and prior curves);
 * :mod:`~bayesconv.inference.methods`: the registry of inference methods (NUTS through nutpie
-  or PyMC, MAP); add one with :func:`register_method`;
+  or PyMC, MAP, Laplace); add one with :func:`register_method`;
+* :mod:`~bayesconv.inference.laplace`: the Laplace approximation, compiled once per model
+  structure and refitted with new data (what :func:`bayesconv.project` refits with);
 * :mod:`~bayesconv.inference.compile`: reproducible compilation and the per-process cache of
   compiled models;
 * :mod:`~bayesconv.inference.prior`: draws from the priors alone.

@@ -31,8 +31,8 @@ import sys
 import threading
 import time
 
-__all__ = ["announce", "clear_compile_cache", "compiled_nutpie", "reproducible_compilation",
-           "structure_key"]
+__all__ = ["announce", "cached", "clear_compile_cache", "compiled_nutpie",
+           "reproducible_compilation", "structure_key"]
 
 
 @contextlib.contextmanager
@@ -63,8 +63,16 @@ TYPICAL_COMPILE_S = {"exponential": 10, "weibull": 10, "gamma": 11, "lognormal":
 
 
 def clear_compile_cache() -> None:
-    """Forget every compiled model kept in this process."""
+    """Forget every compiled model kept in this process (NUTS and Laplace)."""
     _COMPILED.clear()
+
+
+def cached(key, build):
+    """The compiled object stored under ``key`` in this process, built by ``build()`` on
+    first use (the cache :func:`clear_compile_cache` empties)."""
+    if key not in _COMPILED:
+        _COMPILED[key] = build()
+    return _COMPILED[key]
 
 
 def structure_key(model) -> str:

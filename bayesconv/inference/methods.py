@@ -4,7 +4,9 @@
 
 * ``"nuts"``: the No-U-Turn sampler, through nutpie (default when installed; numba back end)
   or PyMC's own NUTS (``sampler="pymc"``);
-* ``"map"``: the posterior mode (one point, no intervals).
+* ``"map"``: the posterior mode (one point, no intervals);
+* ``"laplace"``: independent draws from a Gaussian at the mode on the unconstrained scale
+  (:mod:`bayesconv.inference.laplace`), an approximation for large, well-identified data.
 
 A method is a function ``(model, options) -> MethodOutput``; :func:`register_method` adds one
 (e.g. Pathfinder or ADVI) without touching the rest.
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 import xarray as xr
 
 from .compile import announce, compiled_nutpie, reproducible_compilation
+from .laplace import laplace_method
 
 __all__ = ["METHODS", "FitOptions", "MethodOutput", "register_method", "resolve_sampler"]
 
@@ -130,7 +133,7 @@ def _map(model, opt: FitOptions) -> MethodOutput:
 
 
 #: Inference methods by name: ``(model, FitOptions) -> MethodOutput``.
-METHODS: dict[str, Callable] = {"nuts": _nuts, "map": _map}
+METHODS: dict[str, Callable] = {"nuts": _nuts, "map": _map, "laplace": laplace_method}
 
 #: Default tuning steps per method and sampler (``tune=None``).
 DEFAULT_TUNE = {("nuts", "nutpie"): 500, ("nuts", "pymc"): 1000}

@@ -38,11 +38,14 @@ class ConversionModel(ModelBuilder):
             dependency), else PyMC's NUTS.
         progressbar : bool, default True
             Progress bar, and a line before the compile step of a structure's first fit.
-        method : {"nuts", "map"} or a registered method, default "nuts"
+        method : {"nuts", "map", "laplace"} or a registered method, default "nuts"
             An inference method of :data:`bayesconv.inference.METHODS`: "nuts" samples the
             posterior; "map" finds its mode (a fast point estimate, one draw, no intervals
             worth the name) and returns the same result interface (``result.kind ==
-            "point"``).
+            "point"``); "laplace" draws ``chains × draws`` independent points from a
+            Gaussian at the mode on the unconstrained scale (:mod:`bayesconv.inference.laplace`;
+            ``sampler == "laplace"``): an approximation for many units per arm and an eventual
+            rate the follow-up identifies, poor for funnels and weakly identified rates.
         cores : int, optional
             Chains run in parallel on this many cores (default: all, up to ``chains``).
         target_accept : float, optional
