@@ -49,3 +49,16 @@ def fabricate(model, rate, loc, shape=2.0, *, chains=2, draws=200, seed=0, rate_
         groups["sample_stats"] = sample_stats
     return ConversionResult.from_fit(model, xr.DataTree.from_dict(groups), sampler="fabricated",
                                      timing={}, random_seed=None)
+
+
+@pytest.fixture(scope="module")
+def three_arm_model():
+    """A model of three simulated arms (A, B, C; 200 units each, day-floored), for readouts
+    on fabricated posteriors."""
+    import bayesconv as bc
+
+    ev = bc.simulate(n_units=[200, 200, 200], eventual_rate=0.3, lag_loc=5.0, lag_shape=2.0,
+                     enrollment=10, followup=10, resolution="D", random_seed=1)
+    data = bc.prepare(ev, created="created", converted="converted",
+                      observed_until="observed_until", cohort="cohort")
+    return bc.ConversionModel(data)

@@ -20,12 +20,8 @@ LOCS = np.array([5.0, 4.0, 6.0])
 
 
 @pytest.fixture(scope="module")
-def model():
-    ev = bc.simulate(n_units=[200, 200, 200], eventual_rate=0.3, lag_loc=5.0, lag_shape=2.0,
-                     enrollment=10, followup=10, resolution="D", random_seed=1)
-    data = bc.prepare(ev, created="created", converted="converted",
-                      observed_until="observed_until", cohort="cohort")
-    return bc.ConversionModel(data)
+def model(three_arm_model):
+    return three_arm_model
 
 
 def _fabricate(model, means=MEANS, locs=LOCS, chains=2, draws=400, seed=0, labels=LABELS,

@@ -37,9 +37,10 @@ from ..plotting import plot_differences, plot_forest
 from ..posterior.cells import pooled_mix, row_parameters
 from ..posterior.diagnostics import hdi
 from ..posterior.result import ConversionResult
+from .decision import ALPHA, EFFECT_SCALE, Decision, apply_rule, check_threshold, expected_losses
 from .metrics import METRICS
 
-__all__ = ["Readout", "compare", "default_horizon"]
+__all__ = ["Readout", "check_rope", "compare", "default_horizon", "marginal_values"]
 
 _SAMPLE = ("chain", "draw")
 
@@ -81,7 +82,14 @@ def _as_list(treatment) -> list:
     return [treatment]
 
 
-def _check_rope(rope) -> tuple[float, float] | None:
+def check_rope(rope) -> tuple[float, float] | None:
+    """``rope`` as (low, high) in rate units, or None: a scalar r means (-r, r).
+
+    Raises
+    ------
+    ValueError
+        Not a number or a pair, or low >= high.
+    """
     if rope is None:
         return None
     if isinstance(rope, numbers.Real) and not isinstance(rope, bool):
@@ -173,7 +181,7 @@ def _check_metrics(metrics, horizon) -> list[str]:
 
 def compare(result, treatment, control, *, horizon: float | None = None,
             ci_prob: float = 0.94, rope=None, higher_is_better: bool = True,
-            metrics=None, by: str | None = None) -> Readout:
+            metrics=None, by: str | None = None, threshold: float | None = None) -> Readout:
     """Read out an experiment: each treatment arm against the control arm, from the posterior.
 
     Every quantity is computed draw by draw from the joint posterior, so correlations between
@@ -212,6 +220,10 @@ def compare(result, treatment, control, *, horizon: float | None = None,
         model's formula implies (``(variant | platform)`` shrinks noisy segments toward the
         overall effect); :meth:`Readout.to_frame` gains a column named ``by`` (NaN on the
         overall rows).
+    threshold : float, optional
+        Threshold of caring of the expected-loss decision rule, in the lead metric's unit
+        (rates: 0.002 = 0.2 percentage points): the Readout's text and HTML then state
+        :meth:`Readout.decision` ("ship B", "keep A" or "keep waiting").
 
     Returns
     -------
@@ -226,7 +238,8 @@ def compare(result, treatment, control, *, horizon: float | None = None,
     ValueError
         A label that is not a cohort of the data (the message lists the available cohorts); a
         treatment equal to the control or listed twice; an empty treatment list; ``horizon``
-        not finite or <= 0; ``ci_prob`` outside (0, 1); a ROPE with low >= high; a result
+        not finite or <= 0; ``ci_prob`` outside (0, 1); a ROPE with low >= high; ``threshold``
+        not a number > 0; a result
         without posterior draws (a MAP fit: a readout needs draws); an unknown metric, or
         ``"by_horizon"`` without a horizon; ``by`` a list of columns (one column only).
 
@@ -271,8 +284,9 @@ def compare(result, treatment, control, *, horizon: float | None = None,
         raise ValueError(f"ci_prob must be a number in (0, 1), got {ci_prob!r}")
     ci_prob = float(ci_prob)
     horizon = _check_horizon(horizon)
-    rope = _check_rope(rope)
+    rope = check_rope(rope)
     metrics = _check_metrics(metrics, horizon)
+    threshold = None if threshold is None else check_threshold(threshold)
     post = result.posterior
     if not result.has_draws:
         n = post.sizes["chain"] * post.sizes["draw"]
@@ -303,14 +317,15 @@ def compare(result, treatment, control, *, horizon: float | None = None,
         weak = []
     readouts = {}
     for segment, combos, weights in pooled_mix(result.data, [control, *treatments], by):
-        value = _marginal_values(result, [control, *treatments], combos, weights, metrics,
-                                 horizon)
+        value = marginal_values(result.posterior, result.spec, result.family, result.data,
+                                [control, *treatments], combos, weights, metrics, horizon)
         readouts[segment] = Readout(
             value, control=control, treatments=treatments, ci_prob=ci_prob, horizon=horizon,
             rope=rope, higher_is_better=bool(higher_is_better),
             time_unit=result.data.time_unit, weakly_identified=weak,
             arm_column=result.data.cohort_name)
     overall = readouts.pop(None)
+    overall.threshold = threshold
     if by is not None:
         overall.by = by
         overall.segments = readouts
@@ -324,23 +339,41 @@ def compare(result, treatment, control, *, horizon: float | None = None,
     return overall
 
 
-def _marginal_values(result, arms, combos, weights, metrics, horizon) -> xr.DataArray:
-    """Each metric of each arm averaged over a mix of the other factors: (metric, arm, chain,
-    draw). The arm's parameters are read (or, with formulas, predicted) for every combination
-    of the mix, the metric computed for the mixture."""
-    data = result.data
+def marginal_values(posterior, spec, family, data, arms, combos, weights, metrics,
+                    horizon) -> xr.DataArray:
+    """Each metric of each arm averaged over a mix of the other factors.
+
+    The arm's parameters are read (or, with formulas, predicted) for every combination of the
+    mix, the metric computed for the mixture.
+
+    Parameters
+    ----------
+    posterior : Dataset
+        Draws (chain, draw, ...) of a fit of ``data`` with ``spec`` and ``family``.
+    arms : sequence of labels
+    combos, weights
+        The mix (:func:`bayesconv.posterior.cells.pooled_mix`).
+    metrics : sequence of str
+        Keys of :data:`~bayesconv.readout.METRICS`.
+    horizon : float or None
+        In the data's time unit.
+
+    Returns
+    -------
+    DataArray of shape (metric, arm, chain, draw), ``arm`` coordinates ``str(label)``.
+    """
     column = data.cohort_name or "cohort"
     k = len(combos)
     rows = pd.concat([combos.assign(**{column: pd.Categorical([arm] * k,
                                                               categories=list(data.cohorts))})
                       for arm in arms], ignore_index=True)
-    rate, lag = row_parameters(result.posterior, result.spec, result.family, data, rows)
+    rate, lag = row_parameters(posterior, spec, family, data, rows)
     rate, lag = rate.values, [x.values for x in lag]
     arr = np.stack([np.stack([
-        METRICS[m].value(result.family, rate[..., i * k:(i + 1) * k],
+        METRICS[m].value(family, rate[..., i * k:(i + 1) * k],
                          [x[..., i * k:(i + 1) * k] for x in lag], weights, horizon)
         for i in range(len(arms))]) for m in metrics])
-    post = result.posterior
+    post = posterior
     value = xr.DataArray(arr.astype(float), dims=("metric", "arm", "chain", "draw"),
                          coords={"metric": metrics, "arm": [str(a) for a in arms],
                                  "chain": post["chain"].values, "draw": post["draw"].values})
@@ -385,11 +418,15 @@ class Readout:
         The column of ``compare(..., by=...)``.
     segments : dict
         Level of ``by`` -> the Readout of that level (empty without ``by``).
+    threshold : float or None
+        The threshold of caring of ``compare(..., threshold=...)``: the display then states
+        :meth:`decision`.
     """
 
     def __init__(self, value: xr.DataArray, *, control, treatments, ci_prob, horizon, rope,
                  higher_is_better, time_unit, weakly_identified=(), arm_column=None):
         self.by: str | None = None
+        self.threshold: float | None = None
         self.segments: dict = {}
         self.notes: list[str] = []
         self.weakly_identified = list(weakly_identified)
@@ -589,8 +626,7 @@ class Readout:
         mean = value.mean(_SAMPLE)
         h = hdi(value, self.ci_prob)
         pbest = self._prob_best()
-        signed = value * self._signs()
-        loss = (signed.max("arm") - signed).mean(_SAMPLE)
+        loss = {m: self._losses(m) for m in self.metrics}
         rows = []
         for m in self.metrics:
             for i, label in enumerate([self.control, *self.treatments]):
@@ -602,12 +638,99 @@ class Readout:
                     "lower": float(h.sel(metric=m, arm=k, ci_bound="lower")),
                     "upper": float(h.sel(metric=m, arm=k, ci_bound="upper")),
                     "prob_best": float(pbest.sel(metric=m, arm=k)),
-                    "loss": float(loss.sel(metric=m, arm=k)),
+                    "loss": float(loss[m][i]),
                 })
         frame = pd.DataFrame(rows)
         frame.attrs.update(self._attrs())
         self._arms = frame
         return frame.copy()
+
+    def _signed(self, metric: str) -> np.ndarray:
+        """Draws (arm, chain × draw) of ``metric``, signed so that higher is better."""
+        v = self.draws["value"].sel(metric=metric).transpose("arm", "chain", "draw").values
+        sign = 1.0 if self._higher_better(metric) else -1.0
+        return sign * v.reshape(v.shape[0], -1)
+
+    def _losses(self, metric: str) -> np.ndarray:
+        """Expected loss of choosing each arm (control first) on ``metric``, E[best − arm]."""
+        return expected_losses(self._signed(metric))
+
+    def decision(self, threshold: float | None = None, metric: str | None = None, *,
+                 alpha: float | None = ALPHA, effect_scale: float = EFFECT_SCALE) -> Decision:
+        """The expected-loss decision rule: ship a treatment, keep the control, or keep waiting.
+
+        Keeps the control if its expected loss E[best arm − control] is below ``threshold``,
+        else ships the treatment of smallest expected loss if that is below it and the
+        evidence that it differs is safe under repeated looks (a Bayes factor of at least
+        k/``alpha``), else keeps waiting; with a ROPE (``compare(..., rope=...)``) on a rate
+        metric, it also keeps the control when every treatment's HDI of the difference lies
+        inside the ROPE (:mod:`bayesconv.readout.decision`; Stucchio 2015, Johari et al. 2017,
+        Kruschke 2018).
+
+        Parameters
+        ----------
+        threshold : float, optional
+            Threshold of caring, > 0, in the metric's unit (rates: 0.002 = 0.2 percentage
+            points; the median lag: the data's time unit). Default: ``compare(...,
+            threshold=...)``.
+        metric : str, optional
+            Default :attr:`lead` (the eventual rate, or the rate by the horizon where an
+            arm's eventual rate is weakly identified).
+        alpha : float or None, default 0.05
+            Bound on the chance of ever shipping a treatment that is no better, at any number
+            of looks (the mixture SPRT; :mod:`bayesconv.readout.decision`). None: the
+            expected-loss rule alone, which under daily looks ships such a treatment far more
+            often (``validation/peeking.md``).
+        effect_scale : float, default 10
+            The sd τ of the Normal(0, τ²) alternative of the Bayes factor, in multiples of
+            ``threshold``: the size of the effects worth detecting.
+
+        Returns
+        -------
+        Decision
+            ``action`` ("ship", "keep", "wait"), ``arm``, the expected losses, P(better), and
+            ``text``, the decision in a sentence.
+
+        Raises
+        ------
+        ValueError
+            No threshold here nor in ``compare``; a threshold that is not a number > 0; an
+            unknown metric; ``alpha`` outside (0, 1); ``effect_scale`` not > 0.
+        """
+        if alpha is not None and not (isinstance(alpha, numbers.Real) and 0 < alpha < 1):
+            raise ValueError(f"alpha must be in (0, 1) or None, got {alpha!r}")
+        if not (isinstance(effect_scale, numbers.Real) and effect_scale > 0):
+            raise ValueError(f"effect_scale must be a number > 0, got {effect_scale!r}")
+        if threshold is None:
+            threshold = self.threshold
+        if threshold is None:
+            raise ValueError("decision needs a threshold of caring, in the metric's unit "
+                             "(rates: 0.002 = 0.2 percentage points): "
+                             "ro.decision(threshold=...) or compare(..., threshold=...)")
+        threshold = check_threshold(threshold)
+        metric = self.lead if metric is None else metric
+        self._check_metric(metric)
+        spec = METRICS[metric]
+        arms = [self.control, *self.treatments]
+        f = self._own_frame()
+        f = f[f["metric"] == metric]
+        equivalent = bool(self.rope is not None and spec.kind == "rate" and (
+            (f["diff_lower"] >= self.rope[0]) & (f["diff_upper"] <= self.rope[1])).all())
+        chosen, losses, log_bf = apply_rule(self._signed(metric), threshold, alpha=alpha,
+                                            effect_scale=effect_scale, equivalent=equivalent)
+        action = "wait" if chosen is None else "keep" if chosen == 0 else "ship"
+        return Decision(
+            action=action, arm=None if chosen is None else arms[chosen], metric=metric,
+            metric_name=self.metric_name(metric), threshold=threshold,
+            losses={a: float(v) for a, v in zip(arms, losses, strict=True)},
+            prob_better={t: float(p) for t, p in zip(f["treatment"], f["prob_better"],
+                                                     strict=True)},
+            control=self.control, equivalent=equivalent and chosen == 0, alpha=alpha,
+            bayes_factor={} if alpha is None else {
+                t: float(np.exp(min(b, 700.0))) for t, b in zip(self.treatments, log_bf,
+                                                                strict=True)},
+            unit=spec.diff_unit(self.time_unit), scale=spec.scale,
+            labels={str(a): self.arm_label(a) for a in arms})
 
     def _attrs(self) -> dict:
         return {"ci_prob": self.ci_prob, "horizon": self.horizon, "time_unit": self.time_unit,
@@ -676,6 +799,8 @@ class Readout:
                 lines.append(f"P({self.arm_label(t)} better than "
                              f"{self.arm_label(self.control)}) on the {self.metric_name(m)} "
                              f"by {self.by} ({len(self.segments)} segments): {parts}")
+        if self.threshold is not None:
+            lines.append(f"Decision (expected-loss rule): {self.decision().text}")
         lines += [f"Note: {n}" for n in self.notes]
         if self.weakly_identified:
             arms = ", ".join(self.arm_label(a) for a in self.weakly_identified)
