@@ -21,7 +21,7 @@ from .lags import LAG_FAMILIES, get_lag
 from .model import DEFAULT_PRIORS
 from .plotting import plot_kaplan_meier
 from .posterior import ConversionResult, compare_models, load, save_result
-from .readout import METRICS, Readout, compare, default_horizon
+from .readout import METRICS, Decision, Projection, Readout, compare, default_horizon, plan, project
 from .replay import decision_dates, plot_replay, replay
 from .report import write_report
 from .simulate import simulate
@@ -39,8 +39,10 @@ __all__ = [
     "ConvergenceWarning",
     "DataNotSavedError",
     "DataWarning",
+    "Decision",
     "IdentificationWarning",
     "ParetoKWarning",
+    "Projection",
     "Readout",
     "clear_compile_cache",
     "compare",
@@ -53,8 +55,10 @@ __all__ = [
     "load",
     "plot_kaplan_meier",
     "plot_prior_curves",
+    "plan",
     "plot_replay",
     "prepare",
+    "project",
     "replay",
     "save_result",
     "simulate",

@@ -341,14 +341,56 @@ def _report(args: argparse.Namespace) -> int:
             sampler_kwargs=extra or None)
     readout = bc.compare(result, treatments if len(treatments) > 1 else treatments[0], control,
                          horizon=horizon, higher_is_better=not args.lower_is_better,
-                         rope=args.rope, by=args.by)
+                         rope=args.rope, by=args.by, threshold=args.threshold)
     print(readout)
+    projection = _projection(args, result, readout, notes)
+    if projection is not None:
+        print(projection)
     arms = ", ".join(readout.arm_label(t) for t in readout.treatments)
     paths = bc.write_report(result, readout, args.out, title=args.title or
                             f"Conversion readout: {arms} vs {readout.arm_label(control)}",
-                            source=f"Events from {args.events}.", notes=notes)
+                            source=f"Events from {args.events}.", notes=notes,
+                            projection=projection)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _projection(args, result, readout, notes):
+    """``bc.project`` when the decision rule says "keep waiting" (``--threshold``), for the
+    days left; None otherwise (with a note saying why, where a user could expect one)."""
+    import bayesconv as bc
+
+    if args.threshold is None or args.no_projection:
+        return None
+    decision = readout.decision()
+    if decision.action != "wait":
+        return None
+    if len(readout.treatments) != 1:
+        notes.append("no days-left projection: it compares one treatment arm with the control")
+        return None
+    if result.data.followup is None and args.new_units_per_day is None:
+        note = ("no days-left projection: durations carry no creation dates, so today's "
+                "enrollment is unknown; pass --new-units-per-day N (0: enrollment has closed)")
+        notes.append(note)
+        print(f"bayesconv: note: {note}", file=sys.stderr)
+        return None
+    print(f"bayesconv: projecting the decision {args.project_days} days ahead "
+          f"({args.project_sims} simulated futures)...", file=sys.stderr, flush=True)
+    return bc.project(result, readout.treatments[0], readout.control, days=args.project_days,
+                      new_units_per_day=args.new_units_per_day, threshold=args.threshold,
+                      metric=decision.metric, horizon=readout.horizon, rope=readout.rope,
+                      higher_is_better=readout.higher_is_better, n_sims=args.project_sims,
+                      random_seed=args.seed)
+
+
+def _days(text: str) -> list[float]:
+    try:
+        days = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected days like 3,7,14,28, got {text!r}") from None
+    if not days or min(days) <= 0:
+        raise argparse.ArgumentTypeError(f"days must be > 0, like 3,7,14,28; got {text!r}")
+    return days
 
 
 class _Parser(argparse.ArgumentParser):
@@ -427,6 +469,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="lag family: gamma (default), weibull, exponential, lognormal, gengamma")
     rep.add_argument("--rope", type=float, default=None,
                      help="half-width of the region of practical equivalence (rate units)")
+    rep.add_argument("--threshold", type=float, default=None,
+                     help="threshold of caring of the expected-loss decision rule, in the lead "
+                          "metric's unit (rates: 0.002 = 0.2 percentage points): the report "
+                          "says 'ship', 'keep' or 'keep waiting', and while waiting projects "
+                          "the days left")
+    rep.add_argument("--project-days", type=_days, default=[3.0, 7.0, 14.0, 28.0],
+                     metavar="D1,D2,...",
+                     help="calendar days ahead of the days-left projection (default 3,7,14,28)")
+    rep.add_argument("--new-units-per-day", type=float, default=None,
+                     help="new units per arm and day in the projection (default: each arm's "
+                          "enrollment over the last 7 days; 0: enrollment has closed)")
+    rep.add_argument("--project-sims", type=int, default=200,
+                     help="simulated futures of the projection (default 200)")
+    rep.add_argument("--no-projection", action="store_true",
+                     help="with --threshold: state the decision but do not project days left")
     rep.add_argument("--lower-is-better", action="store_true",
                      help="fewer conversions is the goal (e.g. churn, re-arrest)")
     rep.add_argument("--title", default=None)

@@ -398,3 +398,35 @@ def plot_forest(labels, means, lowers, uppers, *, reference: float = 0.0, scale:
     ax.set_xlabel(quantity)
     ax.set_title(title, fontsize="medium")
     return ax
+
+
+def plot_projection(days, prob_decided, pb_low, pb_mid, pb_high, *, title: str = "", ax=None):
+    """P(decision by each day) and the spread of P(better) over projected futures.
+
+    Parameters
+    ----------
+    days : array of shape (n,)
+        Calendar days from now.
+    prob_decided : array of shape (n,)
+        Share of simulated futures in which the rule has fired by each day.
+    pb_low, pb_mid, pb_high : arrays of shape (n,)
+        5%, 50% and 95% quantiles over the futures of P(treatment better).
+    title : str
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax, (7, 4))
+    ax.plot(days, prob_decided, "o-", color="C0", label="P(decision by then)")
+    ax.fill_between(days, pb_low, pb_high, color="C1", alpha=0.2,
+                    label="P(better): 5%–95% of futures")
+    ax.plot(days, pb_mid, "s--", color="C1", label="P(better): median future")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("days from now")
+    ax.set_ylabel("probability")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
+    return ax

@@ -87,7 +87,8 @@ def _nowcast_table(nowcast: pd.DataFrame, ci_prob: float) -> pd.DataFrame:
 
 
 def write_report(result, readout, out_dir, *, title: str, source: str = "",
-                 ci_prob: float = 0.94, notes=(), nowcast_within: float | None = None) -> dict:
+                 ci_prob: float = 0.94, notes=(), nowcast_within: float | None = None,
+                 projection=None) -> dict:
     """Write ``report.html`` (figures embedded) and ``readout.csv`` into ``out_dir``.
 
     The first line is the readout's lead headline: the horizon readout when an arm's eventual
@@ -111,10 +112,14 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
         The nowcast counts conversions still to come within this many time units (default:
         the readout's horizon, else the longest follow-up), not "ever", which would rest on
         the extrapolated eventual rate.
+    projection : Projection, optional
+        From :func:`bayesconv.project`: a section "When will we know?" with the days left,
+        the table and its plot; written to ``projection.csv``.
 
     Returns
     -------
-    dict with the paths written (``report``, ``readout``, ``summary``, ``nowcast``).
+    dict with the paths written (``report``, ``readout``, ``summary``, ``nowcast``, and
+    ``projection`` with one).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,6 +134,19 @@ def write_report(result, readout, out_dir, *, title: str, source: str = "",
     paths = {"report": out / "report.html", "readout": out / "readout.csv",
              "summary": out / "summary.csv", "nowcast": out / "nowcast.csv"}
     frame.to_csv(paths["readout"], index=False)
+    projection_html = ""
+    if projection is not None:
+        paths["projection"] = out / "projection.csv"
+        projection.to_frame().to_csv(paths["projection"], index=False)
+        projection_html = (
+            "<h2>When will we know?</h2>"
+            f"<p class='headline'>{html.escape(projection.decision.text)}</p>"
+            f"<p class='note'>{projection.settings['n_sims']} futures simulated from today's "
+            "posterior (units still maturing, new units at the projected enrollment), each "
+            "refitted at every date and read with the same rule; P(decision) is the share of "
+            "futures in which the rule fires.</p>"
+            f"<div class='wide'>{projection.to_frame().round(4).to_html(index=False, border=0)}"
+            f"</div>{_png(projection.plot().figure)}")
     summary.to_csv(paths["summary"])
     nowcast.to_csv(paths["nowcast"])
 
@@ -184,6 +202,7 @@ Model: {html.escape(model_text)}, sampler {html.escape(result.sampler)},
 <h2>Readout</h2>{weak_html}
 {readout._repr_html_()}
 {''.join(figs)}
+{projection_html}
 <h2>Conversion curves</h2>
 <p>Posterior mean and {ci_prob:.0%} HDI of c·F(t) per arm (solid) over the Kaplan–Meier estimate
 (dashed). Beyond the longest follow-up the curves are the model's extrapolation.</p>{fig_curves}

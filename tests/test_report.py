@@ -38,6 +38,41 @@ def test_report_writes_html_and_csv(events_csv, tmp_path, capsys):
     assert "P(variant better than control)" in capsys.readouterr().out
 
 
+def test_report_states_the_decision_and_the_days_left(tmp_path, capsys):
+    """``--threshold``: the decision in the printed readout and the HTML; while the rule waits,
+    a days-left projection (a section, a CSV); --no-projection skips it."""
+    ev = bc.simulate(n_units=[600, 600], eventual_rate=[0.3, 0.31], lag_loc=6.0,
+                     lag_shape=2.0, cohorts=["control", "variant"], enrollment=20, followup=5,
+                     random_seed=8, resolution="D")
+    path = tmp_path / "events.csv"
+    ev.to_csv(path, index=False)
+    base = ["report", str(path), "--created", "created", "--converted", "converted",
+            "--observed-until", "observed_until", "--cohort", "cohort", "--control", "control",
+            "--treatment", "variant", "--draws", "200", "--tune", "300", "--chains", "2",
+            "--no-progress", "--project-sims", "10", "--project-days", "3,10"]
+    out = tmp_path / "wait"
+    assert main([*base, "--threshold", "1e-6", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "Decision (expected-loss rule): keep waiting" in captured.out
+    assert "Projection (10 simulated futures" in captured.out
+    html = (out / "report.html").read_text()
+    assert "<h2>When will we know?</h2>" in html and "keep waiting" in html
+    table = pd.read_csv(out / "projection.csv")
+    assert list(table["day"]) == [3.0, 10.0] and (table["n_sims"] == 10).all()
+    # a lenient threshold decides today (both losses below it: the control is kept), so
+    # there are no days left to project
+    out2 = tmp_path / "keep"
+    assert main([*base, "--threshold", "0.5", "--out", str(out2)]) == 0
+    assert "Decision (expected-loss rule): keep control" in capsys.readouterr().out
+    assert not (out2 / "projection.csv").exists()
+    out3 = tmp_path / "noproj"
+    assert main([*base, "--threshold", "1e-6", "--no-projection", "--out", str(out3)]) == 0
+    assert not (out3 / "projection.csv").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*base, "--threshold", "1e-6", "--project-days", "0,3", "--out", str(out3)])
+    assert exit_info.value.code == 2 and "days must be > 0" in capsys.readouterr().err
+
+
 def test_report_reads_parquet(events_csv, tmp_path):
     pq = tmp_path / "events.parquet"
     pd.read_csv(events_csv).to_parquet(pq)

@@ -1,0 +1,209 @@
+"""Is ``bc.project`` right? Laplace refits against NUTS refits, and calibration of P(decision).
+
+Part 1, **Laplace vs NUTS refits**: for a 2-arm experiment fitted with NUTS today, simulated
+futures are read at two future dates twice, once refitted with the Laplace approximation (the
+projection's default) and once with NUTS (4 × 1000 draws), on the same simulated data. Reported:
+the differences in P(treatment better) and in the smaller expected loss, and how often the two
+reach the same decision. Two settings: a well-identified one (lag mean 5 days, 14 days of
+enrollment) and a weakly identified one (lag mean 12 days, 7 days of enrollment).
+
+Part 2, **calibration**: experiments simulated once over 14 days of enrollment
+(``bc.simulate``, independently of the projection's own simulator); as of day 7 the data are
+fitted with NUTS and projected 3 and 7 days ahead at the true enrollment (Laplace refits); the
+data as of days 10 and 14 are fitted with NUTS and read with the same rule. The predicted
+P(decision by day d) is compared with the share of experiments that decided, overall and in
+bins of the prediction, with Wilson 95% intervals.
+
+    .venv/bin/python validation/projection.py --out validation/projection.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import bayesconv as bc
+from bayesconv.readout.projection import DecisionRefitter, SimulatedFuture, TimeRecorder
+from bayesconv.replay import as_of
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from calibration import wilson  # noqa: E402
+
+THRESHOLD = 0.002
+START = pd.Timestamp("2024-01-01")
+
+
+def _prepare(events):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bc.prepare(events, created="created", converted="converted",
+                          observed_until="observed_until", cohort="cohort", resolution="auto")
+
+
+def _fit(data, seed):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = bc.ConversionModel(data).fit(random_seed=seed, progressbar=False)
+    return res, any(w.category.__name__ == "ConvergenceWarning" for w in caught)
+
+
+def agreement(setting: str, lag_mean: float, enrollment: int, n_futures: int, seed: int):
+    """Part 1 for one setting: rows per (future, day) with both refits' readings."""
+    rng = np.random.default_rng(seed)
+    n = 1000 * enrollment
+    ev = bc.simulate(n_units=[n, n], eventual_rate=[0.10, 0.11], lag_loc=lag_mean,
+                     lag_shape=1.5, enrollment=enrollment, followup=0.5, resolution="D",
+                     random_seed=seed)
+    data = _prepare(ev)
+    res, _ = _fit(data, seed)
+    family = res.family
+    from bayesconv.posterior.cells import row_parameters
+
+    rate, lag = row_parameters(res.posterior, res.spec, family, data, data.cells)
+    rate = rate.values.reshape(-1, 2)
+    lag = [x.values.reshape(-1, 2) for x in lag]
+    readers = {m: DecisionRefitter(res.spec, list(data.cohorts), "eventual", None, THRESHOLD, None,
+                            True, 0.94, m, 4000, rng) for m in ("laplace", "nuts")}
+    rows = []
+    for f in range(n_futures):
+        j = rng.integers(rate.shape[0])
+        fut = SimulatedFuture(data, rate[j], [x[j] for x in lag], family, np.full(2, n / enrollment),
+                      14.0, 1.0, rng, TimeRecorder(data))
+        for day in (3.0, 14.0):
+            d = fut.at(day)
+            out = {m: r.read(d) for m, r in readers.items()}
+            rows.append({"setting": setting, "future": f, "day": day,
+                         **{f"{k}_{m}": out[m][k] for m in out
+                            for k in ("action", "prob_better", "loss_min")}})
+    return pd.DataFrame(rows), readers["laplace"].fallbacks, readers["nuts"].warned
+
+
+def calibration(n_experiments: int, n_sims: int, seed: int) -> pd.DataFrame:
+    """Part 2: rows per (experiment, day ahead) with the predicted P and what happened."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for e in range(n_experiments):
+        t0 = time.perf_counter()
+        c_a = rng.uniform(0.05, 0.25)
+        c_b = min(c_a * (1 + rng.normal(0, 0.08)), 0.99)
+        lag_mean, shape = rng.uniform(3, 8), rng.uniform(1, 2)
+        per_day = int(rng.integers(100, 300))
+        ev = bc.simulate(n_units=[14 * per_day] * 2, eventual_rate=[c_a, c_b],
+                         lag_loc=lag_mean, lag_shape=shape, enrollment=14, followup=0,
+                         start=START, resolution="D",
+                         random_seed=[seed, e]).drop(columns="observed_until")
+        known = {d: _prepare(as_of(ev, START + pd.Timedelta(d, unit="D"), created="created",
+                                   converted="converted")) for d in (7, 10, 14)}
+        today, warned = _fit(known[7], e)
+        proj = bc.project(today, "B", "A", days=[3, 7], threshold=THRESHOLD, n_sims=n_sims,
+                          new_units_per_day=per_day, random_seed=e)
+        f = proj.to_frame().set_index("day")
+        for ahead, day in ((3.0, 10), (7.0, 14)):
+            later, warned_later = _fit(known[day], e)
+            action = bc.compare(later, "B", "A").decision(THRESHOLD).action
+            rows.append({"experiment": e, "days_ahead": ahead, "c_a": c_a, "c_b": c_b,
+                         "lag_mean": lag_mean, "units_per_day": per_day,
+                         "decided_today": proj.decision.action != "wait",
+                         "predicted": f.loc[ahead, "prob_decision"],
+                         "decided": action != "wait", "action": action,
+                         "warned": warned or warned_later,
+                         "fallbacks": proj.settings["nuts_fallbacks"]})
+        print(f"  experiment {e + 1}/{n_experiments}: P(decision by +3, +7) = "
+              f"{f['prob_decision'].round(2).tolist()}, decided "
+              f"{[r['decided'] for r in rows[-2:]]} ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
+    return pd.DataFrame(rows)
+
+
+def _pct(k, n):
+    lo, hi = wilson(int(k), int(n))
+    return f"{k / n:.0%} ({lo:.0%}–{hi:.0%})" if n else "—"
+
+
+def report(agree: pd.DataFrame, extra: dict, calib: pd.DataFrame, args, seconds) -> str:
+    lines = ["# Projections of the decision: Laplace vs NUTS refits, and calibration", "",
+             "Generated by `validation/projection.py`. Re-run with", "", "```bash",
+             f".venv/bin/python validation/projection.py --futures {args.futures} "
+             f"--experiments {args.experiments} --n-sims {args.n_sims} --out {args.out}",
+             "```", "", f"Expected-loss rule on the eventual rate, threshold "
+             f"{THRESHOLD * 100:g} percentage points. {seconds / 60:.0f} min on 2 cores.", "",
+             "## 1. Laplace refits against NUTS refits on the same simulated futures", "",
+             "| setting | day | data sets | same decision | mean abs. diff. P(better) | "
+             "max abs. diff. P(better) | median loss (Laplace / NUTS, pp) | "
+             "P(decision) Laplace / NUTS |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (setting, day), g in agree.groupby(["setting", "day"], sort=False):
+        dp = (g["prob_better_laplace"] - g["prob_better_nuts"]).abs()
+        same = (g["action_laplace"] == g["action_nuts"]).sum()
+        dec_l = (g["action_laplace"] != "wait").mean()
+        dec_n = (g["action_nuts"] != "wait").mean()
+        lines.append(f"| {setting} | +{day:g} d | {len(g)} | {_pct(same, len(g))} | "
+                     f"{dp.mean():.3f} | {dp.max():.3f} | "
+                     f"{g['loss_min_laplace'].median() * 100:.3f} / "
+                     f"{g['loss_min_nuts'].median() * 100:.3f} | {dec_l:.2f} / {dec_n:.2f} |")
+    lines += ["", "Laplace refits without a proper mode (refitted with NUTS instead), and NUTS "
+              "refits with a ConvergenceWarning: " + "; ".join(
+                  f"{k}: {v[0]} fallbacks, {v[1]} warned" for k, v in extra.items()) + ".", "",
+              "## 2. Calibration of the predicted P(decision)", "",
+              f"{calib['experiment'].nunique()} experiments, as of day 7 of a 14-day enrollment; "
+              "truths: control rate uniform on [0.05, 0.25], relative lift Normal(0, 0.08), "
+              "gamma lag mean uniform on [3, 8] days, shape on [1, 2], 100–300 units per arm "
+              f"and day; {args.n_sims} simulated futures per projection (Laplace refits). "
+              "Decided today (so trivially predicted): "
+              f"{int(calib.drop_duplicates('experiment')['decided_today'].sum())}.", "",
+              "| days ahead | experiments | mean predicted P(decision) | share decided "
+              "(Wilson 95%) | NUTS fits warned |", "|---|---|---|---|---|"]
+    for ahead, g in calib.groupby("days_ahead"):
+        lines.append(f"| +{ahead:g} | {len(g)} | {g['predicted'].mean():.2f} | "
+                     f"{_pct(g['decided'].sum(), len(g))} | {int(g['warned'].sum())} |")
+    lines += ["", "By bins of the prediction (both horizons pooled):", "",
+              "| predicted P(decision) | cases | mean predicted | share decided (Wilson 95%) |"
+              " inside |", "|---|---|---|---|---|"]
+    bins = [0, 0.2, 0.4, 0.6, 0.8, 1.0001]
+    calib = calib.assign(bin=pd.cut(calib["predicted"], bins, right=False))
+    for b, g in calib.groupby("bin", observed=True):
+        lo, hi = wilson(int(g["decided"].sum()), len(g))
+        inside = "yes" if lo <= g["predicted"].mean() <= hi else "**no**"
+        lines.append(f"| [{b.left:.1f}, {min(b.right, 1):.1f}) | {len(g)} | "
+                     f"{g['predicted'].mean():.2f} | {_pct(g['decided'].sum(), len(g))} | "
+                     f"{inside} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--futures", type=int, default=25)
+    ap.add_argument("--experiments", type=int, default=60)
+    ap.add_argument("--n-sims", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--out", type=Path, default=Path("validation/projection.md"))
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    parts, extra = [], {}
+    for setting, lag_mean, enrollment in (("well identified (lag mean 5 d, 14 d enrolled)",
+                                           5.0, 14),
+                                          ("weakly identified (lag mean 12 d, 7 d enrolled)",
+                                           12.0, 7)):
+        print(f"part 1: {setting}", flush=True)
+        table, fallbacks, warned = agreement(setting, lag_mean, enrollment, args.futures,
+                                             args.seed)
+        parts.append(table)
+        extra[setting.split(" (")[0]] = (fallbacks, warned)
+    agree = pd.concat(parts, ignore_index=True)
+    print("part 2: calibration", flush=True)
+    calib = calibration(args.experiments, args.n_sims, args.seed)
+    text = report(agree, extra, calib, args, time.perf_counter() - t0)
+    args.out.write_text(text)
+    agree.to_csv(args.out.with_suffix(".agreement.csv"), index=False)
+    calib.to_csv(args.out.with_suffix(".calibration.csv"), index=False)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
