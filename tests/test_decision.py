@@ -53,6 +53,11 @@ def test_bayes_factor_matches_the_normal_closed_form():
     # the treatment of least loss is shipped only with enough evidence
     assert decide(np.array([0.01, 0.0005]), 0.002, log_bf=np.array([2.0]), alpha=0.05) is None
     assert decide(np.array([0.01, 0.0005]), 0.002, log_bf=np.array([3.1]), alpha=0.05) == 1
+    # the control kept because the treatment looks worse: as safe as a ship, unless the arms
+    # are practically equal (every loss below the threshold)
+    assert decide(np.array([0.0005, 0.01]), 0.002, log_bf=np.array([2.0]), alpha=0.05) is None
+    assert decide(np.array([0.0005, 0.01]), 0.002, log_bf=np.array([3.1]), alpha=0.05) == 0
+    assert decide(np.array([0.0005, 0.001]), 0.002, log_bf=np.array([0.0]), alpha=0.05) == 0
     # two treatments: Bonferroni, log(2 / 0.05) = 3.69
     assert decide(np.array([0.01, 0.0005, 0.02]), 0.002, log_bf=np.array([3.5, 9.0]),
                   alpha=0.05) is None

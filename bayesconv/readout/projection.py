@@ -650,7 +650,7 @@ class Projection:
             return "at today's enrollment"
         if isinstance(n, dict):
             return "at the given enrollment"
-        return "with enrollment closed" if n == 0 else f"at {n:,.0f} new units per day and arm"
+        return "with enrollment closed" if n == 0 else f"at {n:,.3g} new units per day and arm"
 
     def _days_left_note(self) -> str:
         d = self.days_left
