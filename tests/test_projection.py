@@ -154,6 +154,8 @@ def test_project_rejects_bad_input(fit):
         bc.project(fit, "B", "A", new_units_per_day=-1, **kw)
     with pytest.raises(ValueError, match="no rate for the arms"):
         bc.project(fit, "B", "A", new_units_per_day={"A": 10}, **kw)
+    with pytest.raises(ValueError, match=r"not compared \['C'\]"):
+        bc.project(fit, "B", "A", new_units_per_day={"A": 10, "B": 10, "C": 5}, **kw)
     with pytest.raises(ValueError, match="threshold"):
         bc.project(fit, "B", "A", threshold=0)
     with pytest.raises(ValueError, match="not a cohort"):

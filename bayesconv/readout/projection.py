@@ -97,9 +97,11 @@ def _enrollment(data: ConversionData, new_units_per_day, arms, day: float) -> np
     if isinstance(new_units_per_day, dict):
         rate = {str(k): v for k, v in new_units_per_day.items()}
         missing = [lab for lab in labels if lab not in rate]
-        if missing:
-            raise ValueError(f"new_units_per_day has no rate for the arms {missing}; give "
-                             "one per compared arm, or one number for all")
+        unknown = [k for k in rate if k not in labels]
+        if missing or unknown:
+            raise ValueError(f"new_units_per_day has no rate for the arms {missing} and rates "
+                             f"for arms that are not compared {unknown}; give one per compared "
+                             f"arm ({labels}), or one number for all")
     else:
         rate = dict.fromkeys(labels, new_units_per_day)
     out = np.zeros(data.n_cells)
