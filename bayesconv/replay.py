@@ -9,6 +9,7 @@ import pandas as pd
 
 from . import plotting
 from .data.prepare import prepare
+from .data.resolution import stamp_resolution
 from .data.units import TIME_UNITS
 from .inference.model import ConversionModel
 from .readout.compare import compare
@@ -21,13 +22,19 @@ AS_OF_COLUMN = "observed_until"
 
 
 def as_of(events: pd.DataFrame, date, *, created: str, converted: str,
-          observed_until=None) -> pd.DataFrame:
+          observed_until=None, resolution="auto") -> pd.DataFrame:
     """The events table as it would have looked on ``date``.
 
     Units created after ``date`` are not known yet; conversions after ``date`` have not
     happened yet (their ``converted`` becomes empty); each unit is observed until the earlier
     of ``date`` and its own observation end (a unit lost to follow-up on 2024-01-05 stays
     followed to 2024-01-05, whatever the as-of date).
+
+    Timestamps recorded to a resolution δ (dates floored to the day, say) stand for a whole
+    bin: an event stamped ``s`` happened somewhere in [s, s + δ), so it is known on ``date``
+    only once its bin has passed, s + δ <= date. As of midnight of 2024-01-10, the units
+    stamped 2024-01-10 do not exist yet and the conversions stamped 2024-01-10 have not
+    happened (reading them as known would leak a day of the future into every replay).
 
     Parameters
     ----------
@@ -41,6 +48,11 @@ def as_of(events: pd.DataFrame, date, *, created: str, converted: str,
         for every unit. The result's observation end is the earlier of it and ``date``, in
         that column (for a column) or in a column ``"observed_until"`` (for a date or None).
         None: every unit is observed until ``date``.
+    resolution : "auto", None or timedelta-like, default "auto"
+        The grid the ``created`` and ``converted`` stamps were recorded on. "auto": the
+        largest of a week, a day, an hour, a minute, a second that every stamp lies on
+        (:func:`bayesconv.data.resolution.stamp_resolution`; exact when none); None: exact
+        times (an event is known from its stamp on); else a width such as ``"1D"``.
 
     Returns
     -------
@@ -51,7 +63,8 @@ def as_of(events: pd.DataFrame, date, *, created: str, converted: str,
     ------
     ValueError
         ``observed_until`` is None or a date but the events already have a column
-        ``"observed_until"`` (it would be overwritten; pass its name to cap it instead).
+        ``"observed_until"`` (it would be overwritten; pass its name to cap it instead); a
+        ``resolution`` that is not a width >= 0.
     """
     date = pd.Timestamp(date)
     is_col = isinstance(observed_until, str) and observed_until in events.columns
@@ -61,9 +74,22 @@ def as_of(events: pd.DataFrame, date, *, created: str, converted: str,
                          f"{AS_OF_COLUMN!r} to cap each unit's observation end at the as-of "
                          "date")
     c = pd.to_datetime(events[created])
-    known = events.loc[(c <= date).to_numpy()].copy()
+    if isinstance(resolution, str) and resolution == "auto":
+        width = pd.Timedelta(seconds=stamp_resolution(c, events[converted]))
+    elif resolution is None:
+        width = pd.Timedelta(0)
+    else:
+        try:
+            width = pd.Timedelta(resolution)
+        except (TypeError, ValueError):
+            raise ValueError(f"resolution must be 'auto', None or a time width such as "
+                             f"'1D', got {resolution!r}") from None
+        if not width >= pd.Timedelta(0):
+            raise ValueError(f"resolution must be a width >= 0, got {resolution!r}")
+    last = date - width                 # an event stamped s is known once s + δ <= date
+    known = events.loc[(c <= last).to_numpy()].copy()
     conv = pd.to_datetime(known[converted])
-    known[converted] = conv.where(conv <= date)
+    known[converted] = conv.where(conv <= last)
     if is_col:
         known[observed_until] = pd.to_datetime(known[observed_until]).clip(upper=date)
     elif observed_until is not None:
@@ -166,8 +192,12 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
     if not dates:
         raise ValueError("as_of_dates is empty")
     first = pd.to_datetime(events[created]).min()
-    if dates[0] <= first:
-        raise ValueError(f"as_of date {dates[0]} is not after the first creation date {first}")
+    stamps = pd.Timedelta(seconds=stamp_resolution(events[created], events[converted]))
+    if dates[0] <= first or dates[0] < first + stamps:
+        raise ValueError(f"as_of date {dates[0]} is before any unit is known: the first "
+                         f"creation date is {first}" + (
+                             f", recorded to {stamps}, so its units are known from "
+                             f"{first + stamps} on" if stamps > pd.Timedelta(0) else ""))
     labels = set(events[cohort].astype(str))
     for name, arm in (("treatment", treatment), ("control", control)):
         if str(arm) not in labels:
@@ -181,7 +211,7 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
     rng = np.random.default_rng(random_seed)
     if window is None:
         last = as_of(events, dates[-1], created=created, converted=converted,
-                     observed_until=observed_until)
+                     observed_until=observed_until, resolution=stamps)
         lag_t = (pd.to_datetime(last[converted]) - pd.to_datetime(last[created]))
         lag_t = lag_t.dt.total_seconds().dropna() / secs
         window = float(np.ceil(lag_t.median())) if len(lag_t) else 1.0
@@ -191,14 +221,14 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the dates' own prepare warns where it matters
             meta = prepare(as_of(events, dates[-1], created=created, converted=converted,
-                                 observed_until=observed_until),
+                                 observed_until=observed_until, resolution=stamps),
                            created=created, converted=converted, observed_until=obs_col,
                            cohort=cohort, time_unit=time_unit, resolution="auto").meta
         resolution = meta["resolution"] if meta.get("resolution_read") == "interval" else None
     rows = []
     for date in dates:
         known = as_of(events, date, created=created, converted=converted,
-                      observed_until=observed_until)
+                      observed_until=observed_until, resolution=stamps)
         row: dict = {"as_of": date}
         arm = known[cohort].astype(str)
         c = pd.to_datetime(known[created])

@@ -61,8 +61,57 @@ def test_replay_errors():
     kw = dict(created="created", converted="converted", cohort="cohort", control="A")
     with pytest.raises(ValueError, match="treatment 'Z' is not an arm.*arms: \\['A', 'B'\\]"):
         replay(ev, ["2024-02-01"], treatment="Z", **kw)
-    with pytest.raises(ValueError, match="is not after the first creation date"):
+    with pytest.raises(ValueError, match="before any unit is known: the first creation date"):
         replay(ev, ["2023-01-01"], treatment="B", **kw)
+    daily = bc.simulate(n_units=[50, 50], eventual_rate=0.5, lag_loc=3.0, random_seed=1,
+                        resolution="D")
+    first = daily["created"].min()
+    with pytest.raises(ValueError, match="recorded to 1 days.*known from"):
+        replay(daily, [first + pd.Timedelta(hours=12)], treatment="B", **kw)
+
+
+def test_as_of_with_day_floored_dates_knows_only_the_days_that_have_passed():
+    # a stamp 2024-01-10 on day-floored dates is an event during the 10th: as of midnight
+    # of the 10th it has not happened (nor has a unit stamped the 10th been created)
+    days = pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-06", "2024-01-09",
+                           "2024-01-10", "2024-01-10"])
+    ev = pd.DataFrame({"created": days,
+                       "converted": pd.to_datetime(["2024-01-10", "2024-01-09", None, None,
+                                                    "2024-01-10", None]),
+                       "arm": list("ABABAB")})
+    known = as_of(ev, "2024-01-10", created="created", converted="converted")
+    assert known.index.tolist() == [0, 1, 2, 3]
+    assert pd.isna(known.loc[0, "converted"])        # converted during the 10th
+    assert known.loc[1, "converted"] == pd.Timestamp("2024-01-09")
+    # the day it stands for has passed by the 11th
+    later = as_of(ev, "2024-01-11", created="created", converted="converted")
+    assert later.index.tolist() == list(range(6))
+    assert later.loc[0, "converted"] == pd.Timestamp("2024-01-10")
+    # read as exact times, the stamps are known from their instant on
+    exact = as_of(ev, "2024-01-10", created="created", converted="converted", resolution=None)
+    assert exact.index.tolist() == list(range(6))
+    assert exact["converted"].notna().sum() == 3
+    # an explicit width, and a bad one
+    assert as_of(ev, "2024-01-10 12:00", created="created", converted="converted",
+                 resolution="12h").index.tolist() == list(range(6))
+    with pytest.raises(ValueError, match="resolution must be 'auto', None or a time width"):
+        as_of(ev, "2024-01-10", created="created", converted="converted", resolution="soon")
+
+
+def test_as_of_with_day_floored_dates_does_not_inflate_early_rates():
+    # A replay as of day 7 of day-floored data must not see the conversions of day 7 itself:
+    # with them, the naive rate as of day 7 equals the one of a day later.
+    start = pd.Timestamp("2024-01-01")
+    ev = bc.simulate(n_units=[20000, 20000], eventual_rate=0.2, lag_loc=2.0, lag_shape=1.5,
+                     enrollment=14, followup=0, start=start, resolution="D", random_seed=5)
+    ev = ev.drop(columns="observed_until")
+    cut = start + pd.Timedelta(7, unit="D")
+    known = as_of(ev, cut, created="created", converted="converted")
+    assert known["created"].max() == cut - pd.Timedelta(1, unit="D")
+    assert known["converted"].max() == cut - pd.Timedelta(1, unit="D")
+    truth = ev[ev["created"] < cut]
+    conv = truth["converted"] < cut
+    assert len(known) == len(truth) and known["converted"].notna().sum() == conv.sum()
 
 
 def test_as_of_keeps_each_units_own_observation_end():

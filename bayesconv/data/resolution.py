@@ -23,10 +23,11 @@ positive duration is recorded but read as exact: smearing by it cannot move an e
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .units import TIME_UNITS, number, unit_name
 
-__all__ = ["MIN_DISTINCT", "NEGLIGIBLE", "describe", "detect"]
+__all__ = ["MIN_DISTINCT", "NEGLIGIBLE", "describe", "detect", "stamp_resolution"]
 
 #: Fewest distinct positive conversion durations from which a grid is inferred.
 MIN_DISTINCT = 5
@@ -76,6 +77,39 @@ def detect(durations, time_unit: str, *, numeric: bool) -> dict:
             read = "negligible" if width < NEGLIGIBLE * median else "interval"
             return {"resolution": float(width), "resolution_read": read}
     return {}
+
+
+def stamp_resolution(*stamps) -> float:
+    """The grid, in seconds, that timestamps were recorded on (0.0: exact).
+
+    Parameters
+    ----------
+    *stamps : array_like of datetime64
+        Timestamps (missing values ignored), e.g. the creation and the conversion times.
+
+    Returns
+    -------
+    float
+        The largest of a week, a day, an hour, a minute and a second such that every stamp
+        lies a whole number of it from the earliest stamp, provided there are at least
+        :data:`MIN_DISTINCT` distinct stamps; else 0.0. Measured from the earliest stamp
+        (time-zone-aware stamps on their wall clock), so that dates floored at local
+        midnight are found whatever their time zone.
+    """
+    values = []
+    for s in stamps:
+        t = pd.to_datetime(pd.Series(s).reset_index(drop=True))
+        if t.dt.tz is not None:      # on the wall clock: local midnights stay a day apart
+            t = t.dt.tz_localize(None)
+        values.append(t.dropna().to_numpy("datetime64[ns]").astype(np.int64))
+    ns = np.unique(np.concatenate(values)) if values else np.zeros(0, np.int64)
+    if ns.size < MIN_DISTINCT:
+        return 0.0
+    offset = ns - ns[0]
+    for secs, _ in _LADDER:
+        if np.all(offset % int(secs * 1e9) == 0):
+            return float(secs)
+    return 0.0
 
 
 def describe(meta: dict, time_unit: str) -> str:
