@@ -169,8 +169,10 @@ def test_durations_layout_needs_an_enrollment_rate():
     with pytest.raises(ValueError, match="duration/event layout"):
         bc.project(res, 1, 0, threshold=0.01, n_sims=2)
     proj = bc.project(res, 1, 0, days=[28], new_units_per_day=0, threshold=0.01, n_sims=5,
-                      random_seed=0)
+                      random_seed=0, metric="by_horizon", horizon=26)
     assert proj.to_frame()["n_sims"].iloc[0] == 5
+    # the horizon is in the data's time unit (weeks here), and the plot says so
+    assert "rate by 26 weeks" in proj.plot().get_title()
 
 
 def test_plan_decides_more_often_with_a_real_lift(fit):

@@ -475,8 +475,8 @@ def project(result, treatment, control, days=(3, 7, 14, 28), *, new_units_per_da
                 rate.shape[0], n_sims, days, day, refit, rng, progressbar, "projected futures",
                 t_start)
     settings = {"treatment": ro.treatments[0], "control": ro.control, "metric": metric,
-                "threshold": threshold, "horizon": ro.horizon, "method": method,
-                "n_sims": n_sims, "new_units_per_day": new_units_per_day,
+                "threshold": threshold, "horizon": ro.horizon, "time_unit": data.time_unit,
+                "method": method, "n_sims": n_sims, "new_units_per_day": new_units_per_day,
                 "enrollment_per_day": {str(a): float(enroll[np.array(
                     [str(c) for c in data.cells[data.cohort_column]]) == str(a)].sum())
                     for a in arms},
@@ -594,7 +594,8 @@ def plan(baseline, *, lift: float, new_units_per_day: float, days=(7, 14, 21, 28
         rng, recorder), rate.size, n_sims, days, day, refit, rng, progressbar, "planned tests",
         t_start)
     settings = {"treatment": "B", "control": "A", "metric": metric, "threshold": threshold,
-                "horizon": horizon, "method": method, "n_sims": n_sims, "lift": float(lift),
+                "horizon": horizon, "time_unit": data0.time_unit, "method": method,
+                "n_sims": n_sims, "lift": float(lift),
                 "new_units_per_day": float(new_units_per_day), "baseline_arm": arm,
                 "enrollment_per_day": {"A": float(new_units_per_day),
                                        "B": float(new_units_per_day)},
@@ -707,9 +708,10 @@ class Projection:
         matplotlib.axes.Axes
         """
         f = self.to_frame()
-        title = (f"{self.settings['treatment']} vs {self.settings['control']}: "
-                 f"{METRICS[self.settings['metric']].title(self.settings['horizon'], 'D')}, "
-                 f"threshold {self.settings['threshold']:g}")
+        st = self.settings
+        title = (f"{st['treatment']} vs {st['control']}: "
+                 f"{METRICS[st['metric']].title(st['horizon'], st['time_unit'])}, "
+                 f"threshold {st['threshold']:g}")
         return plot_projection(f["day"].to_numpy(), f["prob_decided_by"].to_numpy(),
                                f["prob_better_q05"].to_numpy(), f["prob_better_q50"].to_numpy(),
                                f["prob_better_q95"].to_numpy(), title=title, ax=ax)
