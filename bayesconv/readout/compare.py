@@ -659,13 +659,14 @@ class Readout:
                  alpha: float | None = ALPHA, effect_scale: float = EFFECT_SCALE) -> Decision:
         """The expected-loss decision rule: ship a treatment, keep the control, or keep waiting.
 
-        Keeps the control if its expected loss E[best arm − control] is below ``threshold``,
-        else ships the treatment of smallest expected loss if that is below it and the
-        evidence that it differs is safe under repeated looks (a Bayes factor of at least
-        k/``alpha``), else keeps waiting; with a ROPE (``compare(..., rope=...)``) on a rate
-        metric, it also keeps the control when every treatment's HDI of the difference lies
-        inside the ROPE (:mod:`bayesconv.readout.decision`; Stucchio 2015, Johari et al. 2017,
-        Kruschke 2018).
+        Keeps the control if its expected loss E[best arm − control] is below ``threshold``
+        and either every arm's is too (the arms are practically equal) or the evidence that
+        every treatment differs is safe under repeated looks (a Bayes factor of at least
+        k/``alpha``); else ships the treatment of smallest expected loss if that is below
+        ``threshold``, the control's is not, and its evidence is safe; else keeps waiting.
+        With a ROPE (``compare(..., rope=...)``) on a rate metric, it also keeps the control
+        when every treatment's HDI of the difference lies inside the ROPE
+        (:mod:`bayesconv.readout.decision`; Stucchio 2015, Johari et al. 2017, Kruschke 2018).
 
         Parameters
         ----------
