@@ -22,7 +22,7 @@ from .model import DEFAULT_PRIORS
 from .plotting import plot_kaplan_meier
 from .posterior import ConversionResult, compare_models, load, save_result
 from .readout import METRICS, Decision, Projection, Readout, compare, default_horizon, plan, project
-from .replay import decision_dates, plot_replay, replay
+from .replay import as_of, decision_dates, plot_replay, replay
 from .report import write_report
 from .simulate import simulate
 
@@ -44,6 +44,7 @@ __all__ = [
     "ParetoKWarning",
     "Projection",
     "Readout",
+    "as_of",
     "clear_compile_cache",
     "compare",
     "compare_models",

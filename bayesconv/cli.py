@@ -7,6 +7,10 @@ import contextlib
 import sys
 from pathlib import Path
 
+#: Defaults of ``report --project-days`` and ``--project-sims``.
+PROJECT_DAYS = (3.0, 7.0, 14.0, 28.0)
+PROJECT_SIMS = 200
+
 
 def _demo(args: argparse.Namespace) -> int:
     import matplotlib
@@ -284,6 +288,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.horizon is not None and not (args.horizon > 0 and args.horizon < float("inf")):
         raise ValueError(f"--horizon must be a positive number of {args.time_unit}, "
                          f"got {args.horizon}")
+    _check_decision_options(args)
     kw = _prepare_kwargs(args)
     control, treatments = _arms(args)
     obs = kw.get("observed_until")
@@ -353,6 +358,36 @@ def _report(args: argparse.Namespace) -> int:
                             projection=projection)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _check_decision_options(args) -> None:
+    """The decision and projection options, checked before any data is read or fitted."""
+    from .readout.decision import check_threshold
+
+    projection = {"--project-days": args.project_days,
+                  "--new-units-per-day": args.new_units_per_day,
+                  "--project-sims": args.project_sims}
+    if args.threshold is None:
+        given = [k for k, v in projection.items() if v is not None]
+        if given or args.no_projection:
+            raise ValueError(f"{', '.join(given) or '--no-projection'} only apply with "
+                             "--threshold (the decision rule's threshold of caring, e.g. "
+                             "--threshold 0.002 for 0.2 percentage points)")
+        return
+    try:    # the report decides on a rate: the lead metric
+        check_threshold(args.threshold, "rate")
+    except ValueError as err:
+        raise ValueError(f"--threshold: {err}") from None
+    n = args.new_units_per_day
+    if n is not None and not (0 <= n < float("inf")):
+        raise ValueError(f"--new-units-per-day must be a number >= 0 (0: enrollment has "
+                         f"closed), got {n:g}")
+    if args.project_sims is not None and args.project_sims < 1:
+        raise ValueError(f"--project-sims must be at least 1, got {args.project_sims}")
+    if args.project_days is None:
+        args.project_days = list(PROJECT_DAYS)
+    if args.project_sims is None:
+        args.project_sims = PROJECT_SIMS
 
 
 def _projection(args, result, readout, notes):
@@ -474,14 +509,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "metric's unit (rates: 0.002 = 0.2 percentage points): the report "
                           "says 'ship', 'keep' or 'keep waiting', and while waiting projects "
                           "the days left")
-    rep.add_argument("--project-days", type=_days, default=[3.0, 7.0, 14.0, 28.0],
-                     metavar="D1,D2,...",
-                     help="calendar days ahead of the days-left projection (default 3,7,14,28)")
+    rep.add_argument("--project-days", type=_days, default=None, metavar="D1,D2,...",
+                     help="with --threshold: calendar days ahead of the days-left projection "
+                          "(default 3,7,14,28)")
     rep.add_argument("--new-units-per-day", type=float, default=None,
-                     help="new units per arm and day in the projection (default: each arm's "
+                     help="with --threshold: new units per arm and day in the projection "
+                          "(default: each arm's "
                           "enrollment over the last 7 days; 0: enrollment has closed)")
-    rep.add_argument("--project-sims", type=int, default=200,
-                     help="simulated futures of the projection (default 200)")
+    rep.add_argument("--project-sims", type=int, default=None,
+                     help=f"simulated futures of the projection (default {PROJECT_SIMS})")
     rep.add_argument("--no-projection", action="store_true",
                      help="with --threshold: state the decision but do not project days left")
     rep.add_argument("--lower-is-better", action="store_true",

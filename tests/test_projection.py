@@ -160,6 +160,34 @@ def test_project_rejects_bad_input(fit):
         bc.project(fit, "B", "A", threshold=0)
     with pytest.raises(ValueError, match="not a cohort"):
         bc.project(fit, "Z", "A", **kw)
+    # percentage points given as a number: a rate's threshold is a fraction
+    with pytest.raises(ValueError, match="200 percentage points"):
+        bc.project(fit, "B", "A", threshold=2, n_sims=2)
+    with pytest.raises(ValueError, match="200 percentage points"):
+        bc.compare(fit, "B", "A").decision(threshold=2)
+    # the errors name the function the user called
+    with pytest.raises(ValueError, match=r"needs project\(\.\.\., horizon=\.\.\.\)"):
+        bc.project(fit, "B", "A", metric="by_horizon", **kw)
+    with pytest.raises(ValueError, match=r"has no rate for the arms \['B'\]; give one"):
+        bc.project(fit, "B", "A", new_units_per_day={"A": 10}, **kw)
+    point = bc.ConversionModel(fit.data).fit(method="map", progressbar=False)
+    for call in (lambda: bc.project(point, "B", "A", **kw),
+                 lambda: bc.plan(point, lift=0.1, new_units_per_day=10, threshold=0.002)):
+        with pytest.raises(ValueError, match="simulates from posterior draws"):
+            call()
+
+
+def test_project_decides_on_what_the_readout_decides_on(fit):
+    # metric=None: the readout's lead metric, as Readout.decision; a horizon on weakly
+    # identified data makes it the rate by the horizon
+    kw = {"threshold": 0.002, "n_sims": 2, "days": [3], "random_seed": 0}
+    lead = bc.compare(fit, "B", "A", horizon=3).lead
+    assert bc.project(fit, "B", "A", horizon=3, **kw).settings["metric"] == lead
+    assert bc.project(fit, "B", "A", **kw).settings["metric"] == "eventual"
+    f = bc.project(fit, "B", "A", new_units_per_day=1234.4, **kw)
+    assert f.to_frame()["new_units_per_arm"].iloc[0] == round(1234.4 * 3)
+    assert "at 1,234 new units per day and arm" in f.decision.text or \
+        f.decision.action != "wait"
 
 
 def test_durations_layout_needs_an_enrollment_rate():
@@ -185,6 +213,10 @@ def test_plan_decides_more_often_with_a_real_lift(fit):
     assert aa.to_frame()["prob_ship"].iloc[-1] < 0.5
     with pytest.raises(ValueError, match="lift"):
         bc.plan(fit, lift=-1, new_units_per_day=10, threshold=0.002)
+    with pytest.warns(UserWarning) as caught:
+        bc.plan(fit, lift=10, new_units_per_day=10, days=[3], threshold=0.002, n_sims=1)
+    text = " | ".join(str(w.message) for w in caught)
+    assert "relative lift of +1000%" in text and "capped at 1" in text
 
 
 def test_project_is_calibrated_cheaply():

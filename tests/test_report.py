@@ -73,6 +73,26 @@ def test_report_states_the_decision_and_the_days_left(tmp_path, capsys):
     assert exit_info.value.code == 2 and "days must be > 0" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("options, message", [
+    (["--project-days", "3,7"], "--project-days only apply with --threshold"),
+    (["--new-units-per-day", "100", "--project-sims", "5"],
+     "--new-units-per-day, --project-sims only apply with --threshold"),
+    (["--threshold", "2"], "--threshold: threshold=2.0 is 200 percentage points"),
+    (["--threshold", "-0.01"], "--threshold: threshold must be a finite number > 0"),
+    (["--threshold", "0.002", "--new-units-per-day", "-5"],
+     "--new-units-per-day must be a number >= 0"),
+    (["--threshold", "0.002", "--project-sims", "0"], "--project-sims must be at least 1"),
+])
+def test_report_checks_the_decision_options_before_reading_any_data(tmp_path, capsys,
+                                                                     options, message):
+    # the events file does not exist: the options are rejected before it would be read
+    missing = tmp_path / "no-such-file.csv"
+    code = main(["report", str(missing), "--created", "created", "--converted", "converted",
+                 "--cohort", "cohort", "--control", "A", "--treatment", "B",
+                 "--out", str(tmp_path / "out"), *options])
+    assert code == 2 and message in capsys.readouterr().err
+
+
 def test_report_reads_parquet(events_csv, tmp_path):
     pq = tmp_path / "events.parquet"
     pd.read_csv(events_csv).to_parquet(pq)

@@ -708,10 +708,10 @@ class Readout:
             raise ValueError("decision needs a threshold of caring, in the metric's unit "
                              "(rates: 0.002 = 0.2 percentage points): "
                              "ro.decision(threshold=...) or compare(..., threshold=...)")
-        threshold = check_threshold(threshold)
         metric = self.lead if metric is None else metric
         self._check_metric(metric)
         spec = METRICS[metric]
+        threshold = check_threshold(threshold, spec.kind)
         arms = [self.control, *self.treatments]
         f = self._own_frame()
         f = f[f["metric"] == metric]

@@ -103,18 +103,30 @@ def expected_losses(signed: np.ndarray) -> np.ndarray:
     return (signed.max(axis=-2, keepdims=True) - signed).mean(axis=-1)
 
 
-def check_threshold(threshold) -> float:
+def check_threshold(threshold, kind: str | None = None) -> float:
     """``threshold`` as a float > 0.
+
+    Parameters
+    ----------
+    threshold : float
+    kind : {"rate", "time"}, optional
+        The kind of the metric it is for (:class:`bayesconv.readout.metrics.Metric`): a
+        rate's threshold is a fraction, so it must be below 1.
 
     Raises
     ------
     ValueError
-        Not a finite number > 0.
+        Not a finite number > 0; 1 or more for a rate (percentage points given as a number,
+        2 for 2 pp, where the unit is a fraction: 0.02).
     """
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
             or not np.isfinite(threshold) or threshold <= 0:
         raise ValueError("threshold must be a finite number > 0 in the metric's unit (rates: "
                          f"0.002 = 0.2 percentage points), got {threshold!r}")
+    if kind == "rate" and threshold >= 1:
+        raise ValueError(f"threshold={threshold!r} is {threshold * 100:g} percentage points: a "
+                         "rate's threshold is a fraction (0.002 = 0.2 percentage points, 0.02 = "
+                         "2)")
     return float(threshold)
 
 
@@ -265,7 +277,8 @@ class Decision:
             parts = ", ".join(f"{self._name(a)} {self._fmt(v)}" for a, v in self.losses.items())
             low = [a for a, v in self.losses.items() if v < self.threshold]
             need = len(self.bayes_factor) / self.alpha if self.alpha else np.inf
-            bf = ", ".join(f"{self._name(t)} {b:.3g}" for t, b in self.bayes_factor.items())
+            bf = ", ".join(f"{self._name(t)} {b:.3g}" if len(self.bayes_factor) > 1
+                           else f"{b:.3g}" for t, b in self.bayes_factor.items())
             if low and self.alpha is not None and str(low[0]) == str(self.control):
                 out = (f"keep waiting: keeping {self._name(self.control)} risks less than the "
                        f"threshold of {thr} {on} ({self._fmt(self.losses[self.control])}), but "
@@ -298,7 +311,8 @@ class Decision:
             out += (f"; Bayes factor of a difference {self.bayes_factor[self.arm]:.3g}, safe "
                     f"under repeated looks at α = {self.alpha:g}")
         elif self.action == "keep" and self.alpha is not None and not self.equivalent:
-            bf = ", ".join(f"{self._name(t)} {b:.3g}" for t, b in self.bayes_factor.items())
+            bf = ", ".join(f"{self._name(t)} {b:.3g}" if len(self.bayes_factor) > 1
+                           else f"{b:.3g}" for t, b in self.bayes_factor.items())
             out += (f"; the treatment is worse, Bayes factor of a difference {bf}, safe under "
                     f"repeated looks at α = {self.alpha:g}")
         return out

@@ -40,7 +40,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.container import ConversionData
-from ..data.units import TIME_UNITS
+from ..data.units import TIME_UNITS, unit_name
 from ..errors import DataNotSavedError
 from ..inference.laplace import as_posterior, laplace_fitter
 from ..inference.model import ConversionModel
@@ -62,6 +62,30 @@ _METHODS = ("laplace", "nuts")
 
 
 # ---------------------------------------------------------------------------- inputs
+def _check_settings(who: str, result, threshold, metric, horizon, method, n_sims, draws):
+    """The arguments :func:`project` and :func:`plan` share, checked before any work, with
+    errors that name ``who``. Returns the threshold as a float."""
+    if not isinstance(result, ConversionResult):
+        raise TypeError(f"{who} needs a ConversionResult (a fit with posterior draws), got "
+                        f"{type(result).__name__}")
+    if not result.has_draws:
+        raise ValueError(f"{who} simulates from posterior draws, but this result has none to "
+                         f"speak of (sampler={result.sampler!r}, kind={result.kind!r}, e.g. a "
+                         "MAP fit): fit with method='nuts' (or 'laplace')")
+    if method not in _METHODS:
+        raise ValueError(f"method={method!r} is not one of {list(_METHODS)}")
+    if not (isinstance(n_sims, int | np.integer) and n_sims >= 1):
+        raise ValueError(f"n_sims must be a positive integer, got {n_sims!r}")
+    if not (isinstance(draws, int | np.integer) and draws >= 100):
+        raise ValueError(f"draws must be an integer >= 100, got {draws!r}")
+    if metric is not None and metric not in METRICS:
+        raise ValueError(f"metric {metric!r} is not one of {list(METRICS)}")
+    if metric is not None and METRICS[metric].needs_horizon and horizon is None:
+        raise ValueError(f"metric {metric!r} needs {who}(..., horizon=...), in the data's time "
+                         "unit")
+    return check_threshold(threshold, None if metric is None else METRICS[metric].kind)
+
+
 def _check_days(days) -> np.ndarray:
     try:
         arr = np.unique(np.asarray(list(np.atleast_1d(days)), dtype=float))
@@ -99,9 +123,11 @@ def _enrollment(data: ConversionData, new_units_per_day, arms, day: float) -> np
         missing = [lab for lab in labels if lab not in rate]
         unknown = [k for k in rate if k not in labels]
         if missing or unknown:
-            raise ValueError(f"new_units_per_day has no rate for the arms {missing} and rates "
-                             f"for arms that are not compared {unknown}; give one per compared "
-                             f"arm ({labels}), or one number for all")
+            wrong = " and ".join(part for part, bad in (
+                (f"has no rate for the arms {missing}", missing),
+                (f"has rates for arms that are not compared {unknown}", unknown)) if bad)
+            raise ValueError(f"new_units_per_day {wrong}; give one per compared arm "
+                             f"({labels}), or one number for all")
     else:
         rate = dict.fromkeys(labels, new_units_per_day)
     out = np.zeros(data.n_cells)
@@ -362,7 +388,7 @@ def _run(make_future, n_draws, n_sims, days, day, refit, rng, progressbar, what,
 
 # ---------------------------------------------------------------------------- public
 def project(result, treatment, control, days=(3, 7, 14, 28), *, new_units_per_day=None,
-            threshold: float, metric: str = "eventual", horizon: float | None = None,
+            threshold: float, metric: str | None = None, horizon: float | None = None,
             rope=None, higher_is_better: bool = True, ci_prob: float = 0.94,
             alpha: float | None = ALPHA, effect_scale: float = EFFECT_SCALE,
             n_sims: int = 200, draws: int = 1000, method: str = "laplace",
@@ -387,14 +413,18 @@ def project(result, treatment, control, days=(3, 7, 14, 28), *, new_units_per_da
     threshold : float
         Threshold of caring of the expected-loss rule, > 0, in the metric's unit (rates: 0.002
         = 0.2 percentage points).
-    metric : str, default "eventual"
-        A key of :data:`bayesconv.readout.METRICS`; "by_horizon" needs ``horizon``.
+    metric : str, optional
+        A key of :data:`bayesconv.readout.METRICS`; "by_horizon" needs ``horizon``. Default:
+        what :meth:`bayesconv.Readout.decision` decides on, the eventual rate, or the rate by
+        ``horizon`` where an arm's eventual rate is weakly identified.
     horizon : float, optional
         In the data's time unit.
     rope : float or (float, float), optional
         As in :func:`bayesconv.compare`: stop and keep the control when the difference's HDI
         lies inside it.
     higher_is_better : bool, default True
+        As in :func:`bayesconv.compare` (False where converting is bad, e.g. an arrest or a
+        churn): pass the same here as there.
     ci_prob : float, default 0.94
         HDI mass (for the lift's HDI width and the ROPE).
     alpha, effect_scale
@@ -438,17 +468,14 @@ def project(result, treatment, control, days=(3, 7, 14, 28), *, new_units_per_da
     to look first.
     """
     t_start = time.perf_counter()
-    threshold = check_threshold(threshold)
-    if method not in _METHODS:
-        raise ValueError(f"method={method!r} is not one of {list(_METHODS)}")
-    if not (isinstance(n_sims, int | np.integer) and n_sims >= 1):
-        raise ValueError(f"n_sims must be a positive integer, got {n_sims!r}")
-    if not (isinstance(draws, int | np.integer) and draws >= 100):
-        raise ValueError(f"draws must be an integer >= 100, got {draws!r}")
-    if metric not in METRICS:
-        raise ValueError(f"metric {metric!r} is not one of {list(METRICS)}")
+    threshold = _check_settings("project", result, threshold, metric, horizon, method, n_sims,
+                                draws)
     ro = compare(result, treatment, control, horizon=horizon, ci_prob=ci_prob, rope=rope,
-                 higher_is_better=higher_is_better, metrics=[metric], threshold=threshold)
+                 higher_is_better=higher_is_better,
+                 metrics=None if metric is None else [metric], threshold=threshold)
+    if metric is None:      # as Readout.decision: the rate by the horizon where the eventual
+        metric = ro.lead    # rate is weakly identified
+        threshold = check_threshold(threshold, METRICS[metric].kind)
     if len(ro.treatments) != 1:
         raise ValueError("project compares one treatment arm with the control; got "
                          f"{ro.treatments!r}")
@@ -527,21 +554,19 @@ def plan(baseline, *, lift: float, new_units_per_day: float, days=(7, 14, 21, 28
     TypeError, ValueError
         As :func:`project`; ``lift`` <= -1; ``new_units_per_day`` not > 0; an unknown ``arm``.
     """
-    if not isinstance(baseline, ConversionResult):
-        raise TypeError("baseline must be a ConversionResult (a fit of past data, or "
-                        f"bayesconv.inference.prior_result(model)), got "
-                        f"{type(baseline).__name__}")
+    if metric is None:
+        raise ValueError(f"metric must be one of {list(METRICS)}, got None")
+    threshold = _check_settings("plan", baseline, threshold, metric, horizon, method, n_sims,
+                                draws)
     if isinstance(lift, bool) or not isinstance(lift, numbers.Real) or not lift > -1:
         raise ValueError(f"lift must be a number > -1 (0.10 = +10%), got {lift!r}")
+    if lift > 1:
+        warnings.warn(f"lift={lift!r} is a relative lift of {lift:+.0%}: lifts are fractions "
+                      "(0.10 = +10%); pass 0.10 if a 10% lift was meant", UserWarning,
+                      stacklevel=2)
     if isinstance(new_units_per_day, bool) or not isinstance(new_units_per_day, numbers.Real) \
             or not new_units_per_day > 0:
         raise ValueError(f"new_units_per_day must be a number > 0, got {new_units_per_day!r}")
-    threshold = check_threshold(threshold)
-    if method not in _METHODS:
-        raise ValueError(f"method={method!r} is not one of {list(_METHODS)}")
-    if metric not in METRICS or (METRICS[metric].needs_horizon and horizon is None):
-        raise ValueError(f"metric {metric!r} is not one of {list(METRICS)} (by_horizon needs "
-                         "horizon=...)")
     t_start = time.perf_counter()
     data0 = baseline.data
     if not isinstance(data0, ConversionData):
@@ -581,6 +606,11 @@ def plan(baseline, *, lift: float, new_units_per_day: float, days=(7, 14, 21, 28
         raise ValueError("plan simulates a two-arm test from the baseline arm's parameters; "
                          "a baseline fitted with a formula is not supported yet: fit the "
                          "baseline cohorts without one")
+    over = float(np.mean(rate * (1 + lift) > 1))
+    if over > 0:
+        warnings.warn(f"with lift={lift:g}, the treatment's eventual rate would exceed 1 in "
+                      f"{over:.1%} of the baseline's draws; it is capped at 1 there",
+                      UserWarning, stacklevel=2)
     enroll = np.full(2, float(new_units_per_day))
     # the refits use the baseline's model choices on the new test's two arms, with the
     # pooling two arms get ("auto": independent eventual rates, tied lags)
@@ -653,7 +683,10 @@ class Projection:
             return "at today's enrollment"
         if isinstance(n, dict):
             return "at the given enrollment"
-        return "with enrollment closed" if n == 0 else f"at {n:,.3g} new units per day and arm"
+        if n == 0:
+            return "with enrollment closed"
+        return f"at {n:,.0f} new units per day and arm" if n >= 10 else \
+            f"at {n:g} new units per day and arm"
 
     def _days_left_note(self) -> str:
         d = self.days_left
@@ -671,9 +704,11 @@ class Projection:
         -------
         DataFrame with columns ``day`` (calendar days from now), ``prob_decision`` (the rule
         fires on that day's data), ``prob_ship``, ``prob_keep``, ``prob_decided_by`` (fired on
-        some projected day up to this one), ``prob_better_q05``, ``_q50``, ``_q95``
+        some projected day up to this one: a team stops at the first decision, so this, not
+        ``prob_decision``, which a future that fired earlier can fall out of again, gives
+        :attr:`days_left` and the plot), ``prob_better_q05``, ``_q50``, ``_q95``
         (quantiles over the futures of P(treatment better)), ``lift_hdi_width_q05``, ``_q50``,
-        ``_q95``, ``loss_median`` (median of the smaller expected loss), ``units_per_arm``
+        ``_q95``, ``loss_median`` (median of the smaller expected loss), ``new_units_per_arm``
         (new units per arm by then, at the projected enrollment) and ``n_sims``.
         """
         ok = self.sims
@@ -692,8 +727,8 @@ class Projection:
                     row[f"{col}_q{round(q * 100):02d}"] = float(g[col].quantile(q)) \
                         if len(g) else np.nan
             row["loss_median"] = float(g["loss_min"].median()) if len(g) else np.nan
-            row["units_per_arm"] = float(np.mean(list(enroll.values())) * d) if enroll \
-                else np.nan
+            row["new_units_per_arm"] = float(np.round(np.mean(list(enroll.values())) * d)) \
+                if enroll else np.nan
             row["n_sims"] = len(g)
             rows.append(row)
         out = pd.DataFrame(rows)
@@ -709,9 +744,11 @@ class Projection:
         """
         f = self.to_frame()
         st = self.settings
+        spec = METRICS[st["metric"]]
+        caring = f"{st['threshold'] * 100:g} pp" if spec.kind == "rate" else \
+            f"{st['threshold']:g} {unit_name(st['time_unit'])}"
         title = (f"{st['treatment']} vs {st['control']}: "
-                 f"{METRICS[st['metric']].title(st['horizon'], st['time_unit'])}, "
-                 f"threshold {st['threshold']:g}")
+                 f"{spec.title(st['horizon'], st['time_unit'])}, threshold {caring}")
         return plot_projection(f["day"].to_numpy(), f["prob_decided_by"].to_numpy(),
                                f["prob_better_q05"].to_numpy(), f["prob_better_q50"].to_numpy(),
                                f["prob_better_q95"].to_numpy(), title=title, ax=ax)
