@@ -75,12 +75,14 @@ def as_of(events: pd.DataFrame, date, *, created: str, converted: str,
                          "date")
     c = pd.to_datetime(events[created])
     if isinstance(resolution, str) and resolution == "auto":
-        width = pd.Timedelta(seconds=stamp_resolution(c, events[converted]))
+        width = pd.Timedelta(stamp_resolution(c, events[converted]), unit="s")
     elif resolution is None:
         width = pd.Timedelta(0)
     else:
         try:
-            width = pd.Timedelta(resolution)
+            with warnings.catch_warnings():     # pandas' deprecation notes on bad text
+                warnings.simplefilter("ignore", DeprecationWarning)
+                width = pd.Timedelta(resolution)
         except (TypeError, ValueError):
             raise ValueError(f"resolution must be 'auto', None or a time width such as "
                              f"'1D', got {resolution!r}") from None
@@ -192,7 +194,7 @@ def replay(events: pd.DataFrame, as_of_dates, *, created: str, converted: str, c
     if not dates:
         raise ValueError("as_of_dates is empty")
     first = pd.to_datetime(events[created]).min()
-    stamps = pd.Timedelta(seconds=stamp_resolution(events[created], events[converted]))
+    stamps = pd.Timedelta(stamp_resolution(events[created], events[converted]), unit="s")
     if dates[0] <= first or dates[0] < first + stamps:
         raise ValueError(f"as_of date {dates[0]} is before any unit is known: the first "
                          f"creation date is {first}" + (

@@ -228,7 +228,9 @@ def test_project_is_calibrated_cheaply():
     day 14 are fitted and read with the same rule. The arms' rates are drawn as far apart as
     the model's flat prior on each rate allows (relative lift sd 30%; with truths far closer
     than the prior says, the day-7 posterior under-shrinks a noisy difference and the
-    projection over-predicts: validation/projection.md), so P is spread out. With 40
+    projection over-predicts; with lags much shorter than the lag prior allows, and little
+    follow-up, it under-predicts: validation/projection.md), so P is spread out; the lag mean
+    (2 days) is short against the 7 days of data, so the lag is pinned by then. With 40
     experiments the mean predicted P and the observed share must agree within 3 binomial
     standard errors; a projection that ignored the maturation of enrolled units or the new
     units would predict far too few decisions.

@@ -67,7 +67,7 @@ def test_replay_errors():
                         resolution="D")
     first = daily["created"].min()
     with pytest.raises(ValueError, match="recorded to 1 days.*known from"):
-        replay(daily, [first + pd.Timedelta(hours=12)], treatment="B", **kw)
+        replay(daily, [first + pd.Timedelta(12, unit="h")], treatment="B", **kw)
 
 
 def test_as_of_with_day_floored_dates_knows_only_the_days_that_have_passed():
@@ -141,7 +141,7 @@ def test_replay_honours_per_unit_observation_ends():
                      lag_shape=2.0, enrollment=20, followup=20, random_seed=4, resolution="D")
     # half the units lost to follow-up 3 days after creation
     lost = np.arange(len(ev)) % 2 == 0
-    ev["end"] = ev["observed_until"].where(~lost, ev["created"] + pd.Timedelta(days=3))
+    ev["end"] = ev["observed_until"].where(~lost, ev["created"] + pd.Timedelta(3, unit="D"))
     ev = ev.drop(columns="observed_until")
     dates = pd.to_datetime(["2024-01-25"])
     kw = dict(created="created", converted="converted", cohort="cohort", treatment="B",

@@ -13,11 +13,13 @@ fitted with NUTS and projected 3 and 7 days ahead at the true enrollment (Laplac
 data as of days 10 and 14 are fitted with NUTS and read with the same rule. The predicted
 P(decision by day d) is compared with the share of experiments that decided, overall and in
 bins of the prediction, with Wilson 95% intervals. Two studies differ in how far apart the
-arms' true rates are drawn (``--lift-sd``): widely (sd 30% of the rate), as the model's flat
+arms' true rates are drawn (``--studies``): widely (sd 30% of the rate), as the model's flat
 prior on each arm's rate allows, and narrowly (sd 8%), as real lifts are. The projection is a
 preposterior under the model's prior, so it is calibrated when the truths are as spread as
 that prior says; when they are far closer, the posterior as of day 7 does not shrink a noisy
-early difference enough, and the projection over-predicts decisions.
+early difference enough, and the projection over-predicts decisions. A third study fits the
+narrow truths with an informed prior on the lift (the arm as a fixed effect on logit(eventual
+rate) with prior sd 0.08, what a team would learn from its past experiments).
 
     .venv/bin/python validation/projection.py --futures 20 --experiments 50 --n-sims 100 \
         --out validation/projection.md
@@ -26,6 +28,7 @@ early difference enough, and the projection over-predicts decisions.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -42,6 +45,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibration import wilson  # noqa: E402
 
 THRESHOLD = 0.002
+#: Part 2's truths: lag means (days) and units per arm and day, drawn uniformly; large enough
+#: that many experiments reach a decision within a week, so that P(decision) is spread out.
+LAG_MEANS = (2.0, 6.0)
+UNITS_PER_DAY = (300, 1500)
 START = pd.Timestamp("2024-01-01")
 
 
@@ -52,10 +59,15 @@ def _prepare(events):
                           observed_until="observed_until", cohort="cohort", resolution="auto")
 
 
-def _fit(data, seed):
+def _fit(data, seed, prior_sd=None):
+    """NUTS at the defaults; with ``prior_sd``, the arm effect on logit(eventual rate) as a
+    fixed effect of prior sd ``prior_sd`` (an informed prior on the lift)."""
+    kw = {} if prior_sd is None else {
+        "formula": {"eventual_rate": "cohort"},
+        "priors": {"logit_rate_effect": {"mu": 0.0, "sigma": prior_sd}}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = bc.ConversionModel(data).fit(random_seed=seed, progressbar=False)
+        res = bc.ConversionModel(data, **kw).fit(random_seed=seed, progressbar=False)
     return res, any(w.category.__name__ == "ConvergenceWarning" for w in caught)
 
 
@@ -90,30 +102,33 @@ def agreement(setting: str, lag_mean: float, enrollment: int, n_futures: int, se
     return pd.DataFrame(rows), readers["laplace"].fallbacks, readers["nuts"].warned
 
 
-def calibration(n_experiments: int, n_sims: int, seed: int, lift_sd: float) -> pd.DataFrame:
-    """Part 2: rows per (experiment, day ahead) with the predicted P and what happened."""
+def calibration(n_experiments: int, n_sims: int, seed: int, lift_sd: float,
+                prior_sd: float | None = None) -> pd.DataFrame:
+    """Part 2: rows per (experiment, day ahead) with the predicted P and what happened (the
+    same truths for a given ``lift_sd`` whatever ``prior_sd``)."""
     rng = np.random.default_rng([seed, int(round(lift_sd * 1000))])
     rows = []
     for e in range(n_experiments):
         t0 = time.perf_counter()
         c_a = rng.uniform(0.05, 0.25)
         c_b = min(c_a * (1 + rng.normal(0, lift_sd)), 0.99)
-        lag_mean, shape = rng.uniform(3, 8), rng.uniform(1, 2)
-        per_day = int(rng.integers(100, 300))
+        lag_mean, shape = rng.uniform(*LAG_MEANS), rng.uniform(1, 2)
+        per_day = int(rng.integers(*UNITS_PER_DAY))
         ev = bc.simulate(n_units=[14 * per_day] * 2, eventual_rate=[c_a, c_b],
                          lag_loc=lag_mean, lag_shape=shape, enrollment=14, followup=0,
                          start=START, resolution="D",
                          random_seed=[seed, e]).drop(columns="observed_until")
         known = {d: _prepare(as_of(ev, START + pd.Timedelta(d, unit="D"), created="created",
                                    converted="converted")) for d in (7, 10, 14)}
-        today, warned = _fit(known[7], e)
+        today, warned = _fit(known[7], e, prior_sd)
         proj = bc.project(today, "B", "A", days=[3, 7], threshold=THRESHOLD, n_sims=n_sims,
                           new_units_per_day=per_day, random_seed=e)
         f = proj.to_frame().set_index("day")
         for ahead, day in ((3.0, 10), (7.0, 14)):
-            later, warned_later = _fit(known[day], e)
+            later, warned_later = _fit(known[day], e, prior_sd)
             action = bc.compare(later, "B", "A").decision(THRESHOLD).action
-            rows.append({"lift_sd": lift_sd, "experiment": e, "days_ahead": ahead,
+            rows.append({"lift_sd": lift_sd, "prior_sd": prior_sd, "experiment": e,
+                         "days_ahead": ahead,
                          "c_a": c_a, "c_b": c_b,
                          "lag_mean": lag_mean, "units_per_day": per_day,
                          "decided_today": proj.decision.action != "wait",
@@ -121,7 +136,8 @@ def calibration(n_experiments: int, n_sims: int, seed: int, lift_sd: float) -> p
                          "decided": action != "wait", "action": action,
                          "warned": warned or warned_later,
                          "fallbacks": proj.settings["nuts_fallbacks"]})
-        print(f"  lift sd {lift_sd:g}, experiment {e + 1}/{n_experiments}: P(decision by "
+        print(f"  lift sd {lift_sd:g}, prior sd {prior_sd}, experiment {e + 1}/"
+              f"{n_experiments}: P(decision by "
               f"+3, +7) = "
               f"{f['prob_decision'].round(2).tolist()}, decided "
               f"{[r['decided'] for r in rows[-2:]]} ({time.perf_counter() - t0:.0f} s)",
@@ -138,8 +154,8 @@ def report(agree: pd.DataFrame, extra: dict, calib: pd.DataFrame, args, seconds)
     lines = ["# Projections of the decision: Laplace vs NUTS refits, and calibration", "",
              "Generated by `validation/projection.py`. Re-run with", "", "```bash",
              f".venv/bin/python validation/projection.py --futures {args.futures} "
-             f"--experiments {args.experiments} --n-sims {args.n_sims} --lift-sd "
-             f"{' '.join(f'{x:g}' for x in args.lift_sd)} --out {args.out}",
+             f"--experiments {args.experiments} --n-sims {args.n_sims} --studies "
+             f"{' '.join(args.studies)} --out {args.out}",
              "```", "", f"Expected-loss rule on the eventual rate, threshold "
              f"{THRESHOLD * 100:g} percentage points. {seconds / 60:.0f} min on 2 cores.", "",
              "## 1. Laplace refits against NUTS refits on the same simulated futures", "",
@@ -162,12 +178,16 @@ def report(agree: pd.DataFrame, extra: dict, calib: pd.DataFrame, args, seconds)
               "## 2. Calibration of the predicted P(decision)", "",
               "Experiments as of day 7 of a 14-day enrollment; truths: control rate uniform on "
               "[0.05, 0.25], relative lift Normal(0, sd) for each sd below, gamma lag mean "
-              "uniform on [3, 8] days, shape on [1, 2], 100–300 units per arm and day; "
+              f"uniform on [{LAG_MEANS[0]:g}, {LAG_MEANS[1]:g}] days, shape on [1, 2], "
+              f"{UNITS_PER_DAY[0]:,}–{UNITS_PER_DAY[1]:,} units per arm and day; "
               f"{args.n_sims} simulated futures per projection (Laplace refits); the data as "
               "of day 7, 10 and 14 fitted with NUTS at the defaults.", ""]
     bins = [0, 0.2, 0.4, 0.6, 0.8, 1.0001]
-    for sd, cal in calib.groupby("lift_sd", sort=False):
-        lines += [f"### Relative lift Normal(0, {sd:g}): "
+    for (sd, prior), cal in calib.groupby(["lift_sd", "prior_sd"], sort=False, dropna=False):
+        fitted = "the default model" if pd.isna(prior) else (
+            f"`formula={{'eventual_rate': 'cohort'}}` with the arm effect's prior "
+            f"`logit_rate_effect` Normal(0, {prior:g})")
+        lines += [f"### Relative lift Normal(0, {sd:g}), fitted with {fitted}: "
                   f"{cal['experiment'].nunique()} experiments", "",
                   "Decided today (so trivially predicted): "
                   f"{int(cal.drop_duplicates('experiment')['decided_today'].sum())}.", "",
@@ -198,30 +218,55 @@ def main() -> None:
     ap.add_argument("--futures", type=int, default=25)
     ap.add_argument("--experiments", type=int, default=60)
     ap.add_argument("--n-sims", type=int, default=100)
-    ap.add_argument("--lift-sd", type=float, nargs="+", default=[0.3, 0.08],
-                    help="sd of the relative lift of part 2's truths, one study per value")
+    ap.add_argument("--studies", nargs="+", default=["0.3", "0.08", "0.08/0.08"],
+                    help="part 2's studies: LIFT_SD (sd of the truths' relative lift, the "
+                         "default model) or LIFT_SD/PRIOR_SD (fitted with an informed prior "
+                         "of sd PRIOR_SD on the arm effect on logit(eventual rate))")
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--out", type=Path, default=Path("validation/projection.md"))
+    ap.add_argument("--add-studies", action="store_true",
+                    help="keep part 1 and the other studies of the earlier run (its CSVs and "
+                         ".json beside --out) and run only --studies, replacing any of theirs")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    parts, extra = [], {}
-    for setting, lag_mean, enrollment in (("well identified (lag mean 5 d, 14 d enrolled)",
-                                           5.0, 14),
-                                          ("weakly identified (lag mean 12 d, 7 d enrolled)",
-                                           12.0, 7)):
-        print(f"part 1: {setting}", flush=True)
-        table, fallbacks, warned = agreement(setting, lag_mean, enrollment, args.futures,
-                                             args.seed)
-        parts.append(table)
-        extra[setting.split(" (")[0]] = (fallbacks, warned)
-    agree = pd.concat(parts, ignore_index=True)
+    studies = [(float(a), float(b) if b else None)
+               for a, _, b in (x.partition("/") for x in args.studies)]
+    meta_path = args.out.with_suffix(".json")
+    calib_path = args.out.with_suffix(".calibration.csv")
+    if args.add_studies:
+        meta = json.loads(meta_path.read_text())
+        agree = pd.read_csv(args.out.with_suffix(".agreement.csv"))
+        extra, seconds = meta["extra"], meta["seconds"]
+        old = pd.read_csv(calib_path)
+        keys = [(sd, prior) for sd, prior in studies]
+        redo = old.apply(lambda r: (r["lift_sd"], None if pd.isna(r["prior_sd"])
+                                    else r["prior_sd"]) in keys, axis=1)
+        kept = old[~redo]
+        all_studies = [*dict.fromkeys((r.lift_sd, None if pd.isna(r.prior_sd) else r.prior_sd)
+                                      for r in kept.itertuples()), *studies]
+        args.studies = [f"{sd:g}" if prior is None else f"{sd:g}/{prior:g}"
+                        for sd, prior in all_studies]
+    else:
+        kept, extra, seconds = None, {}, 0.0
+        parts = []
+        for setting, lag_mean, enrollment in (
+                ("well identified (lag mean 5 d, 14 d enrolled)", 5.0, 14),
+                ("weakly identified (lag mean 12 d, 7 d enrolled)", 12.0, 7)):
+            print(f"part 1: {setting}", flush=True)
+            table, fallbacks, warned = agreement(setting, lag_mean, enrollment, args.futures,
+                                                 args.seed)
+            parts.append(table)
+            extra[setting.split(" (")[0]] = (fallbacks, warned)
+        agree = pd.concat(parts, ignore_index=True)
     print("part 2: calibration", flush=True)
-    calib = pd.concat([calibration(args.experiments, args.n_sims, args.seed, sd)
-                       for sd in args.lift_sd], ignore_index=True)
-    text = report(agree, extra, calib, args, time.perf_counter() - t0)
+    calib = pd.concat([kept, *(calibration(args.experiments, args.n_sims, args.seed, sd, prior)
+                               for sd, prior in studies)], ignore_index=True)
+    seconds += time.perf_counter() - t0
+    text = report(agree, extra, calib, args, seconds)
     args.out.write_text(text)
     agree.to_csv(args.out.with_suffix(".agreement.csv"), index=False)
-    calib.to_csv(args.out.with_suffix(".calibration.csv"), index=False)
+    calib.to_csv(calib_path, index=False)
+    meta_path.write_text(json.dumps({"seconds": seconds, "extra": extra}) + "\n")
     print(text)
 
 
