@@ -20,10 +20,10 @@ loss is shipped.
 treatment that is no better gets shipped: the shipping loss is zero when the arms are equal,
 and with daily looks the rule shipped such a treatment in about half (49%) of simulated A/A
 tests (``validation/peeking.md``, 2,000 units per arm and day); likewise it kept the control
-in 7% of tests whose treatment was 10% better, on an early fluctuation. So by default a ship, and a keep because the treatment is
-worse, also need evidence that the arms differ which stays valid whenever and however often
-one looks (a keep because the arms are practically equal, every loss below ε, needs none: it
-takes precision, which luck does not give): a Bayes factor
+in 7% of tests whose treatment was 10% better, on an early fluctuation. So by default a ship,
+and a keep because the treatment is worse, also need evidence that the arms differ which stays
+valid whenever and however often one looks (a keep because the arms are practically equal,
+every loss below ε, needs none: it takes precision, which luck does not give): a Bayes factor
 
     BF = N(Δ̂; 0, V + τ²) / N(Δ̂; 0, V)
 
