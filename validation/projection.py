@@ -238,12 +238,12 @@ def main() -> None:
         agree = pd.read_csv(args.out.with_suffix(".agreement.csv"))
         extra, seconds = meta["extra"], meta["seconds"]
         old = pd.read_csv(calib_path)
-        keys = [(sd, prior) for sd, prior in studies]
-        redo = old.apply(lambda r: (r["lift_sd"], None if pd.isna(r["prior_sd"])
-                                    else r["prior_sd"]) in keys, axis=1)
+        of_row = [(sd, None if pd.isna(prior) else prior)
+                  for sd, prior in zip(old["lift_sd"], old["prior_sd"], strict=True)]
+        redo = np.array([key in studies for key in of_row], dtype=bool)
         kept = old[~redo]
-        all_studies = [*dict.fromkeys((r.lift_sd, None if pd.isna(r.prior_sd) else r.prior_sd)
-                                      for r in kept.itertuples()), *studies]
+        all_studies = [*dict.fromkeys(k for k, r in zip(of_row, redo, strict=True) if not r),
+                       *studies]
         args.studies = [f"{sd:g}" if prior is None else f"{sd:g}/{prior:g}"
                         for sd, prior in all_studies]
     else:
