@@ -235,7 +235,7 @@ def test_project_is_calibrated_cheaply():
     standard errors; a projection that ignored the maturation of enrolled units or the new
     units would predict far too few decisions.
     """
-    from bayesconv.replay import as_of
+    from bayesconv.replays import as_of
 
     rng = np.random.default_rng(11)
     predicted, decided, n = [], [], 5000

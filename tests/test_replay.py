@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import bayesconv as bc
-from bayesconv.replay import as_of, decision_dates, plot_replay, replay
+from bayesconv.replays import as_of, decision_dates, plot_replay, replay
 
 matplotlib.use("Agg")
 

@@ -39,7 +39,7 @@ import pandas as pd
 
 import bayesconv as bc
 from bayesconv.readout.projection import DecisionRefitter, SimulatedFuture, TimeRecorder
-from bayesconv.replay import as_of
+from bayesconv.replays import as_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibration import wilson  # noqa: E402

@@ -11,7 +11,7 @@ import argparse
 import pandas as pd
 
 import bayesconv as bc
-from bayesconv.replay import decision_dates
+from bayesconv.replays import decision_dates
 
 
 def main() -> None:
