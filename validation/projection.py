@@ -19,10 +19,15 @@ preposterior under the model's prior, so it is calibrated when the truths are as
 that prior says; when they are far closer, the posterior as of day 7 does not shrink a noisy
 early difference enough, and the projection over-predicts decisions. A third study fits the
 narrow truths with an informed prior on the lift (the arm as a fixed effect on logit(eventual
-rate) with prior sd 0.08, what a team would learn from its past experiments).
+rate) with prior sd 0.08, what a team would learn from its past experiments). A fourth
+(``0.3/0.3/informed``) draws the truths from informed priors on the control rate, the arm
+effect and the lag shape and fits them with the same priors: the setting in which a
+preposterior must be calibrated.
 
     .venv/bin/python validation/projection.py --futures 20 --experiments 50 --n-sims 100 \
-        --out validation/projection.md
+        --studies 0.3 0.08/0.08 --out validation/projection.md
+    .venv/bin/python validation/projection.py --experiments 200 --n-sims 100 \
+        --studies 0.3/0.3/informed --add-studies --out validation/projection.md
 """
 
 from __future__ import annotations
@@ -59,12 +64,20 @@ def _prepare(events):
                           observed_until="observed_until", cohort="cohort", resolution="auto")
 
 
-def _fit(data, seed, prior_sd=None):
+#: The "informed" studies' priors on the control's logit(eventual rate) and on log(lag shape),
+#: what a team would learn from past experiments; their truths are drawn from these.
+INFORMED = {"logit_rate": {"mu": -2.0, "sigma": 0.5},
+            "log_lag_shape": {"mu": float(np.log(1.4)), "sigma": 0.25}}
+
+
+def _fit(data, seed, prior_sd=None, informed=False):
     """NUTS at the defaults; with ``prior_sd``, the arm effect on logit(eventual rate) as a
-    fixed effect of prior sd ``prior_sd`` (an informed prior on the lift)."""
+    fixed effect of prior sd ``prior_sd`` (an informed prior on the lift); with ``informed``,
+    the priors :data:`INFORMED` on the control's rate and the lag shape too."""
     kw = {} if prior_sd is None else {
         "formula": {"eventual_rate": "cohort"},
-        "priors": {"logit_rate_effect": {"mu": 0.0, "sigma": prior_sd}}}
+        "priors": {"logit_rate_effect": {"mu": 0.0, "sigma": prior_sd},
+                   **(INFORMED if informed else {})}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = bc.ConversionModel(data, **kw).fit(random_seed=seed, progressbar=False)
@@ -102,17 +115,30 @@ def agreement(setting: str, lag_mean: float, enrollment: int, n_futures: int, se
     return pd.DataFrame(rows), readers["laplace"].fallbacks, readers["nuts"].warned
 
 
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
 def calibration(n_experiments: int, n_sims: int, seed: int, lift_sd: float,
-                prior_sd: float | None = None) -> pd.DataFrame:
+                prior_sd: float | None = None, informed: bool = False) -> pd.DataFrame:
     """Part 2: rows per (experiment, day ahead) with the predicted P and what happened (the
-    same truths for a given ``lift_sd`` whatever ``prior_sd``)."""
-    rng = np.random.default_rng([seed, int(round(lift_sd * 1000))])
+    same truths for a given ``lift_sd`` whatever ``prior_sd``). With ``informed``, the truths
+    are draws from the fitted priors where those are informed: logit(control rate) and
+    log(lag shape) from :data:`INFORMED`, the arm effect on logit(rate) Normal(0, ``lift_sd``)."""
+    rng = np.random.default_rng([seed, int(round(lift_sd * 1000)), int(informed)])
     rows = []
     for e in range(n_experiments):
         t0 = time.perf_counter()
-        c_a = rng.uniform(0.05, 0.25)
-        c_b = min(c_a * (1 + rng.normal(0, lift_sd)), 0.99)
-        lag_mean, shape = rng.uniform(*LAG_MEANS), rng.uniform(1, 2)
+        if informed:
+            logit_a = rng.normal(INFORMED["logit_rate"]["mu"], INFORMED["logit_rate"]["sigma"])
+            c_a, c_b = _expit(logit_a), _expit(logit_a + rng.normal(0, lift_sd))
+            lag_mean = rng.uniform(*LAG_MEANS)
+            shape = np.exp(rng.normal(INFORMED["log_lag_shape"]["mu"],
+                                      INFORMED["log_lag_shape"]["sigma"]))
+        else:
+            c_a = rng.uniform(0.05, 0.25)
+            c_b = min(c_a * (1 + rng.normal(0, lift_sd)), 0.99)
+            lag_mean, shape = rng.uniform(*LAG_MEANS), rng.uniform(1, 2)
         per_day = int(rng.integers(*UNITS_PER_DAY))
         ev = bc.simulate(n_units=[14 * per_day] * 2, eventual_rate=[c_a, c_b],
                          lag_loc=lag_mean, lag_shape=shape, enrollment=14, followup=0,
@@ -120,14 +146,15 @@ def calibration(n_experiments: int, n_sims: int, seed: int, lift_sd: float,
                          random_seed=[seed, e]).drop(columns="observed_until")
         known = {d: _prepare(as_of(ev, START + pd.Timedelta(d, unit="D"), created="created",
                                    converted="converted")) for d in (7, 10, 14)}
-        today, warned = _fit(known[7], e, prior_sd)
+        today, warned = _fit(known[7], e, prior_sd, informed)
         proj = bc.project(today, "B", "A", days=[3, 7], threshold=THRESHOLD, n_sims=n_sims,
                           new_units_per_day=per_day, random_seed=e)
         f = proj.to_frame().set_index("day")
         for ahead, day in ((3.0, 10), (7.0, 14)):
-            later, warned_later = _fit(known[day], e, prior_sd)
+            later, warned_later = _fit(known[day], e, prior_sd, informed)
             action = bc.compare(later, "B", "A").decision(THRESHOLD).action
-            rows.append({"lift_sd": lift_sd, "prior_sd": prior_sd, "experiment": e,
+            rows.append({"lift_sd": lift_sd, "prior_sd": prior_sd, "informed": informed,
+                         "experiment": e,
                          "days_ahead": ahead,
                          "c_a": c_a, "c_b": c_b,
                          "lag_mean": lag_mean, "units_per_day": per_day,
@@ -150,13 +177,11 @@ def _pct(k, n):
     return f"{k / n:.0%} ({lo:.0%}–{hi:.0%})" if n else "—"
 
 
-def report(agree: pd.DataFrame, extra: dict, calib: pd.DataFrame, args, seconds) -> str:
+def report(agree: pd.DataFrame, extra: dict, calib: pd.DataFrame, args, seconds,
+           commands: list[str]) -> str:
     lines = ["# Projections of the decision: Laplace vs NUTS refits, and calibration", "",
              "Generated by `validation/projection.py`. Re-run with", "", "```bash",
-             f".venv/bin/python validation/projection.py --futures {args.futures} "
-             f"--experiments {args.experiments} --n-sims {args.n_sims} --studies "
-             f"{' '.join(args.studies)} --out {args.out}",
-             "```", "", f"Expected-loss rule on the eventual rate, threshold "
+             *commands, "```", "", f"Expected-loss rule on the eventual rate, threshold "
              f"{THRESHOLD * 100:g} percentage points. {seconds / 60:.0f} min on 2 cores.", "",
              "## 1. Laplace refits against NUTS refits on the same simulated futures", "",
              "| setting | day | data sets | same decision | mean abs. diff. P(better) | "
@@ -183,11 +208,21 @@ def report(agree: pd.DataFrame, extra: dict, calib: pd.DataFrame, args, seconds)
               f"{args.n_sims} simulated futures per projection (Laplace refits); the data as "
               "of day 7, 10 and 14 fitted with NUTS at the defaults.", ""]
     bins = [0, 0.2, 0.4, 0.6, 0.8, 1.0001]
-    for (sd, prior), cal in calib.groupby(["lift_sd", "prior_sd"], sort=False, dropna=False):
+    if "informed" not in calib:
+        calib = calib.assign(informed=False)
+    for (sd, prior, inf), cal in calib.groupby(["lift_sd", "prior_sd", "informed"], sort=False,
+                                               dropna=False):
         fitted = "the default model" if pd.isna(prior) else (
             f"`formula={{'eventual_rate': 'cohort'}}` with the arm effect's prior "
             f"`logit_rate_effect` Normal(0, {prior:g})")
-        lines += [f"### Relative lift Normal(0, {sd:g}), fitted with {fitted}: "
+        truths = f"Relative lift Normal(0, {sd:g})"
+        if inf:
+            fitted += (", `logit_rate` Normal(−2, 0.5) and `log_lag_shape` Normal(log 1.4, "
+                       "0.25)")
+            truths = (f"Truths from the fitted priors (logit control rate Normal(−2, 0.5), arm "
+                      f"effect on it Normal(0, {sd:g}), log lag shape Normal(log 1.4, 0.25), "
+                      "lag mean as above)")
+        lines += [f"### {truths}, fitted with {fitted}: "
                   f"{cal['experiment'].nunique()} experiments", "",
                   "Decided today (so trivially predicted): "
                   f"{int(cal.drop_duplicates('experiment')['decided_today'].sum())}.", "",
@@ -213,14 +248,25 @@ def report(agree: pd.DataFrame, extra: dict, calib: pd.DataFrame, args, seconds)
     return "\n".join(lines) + "\n"
 
 
+def _study(text: str) -> tuple:
+    """``LIFT_SD[/PRIOR_SD[/informed]]`` as (lift sd, prior sd or None, informed)."""
+    parts = text.split("/")
+    if len(parts) > 3 or (len(parts) == 3 and parts[2] != "informed"):
+        raise SystemExit(f"--studies: {text!r} is not LIFT_SD[/PRIOR_SD[/informed]]")
+    return (float(parts[0]), float(parts[1]) if len(parts) > 1 else None, len(parts) == 3)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--futures", type=int, default=25)
     ap.add_argument("--experiments", type=int, default=60)
     ap.add_argument("--n-sims", type=int, default=100)
-    ap.add_argument("--studies", nargs="+", default=["0.3", "0.08", "0.08/0.08"],
+    ap.add_argument("--studies", nargs="+", default=["0.3", "0.08/0.08", "0.3/0.3/informed"],
                     help="part 2's studies: LIFT_SD (sd of the truths' relative lift, the "
-                         "default model) or LIFT_SD/PRIOR_SD (fitted with an informed prior "
+                         "default model), LIFT_SD/PRIOR_SD/informed (truths drawn from "
+                         "informed priors on the control rate, the arm effect and the lag "
+                         "shape, and fitted with them) or LIFT_SD/PRIOR_SD (fitted with an "
+                         "informed prior "
                          "of sd PRIOR_SD on the arm effect on logit(eventual rate))")
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--out", type=Path, default=Path("validation/projection.md"))
@@ -229,25 +275,23 @@ def main() -> None:
                          ".json beside --out) and run only --studies, replacing any of theirs")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    studies = [(float(a), float(b) if b else None)
-               for a, _, b in (x.partition("/") for x in args.studies)]
+    studies = [_study(x) for x in args.studies]
     meta_path = args.out.with_suffix(".json")
     calib_path = args.out.with_suffix(".calibration.csv")
     if args.add_studies:
         meta = json.loads(meta_path.read_text())
         agree = pd.read_csv(args.out.with_suffix(".agreement.csv"))
         extra, seconds = meta["extra"], meta["seconds"]
+        commands = meta.get("commands", [])
         old = pd.read_csv(calib_path)
-        of_row = [(sd, None if pd.isna(prior) else prior)
-                  for sd, prior in zip(old["lift_sd"], old["prior_sd"], strict=True)]
+        if "informed" not in old:
+            old["informed"] = False
+        of_row = [(sd, None if pd.isna(prior) else prior, bool(inf)) for sd, prior, inf in zip(
+            old["lift_sd"], old["prior_sd"], old["informed"], strict=True)]
         redo = np.array([key in studies for key in of_row], dtype=bool)
         kept = old[~redo]
-        all_studies = [*dict.fromkeys(k for k, r in zip(of_row, redo, strict=True) if not r),
-                       *studies]
-        args.studies = [f"{sd:g}" if prior is None else f"{sd:g}/{prior:g}"
-                        for sd, prior in all_studies]
     else:
-        kept, extra, seconds = None, {}, 0.0
+        kept, extra, seconds, commands = None, {}, 0.0, []
         parts = []
         for setting, lag_mean, enrollment in (
                 ("well identified (lag mean 5 d, 14 d enrolled)", 5.0, 14),
@@ -259,14 +303,16 @@ def main() -> None:
             extra[setting.split(" (")[0]] = (fallbacks, warned)
         agree = pd.concat(parts, ignore_index=True)
     print("part 2: calibration", flush=True)
-    calib = pd.concat([kept, *(calibration(args.experiments, args.n_sims, args.seed, sd, prior)
-                               for sd, prior in studies)], ignore_index=True)
+    calib = pd.concat([kept, *(calibration(args.experiments, args.n_sims, args.seed, *key)
+                               for key in studies)], ignore_index=True)
     seconds += time.perf_counter() - t0
-    text = report(agree, extra, calib, args, seconds)
+    commands.append(" ".join([".venv/bin/python validation/projection.py", *sys.argv[1:]]))
+    text = report(agree, extra, calib, args, seconds, commands)
     args.out.write_text(text)
     agree.to_csv(args.out.with_suffix(".agreement.csv"), index=False)
     calib.to_csv(calib_path, index=False)
-    meta_path.write_text(json.dumps({"seconds": seconds, "extra": extra}) + "\n")
+    meta_path.write_text(json.dumps({"seconds": seconds, "extra": extra,
+                                     "commands": commands}) + "\n")
     print(text)
 
 

@@ -469,8 +469,10 @@ def project(result, treatment, control, days=(3, 7, 14, 28), *, new_units_per_da
     wider than the truth, P(decision) is off. Long lags that a short follow-up cannot yet rule
     out make it too low (``validation/projection.md``: 0.28 predicted against 75% decided a
     week later, for lag means of 4.5–6 days seen for 7 days); lifts far larger than real ones
-    make it too high. Priors learnt from past experiments (a ``formula`` with an informed
-    ``logit_rate_effect``) bring it closer.
+    make it too high. With truths drawn from the priors it is fitted with (informed priors on
+    the control rate, the arm effect through a ``formula`` and the lag shape; 200 simulated
+    experiments) it matches: 0.29 predicted against 28% decided 3 days ahead, 0.47 against 54%
+    7 days ahead, with the lowest bin of predictions (mean 0.06) too low (13% decided).
     """
     t_start = time.perf_counter()
     threshold = _check_settings("project", result, threshold, metric, horizon, method, n_sims,
