@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 
 from ..data.container import ConversionData
@@ -300,7 +301,11 @@ class ModelBuilder:
     def pymc_model(self) -> pm.Model:
         """The PyMC model (built on first access)."""
         if self._model is None:
-            self._model = self._build()
+            # no creation traces on the graph's variables: they hold the caller's stack (a
+            # script's path and line, a notebook cell), which would then be part of the
+            # compiled model's key in the persistent compile cache and differ by caller
+            with pytensor.config.change_flags(traceback__limit=0):
+                self._model = self._build()
         return self._model
 
     @property
