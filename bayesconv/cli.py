@@ -276,7 +276,27 @@ class _Progress:
               f", {now - self._start:.0f} s, {div} divergences)", file=sys.stderr, flush=True)
 
 
+_COMPILE_SOURCE = {"memory": "reused in this process", "disk": "loaded from the compile cache",
+                   "compiled": "compiled"}
+
+
+def _timing_line(result, start: float) -> str:
+    """``times: compile ... s (loaded from the compile cache), sampling ... s, ... s in all``."""
+    import time
+
+    tm = result.timing
+    source = _COMPILE_SOURCE.get(tm.get("compile_source"))
+    parts = [f"compile {tm['compile_s']:.1f} s" + (f" ({source})" if source else "")
+             if "compile_s" in tm else None,
+             f"sampling {tm['sampling_s']:.1f} s" if "sampling_s" in tm else None]
+    return ("times: " + ", ".join(p for p in parts if p)
+            + f", {time.perf_counter() - start:.1f} s since the command started")
+
+
 def _report(args: argparse.Namespace) -> int:
+    import time
+
+    start = time.perf_counter()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -357,6 +377,7 @@ def _report(args: argparse.Namespace) -> int:
                             source=f"Events from {args.events}.", notes=notes,
                             projection=projection)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    print(_timing_line(result, start))
     return 0
 
 

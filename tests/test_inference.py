@@ -127,14 +127,14 @@ def test_compiled_model_is_reused_with_new_data():
                           observed_until="observed_until", cohort="cohort")
 
     kw = dict(draws=100, tune=200, chains=2, random_seed=1, progressbar=False)
-    clear_compile_cache()
+    clear_compile_cache(disk=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bc.ConvergenceWarning)
         bc.ConversionModel(data(1)).fit(**kw)
         # other data of the same structure, with other row counts: 10x the units
         other = bc.ConversionModel(data(2, n=5000))
         reused = other.fit(**kw)
-        clear_compile_cache()
+        clear_compile_cache(disk=False)
         fresh = bc.ConversionModel(data(2, n=5000)).fit(**kw)
     first = bc.ConversionModel(data(1))
     assert any(len(first.arrays[k]) != len(other.arrays[k]) for k in first.arrays)
@@ -168,12 +168,12 @@ def test_reused_compiled_model_starts_where_a_fresh_compile_does():
     # the premise: same structure, other centring data
     assert any(np.any(m1.centring()[k] != m2.centring()[k]) for k in m1.centring())
     kw = dict(draws=100, tune=200, chains=2, random_seed=1, progressbar=False)
-    clear_compile_cache()
+    clear_compile_cache(disk=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bc.ConvergenceWarning)
         m1.fit(**kw)
         reused = m2.fit(**kw)
-        clear_compile_cache()
+        clear_compile_cache(disk=False)
         fresh = bc.ConversionModel(second).fit(**kw)
     assert reused.timing["compile_cached"] and not fresh.timing["compile_cached"]
     np.testing.assert_array_equal(reused.eventual_rate().values, fresh.eventual_rate().values)

@@ -245,7 +245,7 @@ def test_cli_warnings_are_one_line_and_speak_in_options(events_csv, tmp_path, ca
         raise AssertionError("a report figure placed its legend with loc='best'")
 
     monkeypatch.setattr(matplotlib.legend.Legend, "_find_best_position", no_best_search)
-    clear_compile_cache()
+    clear_compile_cache(disk=False)
     code = main(["report", str(events_csv), "--created", "created", "--converted", "converted",
                  "--observed-until", "2024-02-05", "--cohort", "cohort", "--control",
                  "control", "--treatment", "variant", "--out", str(tmp_path), "--draws", "20",

@@ -8,6 +8,8 @@
   structure and refitted with new data (what :func:`bayesconv.project` refits with);
 * :mod:`~bayesconv.inference.compile`: reproducible compilation and the per-process cache of
   compiled models;
+* :mod:`~bayesconv.inference.disk_cache`: the persistent compile cache shared by processes
+  (numba's on-disk cache of nutpie's compiled functions, made to hit);
 * :mod:`~bayesconv.inference.prior`: draws from the priors alone.
 """
 

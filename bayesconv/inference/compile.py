@@ -1,5 +1,6 @@
-"""How bayesconv compiles PyTensor graphs: reproducibly, the same in every process, and once
-per model structure in a process.
+"""How bayesconv compiles PyTensor graphs: reproducibly, the same in every process, once per
+model structure in a process, and from the persistent on-disk cache of an earlier process
+(:mod:`bayesconv.inference.disk_cache`) when there is one.
 
 PyTensor's numba back end compiles with LLVM fast-math flags by default
 (``pytensor.config.numba__fastmath``: reassociation, contraction to fused multiply-add,
@@ -30,6 +31,9 @@ import logging
 import sys
 import threading
 import time
+import warnings
+
+from .disk_cache import ENV_VAR, cache_hit, clear_disk_cache, persistent_compilation
 
 __all__ = ["announce", "cached", "clear_compile_cache", "compiled_nutpie",
            "reproducible_compilation", "structure_key"]
@@ -62,9 +66,20 @@ TYPICAL_COMPILE_S = {"exponential": 10, "weibull": 10, "gamma": 11, "lognormal":
                      "gengamma": 22}
 
 
-def clear_compile_cache() -> None:
-    """Forget every compiled model kept in this process (NUTS and Laplace)."""
+def clear_compile_cache(disk: bool = True) -> None:
+    """Forget every compiled model kept in this process (NUTS and Laplace) and, with
+    ``disk=True``, delete the on-disk compile cache too.
+
+    Parameters
+    ----------
+    disk : bool, default True
+        Also delete the persistent cache shared by every process
+        (:mod:`bayesconv.inference.disk_cache`: ``platformdirs.user_cache_dir("bayesconv")``
+        or ``$BAYESCONV_COMPILE_CACHE``), all versions of it.
+    """
     _COMPILED.clear()
+    if disk:
+        clear_disk_cache()
 
 
 def cached(key, build):
@@ -124,6 +139,19 @@ def _initial_point_func(pymc_model):
     return flat
 
 
+def _placeholders(model) -> dict:
+    """Stand-ins for ``model``'s data while it compiles into the on-disk cache: zeros of
+    length 1 for the likelihood's row arrays (their lengths are data, not structure), zeros of
+    the real shape for the rest (the centring weights, whose length is the number of levels
+    and sets the shape of the group-level parameters; the time scale)."""
+    import numpy as np
+
+    rows = set(model.arrays.named())
+    return {name: np.zeros((1,) * np.ndim(v) if name in rows else np.shape(v),
+                           dtype=np.asarray(v).dtype)
+            for name, v in model.data_values().items()}
+
+
 def compiled_nutpie(model, progressbar: bool = False):
     """A nutpie model of ``model`` (numba backend), compiled or reused from this process.
 
@@ -131,24 +159,46 @@ def compiled_nutpie(model, progressbar: bool = False):
     ``model`` itself, so it samples exactly as a fresh compile of ``model`` would for the
     same seed.
 
+    The first compile of a structure in a process goes through the persistent on-disk cache
+    (:func:`~bayesconv.inference.disk_cache.persistent_compilation`): compiled on placeholder
+    data, its machine code loaded by numba if an earlier process compiled the same
+    structure, then given ``model``'s data.
+
     Returns
     -------
-    (compiled model, seconds, whether it was reused)
+    (compiled model, seconds, where it came from)
+        The last is ``"memory"`` (reused in this process), ``"disk"`` (numba's on-disk cache
+        served both of nutpie's compiled functions) or ``"compiled"``.
     """
     import nutpie
 
     key = structure_key(model)
     t0 = time.perf_counter()
-    hit = key in _COMPILED
-    if hit:
-        compiled = dataclasses.replace(_COMPILED[key].with_data(**model.data_values()),
-                                       initial_point_func=_initial_point_func(model.pymc_model))
+    values = model.data_values()
+    if key in _COMPILED:
+        source = "memory"
     else:
         typical = TYPICAL_COMPILE_S.get(model.spec.lag)
         announce(f"compiling the model ({model.spec.describe()}; "
                  "first fit of this structure in this process"
-                 + (f", typically ~{typical} s" if typical else "") + ")...", progressbar)
-        with reproducible_compilation():
-            compiled = nutpie.compile_pymc_model(model.pymc_model, backend="numba")
+                 + (f", typically ~{typical} s unless an earlier process compiled it"
+                    if typical else "") + ")...", progressbar)
+        try:
+            with reproducible_compilation(), \
+                    persistent_compilation(model.pymc_model, _placeholders(model)) as directory:
+                compiled = nutpie.compile_pymc_model(model.pymc_model, backend="numba",
+                                                     cache=directory is not None)
+        except OSError as err:   # a read-only or vanished cache directory
+            warnings.warn(f"the compile cache could not be used ({err}); compiling without "
+                          f"it. Set {ENV_VAR} to a writable directory, or to off.",
+                          RuntimeWarning, stacklevel=2)
+            directory = None
+            with reproducible_compilation():
+                compiled = nutpie.compile_pymc_model(model.pymc_model, backend="numba")
+        source = "disk" if cache_hit(compiled) else "compiled"
+        _log.info("compiled model %s (%s)", "loaded from the on-disk cache"
+                  if source == "disk" else "compiled", directory or "on-disk cache off")
         _COMPILED[key] = compiled
-    return compiled, time.perf_counter() - t0, hit
+    compiled = dataclasses.replace(_COMPILED[key].with_data(**values),
+                                   initial_point_func=_initial_point_func(model.pymc_model))
+    return compiled, time.perf_counter() - t0, source

@@ -94,8 +94,9 @@ def _nuts(model, opt: FitOptions) -> MethodOutput:
 
         # the ridge of a formula with well-pinned group levels needs a low-rank mass matrix
         extra.setdefault("adaptation", model.mass_matrix)
-        compiled, timing["compile_s"], timing["compile_cached"] = compiled_nutpie(
+        compiled, timing["compile_s"], timing["compile_source"] = compiled_nutpie(
             model, opt.progressbar)
+        timing["compile_cached"] = timing["compile_source"] == "memory"
         t0 = time.perf_counter()
         dt = nutpie.sample(compiled, draws=opt.draws, tune=opt.tune, chains=opt.chains,
                            cores=cores, seed=opt.random_seed, save_warmup=False,

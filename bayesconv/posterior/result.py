@@ -62,7 +62,10 @@ class ConversionResult:
     has_draws : bool
         Whether the result holds posterior draws (what intervals and readouts need).
     timing : dict
-        Seconds spent compiling (``compile_s``) and sampling (``sampling_s``).
+        Seconds spent compiling (``compile_s``) and sampling (``sampling_s``); with nutpie
+        also where the compiled model came from (``compile_source``: ``"memory"``, reused in
+        this process, ``"disk"``, the persistent compile cache, or ``"compiled"``) and
+        ``compile_cached`` (reused in this process).
     """
 
     #: Above this many units in a cohort, posterior predictive data sets are simulated on a
