@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -82,8 +83,11 @@ def main(argv=None) -> int:
         for rev in args.revisions:
             folder, label = export(rev, Path(tmp))
             print(f"{rev} ({label}) ...", flush=True)
+            # compile cache off: every revision's first fit compiles (cold_start.py measures
+            # the cache)
             out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(args.draws),
-                                  str(args.seed)], capture_output=True, text=True)
+                                  str(args.seed)], capture_output=True, text=True,
+                                 env={**os.environ, "BAYESCONV_COMPILE_CACHE": "off"})
             if out.returncode:
                 raise SystemExit(f"{rev}: the fit failed:\n{out.stderr[-3000:]}")
             runs = {r["run"]: r for r in map(json.loads, out.stdout.split("\n")[:-1])
