@@ -151,7 +151,8 @@ def table(imp, reps, dem, plain, args) -> str:
                      f"{r['fit'] / base:.2f}× |")
     warm = next(r for r in dem if r["run"] == "warm cache, first fit")
     lines += ["", f"Whole process with a warm cache (interpreter start, imports, data, first "
-              f"fit, second fit): {warm['wall']:.1f} s."]
+              f"fit, second fit, each followed by `result.idata` with its pointwise "
+              f"log-likelihood): {warm['wall']:.1f} s."]
     if plain is not None:
         lines += ["", "## The plain per-row PyMC model of the demo data, PyMC's NUTS", "",
                   "| model | wall (s) | min bulk ESS | divergences | wall / bayesconv |",
