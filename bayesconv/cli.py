@@ -281,7 +281,8 @@ _COMPILE_SOURCE = {"memory": "reused in this process", "disk": "loaded from the 
 
 
 def _timing_line(result, start: float) -> str:
-    """``times: compile ... s (loaded from the compile cache), sampling ... s, ... s in all``."""
+    """``times: compile ... s (loaded from the compile cache), sampling ... s, ... s since the
+    command started``: the last line of ``bayesconv report``."""
     import time
 
     tm = result.timing

@@ -102,16 +102,21 @@ def test_the_cache_is_versioned_by_the_compiled_code_it_depends_on():
     assert f"py{sys.version_info.major}.{sys.version_info.minor}" in tag
 
 
-def test_clear_compile_cache_deletes_the_disk_cache(monkeypatch, tmp_path):
+def test_clear_compile_cache_deletes_the_disk_cache_and_nothing_else(monkeypatch, tmp_path):
     root = tmp_path / "cache"
     monkeypatch.setenv(disk_cache.ENV_VAR, str(root))
-    (root / "some-version" / "numba").mkdir(parents=True)
-    (root / "some-version" / "numba" / "f.nbi").write_bytes(b"x")
+    for version in ("bayesconv-old_numba-0.1", disk_cache.version_tag()):
+        (root / version / "numba").mkdir(parents=True)
+        (root / version / "numba" / "f.nbi").write_bytes(b"x")
+    (root / "user-notes.txt").write_text("not ours")        # the variable may point anywhere
+    (root / "other-tool").mkdir()
     clear_compile_cache(disk=False)
-    assert root.exists()
+    assert len(list(root.glob("bayesconv-*"))) == 2
     clear_compile_cache()
-    assert not root.exists() and list(tmp_path.iterdir()) == []
-    clear_compile_cache()                    # nothing there: no error
+    assert sorted(p.name for p in root.iterdir()) == ["other-tool", "user-notes.txt"]
+    clear_compile_cache()                    # nothing left to delete: no error
+    monkeypatch.setenv(disk_cache.ENV_VAR, str(tmp_path / "never-created"))
+    clear_compile_cache()
 
 
 def test_nothing_is_patched_when_switched_off(monkeypatch):

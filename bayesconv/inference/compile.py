@@ -153,7 +153,8 @@ def _placeholders(model) -> dict:
 
 
 def compiled_nutpie(model, progressbar: bool = False):
-    """A nutpie model of ``model`` (numba backend), compiled or reused from this process.
+    """A nutpie model of ``model`` (numba backend): compiled, loaded from the on-disk compile
+    cache, or reused from this process.
 
     A reused compile gets ``model``'s data (``with_data``) and starting points drawn from
     ``model`` itself, so it samples exactly as a fresh compile of ``model`` would for the

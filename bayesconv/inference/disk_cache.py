@@ -103,19 +103,26 @@ def compile_cache_dir() -> Path | None:
     return None if root is None else root / version_tag()
 
 
-def clear_disk_cache() -> Path | None:
-    """Delete the on-disk compile cache of every version; return the directory removed.
+def clear_disk_cache() -> list[Path]:
+    """Delete the on-disk compile cache of every version; return the directories removed.
 
-    The directory is renamed first and then deleted, so a process compiling at the same time
-    sees either the whole cache or none of it (and recompiles).
+    Only the version folders this module writes (``bayesconv-*`` in :func:`cache_root`) are
+    deleted, never the root itself or anything else in it (``BAYESCONV_COMPILE_CACHE`` may
+    point into a folder that holds other things). Each is renamed first and then deleted, so
+    a process compiling at the same time sees the whole of it or none (and then compiles).
     """
     root = cache_root()
-    if root is None or not root.exists():
-        return None
-    trash = root.with_name(f"{root.name}.deleting-{uuid.uuid4().hex[:8]}")
-    os.replace(root, trash)
-    shutil.rmtree(trash, ignore_errors=True)
-    return root
+    if root is None or not root.is_dir():
+        return []
+    removed = []
+    for folder in sorted(root.glob("bayesconv-*")):
+        if not folder.is_dir() or ".deleting-" in folder.name:
+            continue
+        trash = folder.with_name(f"{folder.name}.deleting-{uuid.uuid4().hex[:8]}")
+        os.replace(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def _content_uuid(blob: bytes) -> str:
