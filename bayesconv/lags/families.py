@@ -185,8 +185,8 @@ def log_gamma_pq(k, x, xp=NP):
     first term of A&S 6.5.29, resp. ``(k-1) log x - x - gammaln(k)``, DLMF 8.11.2)
     is below -600, where the value could underflow; there the uniform asymptotic
     expansion :func:`_log_gamma_uniform` (DLMF §8.11(iii)) is used, which is exact to
-    double precision in that region for all ``k``. Unselected branches get safe
-    inputs, so neither values nor PyTensor gradients contain NaN.
+    double precision in that region for all ``k``. Each formula is evaluated only on
+    the elements that use it.
 
     With ``xp=PT`` the graph is one fused Op (:func:`bayesconv.lags.incgamma.log_gamma_pq_pt`:
     series / continued fraction in log space with the shape derivative from the same pass,
@@ -197,40 +197,33 @@ def log_gamma_pq(k, x, xp=NP):
         from .incgamma import log_gamma_pq_pt
 
         return log_gamma_pq_pt(k, x)
+    # numpy: each formula only on the elements that use it (the uniform expansion is needed
+    # in the far tails alone, scipy's P below x = k, its Q above), the rest never computed
     with xp.errstate():
-        k = xp.asarray(k)
-        x = xp.asarray(x)
+        k, x = np.broadcast_arrays(np.asarray(k, dtype=float), np.asarray(x, dtype=float))
+        shape = k.shape
+        k, x = k.ravel(), x.ravel()
+        log_p = np.full(k.shape, _NEG_INF)
+        log_q = np.zeros(k.shape)
         pos = x > 0.0
-        x1 = xp.where(pos, x, 1.0)
-        logx = xp.log(x1)
-        lower = x1 < k
-
-        lp0 = k * logx - x1 - xp.gammaln(k + 1.0)
-        lq0 = (k - 1.0) * logx - x1 - xp.gammaln(k)
-        use_asym = xp.where(lower, lp0, lq0) < _UNDERFLOW_SWITCH
-
-        # far tails: uniform expansion (safe point x = 2k + 30 where unused)
-        x_safe = 2.0 * k + 30.0
-        x_as = xp.where(use_asym, x1, x_safe)
-        logx_as = xp.where(use_asym, logx, xp.log(x_safe))
-        l_asym = _log_gamma_uniform(k, x_as, logx_as, xp)
-        # elsewhere: scipy / cephes P or Q. Where unused they get x = k / 1000, where
-        # PyTensor's dP/dk series loop stops after a few terms, and their log gets 1.
+        k, x = k[pos], x[pos]
+        logx = xp.log(x)
+        lower = x < k
+        lead = xp.where(lower, k * logx - x - xp.gammaln(k + 1.0),
+                        (k - 1.0) * logx - x - xp.gammaln(k))
+        use_asym = lead < _UNDERFLOW_SWITCH
         use_gi = lower & ~use_asym
         use_gc = ~lower & ~use_asym
-        x_unused = 1e-3 * k
-        p_gi = xp.gammainc(k, xp.where(use_gi, x1, x_unused))
-        q_gc = xp.gammaincc(k, xp.where(use_gc, x1, x_unused))
-        lp = xp.where(use_asym, l_asym, xp.log(xp.where(use_gi, p_gi, 1.0)))
-        lq = xp.where(use_asym, l_asym, xp.log(xp.where(use_gc, q_gc, 1.0)))
-
-        lp_lower = xp.where(lower, lp, -1.0)
-        lq_upper = xp.where(lower, -1.0, lq)
-        log_p = xp.where(lower, lp, xp.log1mexp(lq_upper))
-        log_q = xp.where(lower, xp.log1mexp(lp_lower), lq)
-        log_p = xp.where(pos, log_p, _NEG_INF)
-        log_q = xp.where(pos, log_q, 0.0)
-    return log_p, log_q
+        # the direct value: log P where x < k, log Q elsewhere
+        direct = np.empty(k.shape)
+        if use_asym.any():
+            direct[use_asym] = _log_gamma_uniform(k[use_asym], x[use_asym], logx[use_asym], xp)
+        direct[use_gi] = xp.log(xp.gammainc(k[use_gi], x[use_gi]))
+        direct[use_gc] = xp.log(xp.gammaincc(k[use_gc], x[use_gc]))
+        other = xp.log1mexp(direct)
+        log_p[pos] = xp.where(lower, direct, other)
+        log_q[pos] = xp.where(lower, other, direct)
+    return log_p.reshape(shape), log_q.reshape(shape)
 
 
 # ---------------------------------------------------------------------------
