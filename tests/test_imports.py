@@ -1,8 +1,8 @@
 """Start-up cost: ``import bayesconv`` and ``bayesconv --help`` import nothing heavy (issue 17).
 
 Each check runs in a fresh interpreter, because this test process has long imported
-everything. Measured with ``python -X importtime -c "import bayesconv"`` (benchmarks/startup.py
-reports the times).
+everything. Measured with ``python -X importtime -c "import bayesconv"`` (benchmarks/cold_start.py
+reports the times in fresh processes).
 """
 
 from __future__ import annotations

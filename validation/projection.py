@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 import bayesconv as bc
 from bayesconv.readout.projection import DecisionRefitter, SimulatedFuture, TimeRecorder
@@ -115,10 +116,6 @@ def agreement(setting: str, lag_mean: float, enrollment: int, n_futures: int, se
     return pd.DataFrame(rows), readers["laplace"].fallbacks, readers["nuts"].warned
 
 
-def _expit(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def calibration(n_experiments: int, n_sims: int, seed: int, lift_sd: float,
                 prior_sd: float | None = None, informed: bool = False) -> pd.DataFrame:
     """Part 2: rows per (experiment, day ahead) with the predicted P and what happened (the
@@ -131,7 +128,7 @@ def calibration(n_experiments: int, n_sims: int, seed: int, lift_sd: float,
         t0 = time.perf_counter()
         if informed:
             logit_a = rng.normal(INFORMED["logit_rate"]["mu"], INFORMED["logit_rate"]["sigma"])
-            c_a, c_b = _expit(logit_a), _expit(logit_a + rng.normal(0, lift_sd))
+            c_a, c_b = expit(logit_a), expit(logit_a + rng.normal(0, lift_sd))
             lag_mean = rng.uniform(*LAG_MEANS)
             shape = np.exp(rng.normal(INFORMED["log_lag_shape"]["mu"],
                                       INFORMED["log_lag_shape"]["sigma"]))
@@ -208,8 +205,6 @@ def report(agree: pd.DataFrame, extra: dict, calib: pd.DataFrame, args, seconds,
               f"{args.n_sims} simulated futures per projection (Laplace refits); the data as "
               "of day 7, 10 and 14 fitted with NUTS at the defaults.", ""]
     bins = [0, 0.2, 0.4, 0.6, 0.8, 1.0001]
-    if "informed" not in calib:
-        calib = calib.assign(informed=False)
     for (sd, prior, inf), cal in calib.groupby(["lift_sd", "prior_sd", "informed"], sort=False,
                                                dropna=False):
         fitted = "the default model" if pd.isna(prior) else (

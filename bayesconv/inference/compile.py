@@ -139,17 +139,18 @@ def _initial_point_func(pymc_model):
     return flat
 
 
-def _placeholders(model) -> dict:
+def _placeholders(model, values: dict) -> dict:
     """Stand-ins for ``model``'s data while it compiles into the on-disk cache: zeros of
     length 1 for the likelihood's row arrays (their lengths are data, not structure), zeros of
     the real shape for the rest (the centring weights, whose length is the number of levels
-    and sets the shape of the group-level parameters; the time scale)."""
+    and sets the shape of the group-level parameters; the time scale). ``values`` is
+    ``model.data_values()``."""
     import numpy as np
 
     rows = set(model.arrays.named())
     return {name: np.zeros((1,) * np.ndim(v) if name in rows else np.shape(v),
                            dtype=np.asarray(v).dtype)
-            for name, v in model.data_values().items()}
+            for name, v in values.items()}
 
 
 def compiled_nutpie(model, progressbar: bool = False):
@@ -186,7 +187,8 @@ def compiled_nutpie(model, progressbar: bool = False):
                     if typical else "") + ")...", progressbar)
         try:
             with reproducible_compilation(), \
-                    persistent_compilation(model.pymc_model, _placeholders(model)) as directory:
+                    persistent_compilation(model.pymc_model,
+                                           _placeholders(model, values)) as directory:
                 compiled = nutpie.compile_pymc_model(model.pymc_model, backend="numba",
                                                      cache=directory is not None)
         except OSError as err:   # a read-only or vanished cache directory
