@@ -37,6 +37,7 @@ _PUBLIC = {
     "as_of": ".replays", "decision_dates": ".replays", "plot_replay": ".replays",
     "replay": ".replays",
     "write_report": ".report",
+    "readouts": ".batch",
     "simulate": ".simulation",
 }
 
@@ -72,6 +73,7 @@ __all__ = [
     "plot_replay",
     "prepare",
     "project",
+    "readouts",
     "replay",
     "save_result",
     "simulate",
@@ -97,6 +99,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:     # static analysers and IDEs see the names as plain imports
     from . import datasets
+    from .batch import readouts
     from .data import TIME_UNITS, ConversionData, kaplan_meier, prepare
     from .errors import (
         ConvergenceWarning,

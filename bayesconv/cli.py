@@ -123,8 +123,9 @@ def _prepare_kwargs(args) -> dict:
         kw = dict(created=args.created, converted=args.converted,
                   observed_until=args.observed_until)
     covariates = [c for group in (args.covariates or []) for c in group.split(",") if c]
-    if args.by and args.by not in covariates:
-        covariates.append(args.by)
+    by = getattr(args, "by", None)
+    if by and by not in covariates:
+        covariates.append(by)
     return dict(kw, cohort=args.cohort, time_unit=args.time_unit, bin_width=args.bin_width,
                 unit_id=args.unit_id, count=args.count, covariates=covariates or None,
                 resolution=args.resolution)
@@ -200,6 +201,8 @@ def _cli_remedy(warning, args, horizon) -> str:
     from .data.units import unit_name
     from .errors import ConvergenceWarning, IdentificationWarning
 
+    if warning.kind == "batch":     # bayesconv readouts: the table's columns say more
+        return warning.remedy
     if isinstance(warning, IdentificationWarning):
         if not horizon:
             return "read the rate by a horizon inside the follow-up (--horizon)"
@@ -382,6 +385,78 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _folder(experiment_id, taken: set) -> str:
+    """A folder name for an experiment's report: its id with characters other than letters,
+    digits, ``.``, ``_`` and ``-`` replaced, made unique among ``taken``."""
+    import re
+
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", str(experiment_id)).strip("._") or "experiment"
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}-{k}"
+    taken.add(name)
+    return name
+
+
+def _readouts(args: argparse.Namespace) -> int:
+    import time
+
+    start = time.perf_counter()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pathlib import Path
+
+    import bayesconv as bc
+
+    from .data.readers import read_events
+    from .report import write_index
+
+    kw = _prepare_kwargs(args)
+    treatments = [t for group in (args.treatment or []) for t in group.split(",") if t] or None
+    events = read_events(args.events, [kw.get("created"), kw.get("converted"),
+                                       kw.get("observed_until")])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    links: dict = {}
+    taken: set = set()
+
+    def report(experiment_id, result, readout):
+        folder = _folder(experiment_id, taken)
+        arms = ", ".join(readout.arm_label(t) for t in readout.treatments)
+        bc.write_report(result, readout, out / "experiments" / folder,
+                        title=f"{args.experiment} {experiment_id}: {arms} vs "
+                              f"{readout.arm_label(readout.control)}",
+                        source=f"Events from {args.events}.")
+        links[experiment_id] = f"experiments/{folder}/report.html"
+
+    tty = sys.stderr.isatty()
+    table = bc.readouts(
+        events, experiment=args.experiment, control=args.control, treatment=treatments, **kw,
+        lag=args.lag, horizon=args.horizon, rope=args.rope,
+        higher_is_better=not args.lower_is_better, threshold=args.threshold,
+        draws=args.draws, tune=args.tune, chains=args.chains, target_accept=args.target_accept,
+        random_seed=args.seed, progressbar=tty and not args.no_progress,
+        callback=None if args.no_reports else report)
+    path = out / f"readouts.{args.format}"
+    if args.format == "csv":
+        table.to_csv(path, index=False)
+    else:
+        table.to_parquet(path, index=False)
+    index = write_index(table, out, experiment=args.experiment, links=links,
+                        title=args.title or f"Readouts of {Path(args.events).name}",
+                        source=f"Events from {args.events}.")
+    n = table[args.experiment].nunique(dropna=False)
+    failed = table.loc[table["error"].notna(), args.experiment].nunique(dropna=False)
+    print(f"read out {n - failed} of {n} experiments"
+          + (f" ({failed} could not be read out: see the error column)" if failed else "")
+          + f" in {time.perf_counter() - start:.0f} s")
+    print(f"wrote {path} and {index}"
+          + (f", and {len(links)} reports in {out / 'experiments'}" if links else ""))
+    return 0
+
+
 def _check_decision_options(args) -> None:
     """The decision and projection options, checked before any data is read or fitted."""
     from .readout.decision import check_threshold
@@ -457,6 +532,67 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"bayesconv: error: {message} (see {self.prog} --help)\n")
 
 
+def _event_options(p) -> None:
+    """Options naming the events' columns and how times are read (``prepare``)."""
+    p.add_argument("--created", help="column of creation times (ISO 8601 text with or "
+                   "without a UTC offset, dates, or numbers in --time-unit)")
+    p.add_argument("--converted",
+                   help="column of conversion times (empty if not converted)")
+    p.add_argument("--observed-until",
+                   help="column of observation dates, or one date for all rows")
+    p.add_argument("--duration", help="instead of dates: column of durations (time to "
+                   "conversion or censoring, in --time-unit), survival-style")
+    p.add_argument("--event", help="with --duration: column of the 0/1 conversion indicator")
+    p.add_argument("--unit-id", help="column of unit ids: duplicated ids are an error")
+    p.add_argument("--count", help="column of counts, for files already aggregated")
+    p.add_argument("--covariates", action="append",
+                   help="further columns that define the cells the formulas use, e.g. "
+                        "platform,signup_week (repeat or comma-separate)")
+
+
+def _model_options(p) -> None:
+    """Options of the model and of the readout's metrics."""
+    p.add_argument("--horizon", type=float, default=None,
+                   help="also read out conversion within this time of creation (in "
+                        "--time-unit; default: the median follow-up of the shortest-followed "
+                        "arm, rounded down, so that the data cover it)")
+    p.add_argument("--time-unit", default="D", choices=["s", "min", "h", "D", "W", "Y"],
+                   help="unit of every duration and of --horizon, and what numbers in "
+                        "numeric time columns mean (a year Y is 365.25 days; default D)")
+    p.add_argument("--bin-width", type=float, default=None,
+                   help="coarsen follow-up to a grid of this width (in --time-unit): at most "
+                        "about 2 x follow-up / width rows per arm (see bayesconv.prepare)")
+    p.add_argument("--resolution", type=_resolution, default="auto",
+                   help="time resolution the dates were recorded to: auto (default: "
+                        "detected, e.g. 1 day for dates without a time of day, and "
+                        "conversions read as interval-censored within it), detect (detected "
+                        "and reported, times read as exact: faster, biased when the "
+                        "resolution is not small against the lag), exact, or a number of "
+                        "--time-unit (see bayesconv.prepare)")
+    p.add_argument("--lag", default="gamma",
+                   help="lag family: gamma (default), weibull, exponential, lognormal, gengamma")
+    p.add_argument("--rope", type=float, default=None,
+                   help="half-width of the region of practical equivalence (rate units)")
+    p.add_argument("--lower-is-better", action="store_true",
+                   help="fewer conversions is the goal (e.g. churn, re-arrest)")
+
+
+def _fit_options(p) -> None:
+    """Options of the sampler."""
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=None,
+                   help="tuning steps per chain (default: 500 with nutpie, 1000 with PyMC)")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-accept", type=float, default=None,
+                   help="NUTS target acceptance rate (default: 0.95 when a pooled term has "
+                        "6 or fewer levels, 0.9 with more or with tied lags, 0.8 for one "
+                        "cohort or complete pooling); raise it "
+                        "(e.g. 0.99) when divergences are reported")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (on a terminal) and no progress lines (in logs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``bayesconv`` argument parser."""
     parser = _Parser(prog="bayesconv", description=__doc__)
@@ -481,20 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="fit an events file and write an A/B report")
     rep.add_argument("events", help="CSV (optionally gzipped) or Parquet file, one row per "
                                     "unit; read and aggregated by DuckDB")
-    rep.add_argument("--created", help="column of creation times (ISO 8601 text with or "
-                     "without a UTC offset, dates, or numbers in --time-unit)")
-    rep.add_argument("--converted",
-                     help="column of conversion times (empty if not converted)")
-    rep.add_argument("--observed-until",
-                     help="column of observation dates, or one date for all rows")
-    rep.add_argument("--duration", help="instead of dates: column of durations (time to "
-                     "conversion or censoring, in --time-unit), survival-style")
-    rep.add_argument("--event", help="with --duration: column of the 0/1 conversion indicator")
-    rep.add_argument("--unit-id", help="column of unit ids: duplicated ids are an error")
-    rep.add_argument("--count", help="column of counts, for files already aggregated")
-    rep.add_argument("--covariates", action="append",
-                     help="further columns that define the cells the formulas use, e.g. "
-                          "platform,signup_week (repeat or comma-separate)")
+    _event_options(rep)
     rep.add_argument("--by", help="also read out per level of this column (a covariate); "
                                   "without --formula the model gets a segment term for the arm")
     rep.add_argument("--formula", action="append", metavar="PARAMETER=FORMULA",
@@ -505,27 +628,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--control", required=True, help="control arm label")
     rep.add_argument("--treatment", required=True, action="append",
                      help="treatment arm label (repeat, or comma-separate, for several arms)")
-    rep.add_argument("--horizon", type=float, default=None,
-                     help="also read out conversion within this time of creation (in "
-                          "--time-unit; default: the median follow-up of the shortest-followed "
-                          "arm, rounded down, so that the data cover it)")
-    rep.add_argument("--time-unit", default="D", choices=["s", "min", "h", "D", "W", "Y"],
-                     help="unit of every duration and of --horizon, and what numbers in "
-                          "numeric time columns mean (a year Y is 365.25 days; default D)")
-    rep.add_argument("--bin-width", type=float, default=None,
-                     help="coarsen follow-up to a grid of this width (in --time-unit): at most "
-                          "about 2 x follow-up / width rows per arm (see bayesconv.prepare)")
-    rep.add_argument("--resolution", type=_resolution, default="auto",
-                     help="time resolution the dates were recorded to: auto (default: "
-                          "detected, e.g. 1 day for dates without a time of day, and "
-                          "conversions read as interval-censored within it), detect (detected "
-                          "and reported, times read as exact: faster, biased when the "
-                          "resolution is not small against the lag), exact, or a number of "
-                          "--time-unit (see bayesconv.prepare)")
-    rep.add_argument("--lag", default="gamma",
-                     help="lag family: gamma (default), weibull, exponential, lognormal, gengamma")
-    rep.add_argument("--rope", type=float, default=None,
-                     help="half-width of the region of practical equivalence (rate units)")
     rep.add_argument("--threshold", type=float, default=None,
                      help="threshold of caring of the expected-loss decision rule, in the lead "
                           "metric's unit (rates: 0.002 = 0.2 percentage points): the report "
@@ -542,23 +644,37 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"simulated futures of the projection (default {PROJECT_SIMS})")
     rep.add_argument("--no-projection", action="store_true",
                      help="with --threshold: state the decision but do not project days left")
-    rep.add_argument("--lower-is-better", action="store_true",
-                     help="fewer conversions is the goal (e.g. churn, re-arrest)")
+    _model_options(rep)
     rep.add_argument("--title", default=None)
     rep.add_argument("--out", required=True, help="output folder")
-    rep.add_argument("--draws", type=int, default=1000)
-    rep.add_argument("--tune", type=int, default=None,
-                     help="tuning steps per chain (default: 500 with nutpie, 1000 with PyMC)")
-    rep.add_argument("--chains", type=int, default=4)
-    rep.add_argument("--seed", type=int, default=0)
-    rep.add_argument("--target-accept", type=float, default=None,
-                     help="NUTS target acceptance rate (default: 0.95 when a pooled term has "
-                          "6 or fewer levels, 0.9 with more or with tied lags, 0.8 for one "
-                          "cohort or complete pooling); raise it "
-                          "(e.g. 0.99) when divergences are reported")
-    rep.add_argument("--no-progress", action="store_true",
-                     help="no progress bar (on a terminal) and no progress lines (in logs)")
+    _fit_options(rep)
     rep.set_defaults(func=_report)
+
+    bat = sub.add_parser("readouts", help="read out every experiment of an events file: a "
+                                          "table and an HTML index linking a report each")
+    bat.add_argument("events", help="CSV (optionally gzipped) or Parquet file, one row per "
+                                    "unit of any experiment; read by DuckDB")
+    bat.add_argument("--experiment", required=True, help="column of the experiment id")
+    bat.add_argument("--cohort", required=True, help="column of the arm")
+    bat.add_argument("--control", required=True,
+                     help="control arm label, the same in every experiment")
+    bat.add_argument("--treatment", action="append", default=None,
+                     help="treatment arm label (repeat, or comma-separate; default: every "
+                          "other arm of each experiment)")
+    _event_options(bat)
+    _model_options(bat)
+    bat.add_argument("--threshold", type=float, default=None,
+                     help="threshold of caring of the expected-loss decision rule (rates: "
+                          "0.002 = 0.2 percentage points): fills the decision column")
+    bat.add_argument("--out", required=True, help="output folder")
+    bat.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                     help="format of the table readouts.csv / readouts.parquet (default csv)")
+    bat.add_argument("--no-reports", action="store_true",
+                     help="write the table and the index only, no report per experiment "
+                          "(each report's figures take a few seconds)")
+    bat.add_argument("--title", default=None)
+    _fit_options(bat)
+    bat.set_defaults(func=_readouts)
     return parser
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 from .data.resolution import describe as describe_resolution
 from .data.units import unit_name
 
-__all__ = ["write_report"]
+__all__ = ["write_index", "write_report"]
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1000px;margin:2em auto;
@@ -229,3 +229,78 @@ right-censored; censoring is unrelated to when a unit would convert. Written by 
 </body></html>"""
     paths["report"].write_text(doc, encoding="utf-8")
     return paths
+
+
+#: The columns of the index page of many readouts, with their headers.
+_INDEX_COLUMNS = {"treatment": "treatment", "decision": "decision", "diff": "difference (pp)",
+                  "prob_better": "P(better)", "n_units": "units", "max_r_hat": "max R-hat",
+                  "divergences": "divergences", "problems": "warnings or error"}
+
+
+def write_index(table: pd.DataFrame, out_dir, *, experiment: str, links: dict | None = None,
+                title: str = "Readouts", source: str = "") -> Path:
+    """Write ``index.html``: one line per experiment and treatment arm of a readouts table,
+    each linking the experiment's own report.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`bayesconv.readouts`.
+    out_dir : str or Path
+        Created if missing.
+    experiment : str
+        The experiment column.
+    links : dict, optional
+        Experiment id -> path of its report, relative to ``out_dir``.
+    title, source : str
+        Page title; one sentence on the data.
+
+    Returns
+    -------
+    Path of the page.
+
+    Notes
+    -----
+    Each line shows the lead metric: the eventual rate, or the rate by the horizon where the
+    experiment's eventual rate is weakly identified (as :attr:`bayesconv.Readout.lead`). The
+    difference is treatment − control in percentage points, its mean and HDI.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    links = links or {}
+    lines = []
+    for eid, rows in table.groupby(experiment, sort=False, dropna=False):
+        eid = None if pd.isna(eid) else eid
+        failed = rows[rows["error"].notna()]
+        name = html.escape("(no id)" if eid is None else str(eid))
+        href = links.get(eid)
+        cell = f"<a href='{html.escape(str(href))}'>{name}</a>" if href else name
+        if len(failed):
+            lines.append([cell] + [""] * (len(_INDEX_COLUMNS) - 1)
+                         + [html.escape(str(failed["error"].iloc[0]))])
+            continue
+        for _, group in rows.groupby("treatment", sort=False):
+            weak = bool(group["weakly_identified"].any()) and \
+                (group["metric"] == "by_horizon").any()
+            lead = group[group["metric"] == ("by_horizon" if weak else "eventual")].iloc[0]
+            diff = (f"{100 * lead['diff_mean']:+.2f} [{100 * lead['diff_lower']:+.2f}, "
+                    f"{100 * lead['diff_upper']:+.2f}]")
+            metric = ("by " + f"{lead['horizon']:g}" if weak else "eventual")
+            lines.append([cell, html.escape(str(lead["treatment"])),
+                          html.escape(str(lead["decision"] or "")), f"{diff} ({metric})",
+                          f"{lead['prob_better']:.3f}", f"{int(lead['n_units']):,}",
+                          f"{lead['max_r_hat']:.3f}", f"{int(lead['divergences'])}",
+                          html.escape(str(lead["warnings"] or ""))])
+    head = "".join(f"<th>{h}</th>" for h in [experiment, *_INDEX_COLUMNS.values()])
+    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in line) + "</tr>" for line in lines)
+    n_exp = table[experiment].nunique(dropna=False)
+    n_bad = table.loc[table["error"].notna(), experiment].nunique(dropna=False)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<p class='note'>{html.escape(source)} {n_exp} experiments"
+            + (f", {n_bad} of them could not be read out (last column)" if n_bad else "")
+            + f". bayesconv {version('bayesconv')}.</p><div class='wide'><table><tr>{head}</tr>"
+            f"{body}</table></div></body></html>")
+    path = out / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
