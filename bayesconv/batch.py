@@ -43,6 +43,7 @@ from .errors import BayesconvWarning, ConvergenceWarning, DataWarning
 from .inference import ConversionModel
 from .inference.compile import structure_key
 from .lags import get_lag
+from .posterior.diagnostics import ESS_MIN, RHAT_MAX
 from .readout import compare, default_horizon
 from .readout.compare import check_rope
 from .readout.decision import check_threshold
@@ -700,9 +701,10 @@ def summarize(table: pd.DataFrame, experiment: str, stacklevel: int = 3) -> None
         warnings.warn(DataWarning(
             f"{len(failed)} of {n} experiments could not be read out ({ids})",
             "see the 'error' column for each one's reason", "batch"), stacklevel=stacklevel)
-    text = table["warnings"].fillna("")
-    bad = table.loc[text.str.contains("R-hat|effective sample size|divergence"), experiment]
-    bad = list(dict.fromkeys(bad.tolist()))
+    # the checks of ConversionModel.fit's ConvergenceWarning, on the diagnostics columns
+    flagged = ((table["max_r_hat"] > RHAT_MAX) | (table["min_ess"] < ESS_MIN)
+               | (table["divergences"] > 0)).fillna(False)
+    bad = list(dict.fromkeys(table.loc[flagged.astype(bool), experiment].tolist()))
     if bad:
         ids = ", ".join(repr(_plain(v)) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
         warnings.warn(ConvergenceWarning(
