@@ -17,7 +17,7 @@ The compile cache is a fresh folder, warmed by one small fit before the timings,
 process starts warm as in daily use. Also checks that the DuckDB and Spark tables agree
 (every column but fit_seconds).
 
-Run: ``.venv/bin/python benchmarks/readouts.py --out benchmarks/readouts.md`` (about 40 min on
+Run: ``.venv/bin/python benchmarks/readouts.py --out benchmarks/readouts.md`` (about 15 min on
 2 cores).
 """
 
