@@ -30,7 +30,7 @@ import numbers
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -175,20 +175,19 @@ def _arm_labels(data, control, treatment) -> tuple[Any, list]:
     return ctrl, treated
 
 
+@dataclass
 class _Prepared:
     """One experiment after step 1: its data and model, or the error that stopped it."""
 
-    def __init__(self, experiment_id, *, model=None, data=None, control=None, treatments=(),
-                 horizon=None, messages=(), error=None, key=""):
-        self.experiment_id = experiment_id
-        self.model = model
-        self.data = data
-        self.control = control
-        self.treatments = list(treatments)
-        self.horizon = horizon
-        self.messages = list(messages)
-        self.error = error
-        self.key = key
+    experiment_id: Any
+    model: Any = None
+    data: Any = None
+    control: Any = None
+    treatments: list = field(default_factory=list)
+    horizon: float | None = None
+    messages: list = field(default_factory=list)
+    error: str | None = None
+    key: str = ""
 
 
 def _recorded(caught: list) -> list[str]:
@@ -484,14 +483,16 @@ class Settings:
     threshold: float | None
     random_seed: int | None
 
-    @property
-    def columns(self) -> list:
-        """The events columns the readouts read (experiment, arm, times, counts, ...)."""
+    def columns(self, available) -> list:
+        """The columns of the events (``available``: their names) the readouts read: the
+        experiment, the arm, times, counts, ids, covariates, and ``observed_until`` when it
+        names a column rather than a date."""
         kw = self.prepare_kw
         names = [self.experiment, kw["cohort"], kw["created"], kw["converted"],
                  kw["duration"], kw["event"], kw["count"], kw["unit_id"]]
-        if isinstance(kw["observed_until"], str):
-            names.append(kw["observed_until"])
+        obs = kw["observed_until"]
+        if isinstance(obs, str) and obs in set(available):
+            names.append(obs)
         names += list(kw["covariates"] or [])
         return list(dict.fromkeys(n for n in names if n is not None))
 

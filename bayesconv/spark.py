@@ -58,9 +58,9 @@ def _compress(sdf, st):
     from pyspark.sql import functions as F
 
     kw = st.prepare_kw
+    keys = st.columns(sdf.columns)
     if kw["unit_id"] is not None:
-        return sdf.select(*st.columns), kw["count"]
-    keys = st.columns
+        return sdf.select(*keys), kw["count"]
     out = sdf.groupBy(*keys).agg(F.count(F.lit(1)).alias(_N))
     if kw["count"] is None:
         name = COUNT
@@ -126,12 +126,19 @@ random_seed
                   ci_prob=ci_prob, rope=rope, higher_is_better=higher_is_better,
                   threshold=threshold, draws=draws, tune=tune, chains=chains,
                   target_accept=target_accept, cores=cores, random_seed=random_seed)
-    missing = [c for c in st.columns if c not in sdf.columns]
+    missing = [c for c in st.columns(sdf.columns) if c not in sdf.columns]
     if missing:
         raise ValueError(f"columns {missing} are not in the events; available columns: "
                          f"{sdf.columns}")
     compressed, count_column = _compress(sdf, st)
     worker_st = _with_count(st, count_column)
+    # applyInPandas hands TIMESTAMP columns over as naive wall times of the session's zone:
+    # the worker puts the zone back, so they are the instants Spark holds (TIMESTAMP_NTZ
+    # columns stay naive)
+    from pyspark.sql.types import TimestampType
+
+    zone = sdf.sparkSession.conf.get("spark.sql.session.timeZone")
+    aware = [f.name for f in compressed.schema.fields if isinstance(f.dataType, TimestampType)]
     schema = output_schema(sdf.schema[experiment].dataType, experiment)
     names = [f.name for f in schema.fields]
 
@@ -147,7 +154,10 @@ random_seed
                                describe_rows(records, n, named=False))
             rows = conform(pd.DataFrame({experiment: [None], "error": [text]}), experiment)
         else:
-            rows = run_experiment(_lazy(pdf.drop(columns=[experiment])), eid, worker_st)
+            pdf = pdf.drop(columns=[experiment])
+            for c in aware:
+                pdf[c] = pdf[c].dt.tz_localize(zone)
+            rows = run_experiment(_lazy(pdf), eid, worker_st)
         return _to_spark_frame(rows, names)
 
     return compressed.groupBy(experiment).applyInPandas(fit_group, schema=schema)

@@ -229,6 +229,31 @@ def test_spark_gives_the_same_table_as_pandas(spark, table, events):
 
 
 @pytest.mark.spark
+def test_spark_with_one_observation_date_for_all_rows(spark, table, events):
+    """observed_until as a date, not a column (Spark timestamps are timezone-aware: the date
+    has an offset, and the pandas events are in UTC too)."""
+    from bayesconv.spark import collect, readouts
+
+    some = events[events["experiment_id"].isin(["exp02", "exp03"])]
+    end = some["observed_until"].max()
+    aware = some.drop(columns="observed_until").assign(
+        created=lambda d: d["created"].dt.tz_localize("UTC"),
+        converted=lambda d: d["converted"].dt.tz_localize("UTC"))
+    kw = {**KW, "observed_until": end.isoformat() + "Z"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sdf = spark.createDataFrame(aware)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bc.ConvergenceWarning)
+        out = collect(readouts(sdf, **kw), "experiment_id")
+        ref = bc.readouts(aware, **kw, progressbar=False)
+    pd.testing.assert_frame_equal(_stable(out), _stable(ref))
+    # every unit of these experiments has the same observation date: the rows of the batch
+    pd.testing.assert_frame_equal(
+        _stable(out), _stable(table[table["experiment_id"].isin(["exp02", "exp03"])]))
+
+
+@pytest.mark.spark
 def test_spark_reports_bad_experiments_in_their_rows(spark, events):
     from bayesconv.spark import collect, readouts
 

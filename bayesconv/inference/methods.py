@@ -28,7 +28,8 @@ import xarray as xr
 from .compile import announce, compiled_nutpie, reproducible_compilation
 from .laplace import laplace_method
 
-__all__ = ["METHODS", "FitOptions", "MethodOutput", "register_method", "resolve_sampler"]
+__all__ = ["METHODS", "SAMPLERS", "FitOptions", "MethodOutput", "register_method",
+           "resolve_sampler"]
 
 
 @dataclass(frozen=True)
@@ -67,18 +68,34 @@ def _quiet_pymc():
         logger.setLevel(level)
 
 
+#: NUTS implementations: nutpie (numba back end), PyMC's own NUTS, and the JAX ones: nutpie's
+#: JAX back end, NumPyro and BlackJAX (through ``pymc.sample(nuts_sampler=...)``).
+SAMPLERS = ("nutpie", "pymc", "nutpie-jax", "numpyro", "blackjax")
+#: The packages each JAX sampler needs, besides jax.
+_JAX_NEEDS = {"nutpie-jax": ("nutpie",), "numpyro": ("numpyro",), "blackjax": ("blackjax",)}
+
+
 def resolve_sampler(sampler: str) -> str:
     """``"auto"`` as nutpie when it is installed, else PyMC; others checked.
 
     Raises
     ------
     ValueError
-        Not one of "auto", "nutpie", "pymc".
+        Not one of "auto" and :data:`SAMPLERS`.
+    ImportError
+        A JAX sampler whose packages are not installed (``pip install 'bayesconv[jax]'``).
     """
     if sampler == "auto":
         return "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
-    if sampler not in ("nutpie", "pymc"):
-        raise ValueError(f"sampler={sampler!r} is not one of 'auto', 'nutpie', 'pymc'")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r} is not one of "
+                         f"{', '.join(repr(s) for s in ('auto', *SAMPLERS))}")
+    if sampler in _JAX_NEEDS:
+        missing = [m for m in ("jax", *_JAX_NEEDS[sampler]) if importlib.util.find_spec(m)
+                   is None]
+        if missing:
+            raise ImportError(f"sampler={sampler!r} needs {', '.join(missing)}: pip install "
+                              "'bayesconv[jax]'")
     return sampler
 
 
@@ -104,6 +121,42 @@ def _nuts(model, opt: FitOptions) -> MethodOutput:
                            **extra)
         timing["sampling_s"] = time.perf_counter() - t0
         dt["posterior"].attrs["nutpie_adaptation"] = str(extra["adaptation"])
+    elif sampler == "nutpie-jax":
+        import nutpie
+
+        from ..lags.incgamma_op import register_jax
+
+        register_jax()
+        extra.setdefault("adaptation", model.mass_matrix)
+        announce("compiling the model with JAX (nutpie's JAX back end)...", opt.progressbar)
+        t0 = time.perf_counter()
+        with _quiet_pymc(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            compiled = nutpie.compile_pymc_model(model.pymc_model, backend="jax",
+                                                 gradient_backend="jax")
+        timing["compile_s"] = time.perf_counter() - t0
+        timing["compile_source"] = "compiled"
+        t0 = time.perf_counter()
+        dt = nutpie.sample(compiled, draws=opt.draws, tune=opt.tune, chains=opt.chains,
+                           cores=cores, seed=opt.random_seed, save_warmup=False,
+                           progress_bar=opt.progressbar, target_accept=opt.target_accept,
+                           **extra)
+        timing["sampling_s"] = time.perf_counter() - t0  # includes JAX's jit on first call
+        dt["posterior"].attrs["nutpie_adaptation"] = str(extra["adaptation"])
+    elif sampler in ("numpyro", "blackjax"):
+        from ..lags.incgamma_op import register_jax
+
+        register_jax()
+        announce(f"compiling and sampling with {sampler} (JAX)...", opt.progressbar)
+        t0 = time.perf_counter()
+        with _quiet_pymc(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            dt = pm.sample(draws=opt.draws, tune=opt.tune, chains=opt.chains,
+                           random_seed=opt.random_seed, progressbar=opt.progressbar,
+                           nuts_sampler=sampler, target_accept=opt.target_accept,
+                           compute_convergence_checks=False, model=model.pymc_model,
+                           nuts_sampler_kwargs={"chain_method": "vectorized"} | extra)
+        timing["sampling_s"] = time.perf_counter() - t0  # includes JAX compilation
     else:
         announce("compiling and sampling with PyMC's NUTS...", opt.progressbar)
         t0 = time.perf_counter()
@@ -137,7 +190,8 @@ def _map(model, opt: FitOptions) -> MethodOutput:
 METHODS: dict[str, Callable] = {"nuts": _nuts, "map": _map, "laplace": laplace_method}
 
 #: Default tuning steps per method and sampler (``tune=None``).
-DEFAULT_TUNE = {("nuts", "nutpie"): 500, ("nuts", "pymc"): 1000}
+DEFAULT_TUNE = {("nuts", "nutpie"): 500, ("nuts", "pymc"): 1000, ("nuts", "nutpie-jax"): 500,
+                ("nuts", "numpyro"): 1000, ("nuts", "blackjax"): 1000}
 
 
 def register_method(name: str, method: Callable) -> None:

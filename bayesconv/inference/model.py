@@ -33,9 +33,15 @@ class ConversionModel(ModelBuilder):
         random_seed : int, optional
             Same seed, same sampler, same data → identical draws, in any process (README,
             "Reproducibility").
-        sampler : {"auto", "nutpie", "pymc"}, default "auto"
+        sampler : {"auto", "nutpie", "pymc", "nutpie-jax", "numpyro", "blackjax"}, default "auto"
             The NUTS implementation: "auto" uses nutpie when it is installed (it is a
-            dependency), else PyMC's NUTS.
+            dependency; numba back end, with the compile cache), else PyMC's NUTS. The JAX
+            samplers (``pip install 'bayesconv[jax]'``) run the same log density through
+            PyTensor's JAX back end, the incomplete gamma of the gamma and
+            generalized-gamma lags included (:mod:`bayesconv.lags.incgamma_jax`): nutpie's
+            JAX back end, NumPyro and BlackJAX (through ``pymc.sample``, chains vectorised).
+            They compile on every call (no compile cache) and are slower on a CPU
+            (``benchmarks/jax_samplers.md``); they are there for GPUs and JAX pipelines.
         progressbar : bool, default True
             Progress bar, and a line before the compile step of a structure's first fit.
         method : {"nuts", "map", "laplace"} or a registered method, default "nuts"

@@ -78,3 +78,36 @@ def _numba_log_gamma_pq(op, node=None, **kwargs):
 
 
 LOG_GAMMA_PQ = LogGammaPQ()
+
+
+_JAX_REGISTERED = False
+
+
+def register_jax() -> None:
+    """Teach PyTensor's JAX back end the ``LogGammaPQ`` Op (:mod:`bayesconv.lags.incgamma_jax`).
+
+    Called by the JAX samplers of :meth:`bayesconv.ConversionModel.fit` (``"numpyro"``,
+    ``"blackjax"``, ``"nutpie-jax"``) before they compile; call it before compiling a
+    bayesconv model with ``mode="JAX"`` yourself. Not done at import, which would import JAX
+    (a second of start-up) into every process that builds a gamma model.
+
+    Raises
+    ------
+    ImportError
+        JAX is not installed (``pip install 'bayesconv[jax]'``).
+    """
+    global _JAX_REGISTERED
+    if _JAX_REGISTERED:
+        return
+    try:
+        from pytensor.link.jax.dispatch import jax_funcify
+    except ImportError as err:
+        raise ImportError("the JAX samplers need jax: pip install 'bayesconv[jax]' "
+                          f"({err})") from None
+    from .incgamma_jax import log_gamma_pq_jax
+
+    @jax_funcify.register(LogGammaPQ)
+    def _jax_log_gamma_pq(op, node=None, **kwargs):
+        return log_gamma_pq_jax
+
+    _JAX_REGISTERED = True
