@@ -148,7 +148,8 @@ random_seed
         eid = key[0]
         if eid is None:
             n = int(pdf[count_column].fillna(1).sum()) if count_column else len(pdf)
-            records = [(None, [(c, v) for c, v in row.items() if c not in (experiment, _N)])
+            hidden = {experiment, _N} | ({count_column} if count is None else set())
+            records = [(None, [(c, v) for c, v in row.items() if c not in hidden])
                        for row in pdf.head(MAX_SHOWN).to_dict("records")]
             text = row_problem(f"no experiment id in column {experiment!r}", n,
                                describe_rows(records, n, named=False))

@@ -62,3 +62,29 @@ def three_arm_model():
     data = bc.prepare(ev, created="created", converted="converted",
                       observed_until="observed_until", cohort="cohort")
     return bc.ConversionModel(data)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A PySpark session in local mode (2 cores, UTC), for the tests marked ``spark``; skipped
+    without pyspark or Java. Its Python workers run this interpreter (they import bayesconv)."""
+    import os
+    import shutil
+    import sys
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("no java on PATH (PySpark needs Java 17)")
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (SparkSession.builder.master("local[2]").appName("bayesconv-tests")
+               .config("spark.sql.shuffle.partitions", "2")
+               .config("spark.default.parallelism", "2")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

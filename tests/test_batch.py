@@ -8,9 +8,6 @@ others are complete, and the command line writes the table, the index and the re
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 import warnings
 
 import numpy as np
@@ -191,25 +188,6 @@ def test_polars_gives_the_same_rows_as_pandas(table, events):
         out = bc.readouts(lazy, **KW, progressbar=False)
     pd.testing.assert_frame_equal(_stable(out),
                                   _stable(table[table["experiment_id"].isin(some)]))
-
-
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("no java on PATH (PySpark needs Java 17)")
-    from pyspark.sql import SparkSession
-
-    os.environ["PYSPARK_PYTHON"] = sys.executable   # the workers import bayesconv
-    session = (SparkSession.builder.master("local[2]").appName("bayesconv-batch-tests")
-               .config("spark.sql.shuffle.partitions", "4")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.mark.spark

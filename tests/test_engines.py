@@ -5,7 +5,6 @@ rows, follow-up table, cohorts, metadata), and fits on them must be identical dr
 """
 
 import re
-import shutil
 import warnings
 
 import duckdb
@@ -469,29 +468,6 @@ def test_bin_width_must_be_positive_finite(events, bad):
 
 
 # ------------------------------------------------------------------------ PySpark
-
-
-def _java_available():
-    return shutil.which("java") is not None
-
-
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    if not _java_available():
-        pytest.skip("no java on PATH (PySpark needs Java 17)")
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[1]").appName("bayesconv-tests")
-               .config("spark.sql.shuffle.partitions", "1")
-               .config("spark.default.parallelism", "1")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.mark.spark

@@ -116,20 +116,7 @@ def _continued_fraction(k, x):
 
 @jax.jit
 def _kernel(k, x):
-    """``(log P, log Q, d log P / dk, d log Q / dk)`` of same-shaped float64 arrays.
-
-    Parameters
-    ----------
-    k, x : jax or numpy arrays
-        Shape ``k > 0`` and argument ``x >= 0`` (``x = t / theta``, a time over the gamma
-        scale); one shape.
-
-    Returns
-    -------
-    tuple of four arrays of that shape
-        As :func:`bayesconv.lags.incgamma.log_gamma_pq_kernel`: ``x = 0`` gives
-        ``(-inf, 0, 0, 0)``, ``x = inf`` gives ``(0, -inf, 0, 0)``.
-    """
+    """:func:`log_gamma_pq_jax` without its derivative rule (JAX cannot differentiate it)."""
     k = jnp.asarray(k, jnp.float64)
     x = jnp.asarray(x, jnp.float64)
     zero = x <= 0.0
