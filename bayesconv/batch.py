@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import numbers
 import time
 import warnings
@@ -48,7 +49,7 @@ from .readout import compare, default_horizon
 from .readout.compare import check_rope
 from .readout.decision import check_threshold
 
-__all__ = ["COLUMNS", "conform", "experiment_seed", "readouts",
+__all__ = ["COLUMNS", "OPTIONS", "conform", "experiment_seed", "is_missing", "readouts",
            "Settings", "run_experiment", "settings", "split_experiments", "summarize"]
 
 #: The columns of a readouts table after the experiment column, with their kinds: "str" (text
@@ -64,7 +65,7 @@ COLUMNS: dict[str, str] = {
     "lift_defined": "bool", "prob_better": "float", "loss_treatment": "float",
     "loss_control": "float", "prob_rope": "float", "prob_best": "float",
     "control_prob_best": "float",
-    "horizon": "float", "decision": "str", "decision_text": "str",
+    "horizon": "float", "time_unit": "str", "decision": "str", "decision_text": "str",
     "max_r_hat": "float", "min_ess": "float", "divergences": "int",
     "weakly_identified": "bool",
     "n_units": "int", "n_control": "int", "n_treatment": "int",
@@ -105,7 +106,9 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _is_missing(value) -> bool:
+def is_missing(value) -> bool:
+    """Whether a scalar is missing (None, NaN, NaT, pandas.NA); False for values pandas
+    cannot test (lists, say)."""
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
@@ -134,14 +137,14 @@ def conform(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
         values = table[name] if name in table else pd.Series([None] * len(table))
         values = pd.Series(values.to_numpy(), dtype=object)
         if kind == "str":
-            out[name] = [None if _is_missing(v) else str(v) for v in values]
+            out[name] = [None if is_missing(v) else str(v) for v in values]
         elif kind == "float":
             out[name] = pd.to_numeric(values.where(values.notna(), np.nan)).astype("float64")
         elif kind == "int":
-            out[name] = pd.array([None if _is_missing(v) else int(v) for v in values],
+            out[name] = pd.array([None if is_missing(v) else int(v) for v in values],
                                  dtype="Int64")
         else:
-            out[name] = pd.array([None if _is_missing(v) else bool(v) for v in values],
+            out[name] = pd.array([None if is_missing(v) else bool(v) for v in values],
                                  dtype="boolean")
     return out
 
@@ -263,6 +266,7 @@ def _fit_one(p: _Prepared, st: Settings, callback=None) -> pd.DataFrame:
     units = p.data.cohort_table()["units"]
     frame.insert(0, experiment, [p.experiment_id] * len(frame))
     frame["horizon"] = p.horizon
+    frame["time_unit"] = p.data.time_unit
     frame["decision"] = [decisions[m].headline if m in decisions else None
                          for m in frame["metric"]]
     frame["decision_text"] = [decisions[m].text if m in decisions else None
@@ -406,6 +410,11 @@ def split_experiments(events, experiment: str, cohort: str | None = None
     if experiment not in names:
         raise ValueError(f"experiment={experiment!r} is not a column of the events table; "
                          f"available columns: {[n for n in names if not _internal(n)]}")
+    if isinstance(frame, nw.DataFrame) and ROW_COLUMN not in names:
+        # an eager frame's rows have numbers: keep the whole table's, so that messages about
+        # one experiment name rows as they are in the input (prepare would number the subset)
+        frame = frame.with_row_index(ROW_COLUMN)
+        names = [*names, ROW_COLUMN]
     if cohort is not None and cohort in names and isinstance(schema[cohort],
                                                              nw.Enum | nw.Categorical):
         frame = frame.with_columns(nw.col(cohort).cast(nw.String))
@@ -504,22 +513,39 @@ def _wanted(treatment) -> list | None:
         else list(treatment)
 
 
-def settings(*, experiment: str, cohort: str, control, treatment=None, created=None,
-             converted=None, observed_until=None, duration=None, event=None, count=None,
-             unit_id=None, time_unit="D", bin_width=None, resolution="auto", covariates=None,
-             lag="gamma", formula=None, horizon=None, ci_prob=0.94, rope=None,
-             higher_is_better=True, threshold=None, draws=1000, tune=None, chains=4,
-             target_accept=None, cores=None, random_seed=None) -> Settings:
+def settings(**options) -> Settings:
     """The :class:`Settings` of a batch, with the arguments that would fail every experiment
-    alike checked at once (arguments as for :func:`readouts`).
+    alike checked at once.
+
+    Parameters
+    ----------
+    **options
+        The keyword arguments of :func:`readouts` (:data:`OPTIONS`), all but ``events``,
+        ``progressbar`` and ``callback``; defaults as there.
 
     Raises
     ------
+    TypeError
+        An unknown option, or a required one (``experiment``, ``cohort``, ``control``)
+        missing.
     ValueError
         An unknown ``time_unit`` or ``lag``; ``horizon``, ``threshold``, ``rope``, ``draws``
         or ``chains`` out of range; the control listed as a treatment; the cohort column
         also the experiment column.
     """
+    try:
+        bound = OPTIONS.bind(**options)
+    except TypeError as err:
+        raise TypeError(f"{err}; the options of a batch readout are {list(OPTIONS.parameters)}"
+                        ) from None
+    bound.apply_defaults()
+    o = bound.arguments
+    experiment, cohort, control, treatment = (o["experiment"], o["cohort"], o["control"],
+                                              o["treatment"])
+    time_unit, lag, horizon, threshold, rope = (o["time_unit"], o["lag"], o["horizon"],
+                                                o["threshold"], o["rope"])
+    draws, chains, random_seed, covariates = (o["draws"], o["chains"], o["random_seed"],
+                                              o["covariates"])
     if time_unit not in TIME_UNITS:
         raise ValueError(f"time_unit={time_unit!r} is not one of {list(TIME_UNITS)}")
     get_lag(lag)
@@ -546,14 +572,13 @@ def settings(*, experiment: str, cohort: str, control, treatment=None, created=N
     covariates = [covariates] if isinstance(covariates, str) else covariates
     return Settings(
         experiment=experiment, control=control, treatment=treatment,
-        prepare_kw=dict(created=created, converted=converted, observed_until=observed_until,
-                        duration=duration, event=event, count=count, unit_id=unit_id,
-                        cohort=cohort, time_unit=time_unit, bin_width=bin_width,
-                        resolution=resolution, covariates=covariates),
-        model_kw=dict(lag=lag, formula=formula),
-        fit_kw=dict(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
-                    cores=cores),
-        readout_kw=dict(ci_prob=ci_prob, rope=rope, higher_is_better=higher_is_better),
+        prepare_kw=dict({k: o[k] for k in ("created", "converted", "observed_until",
+                                           "duration", "event", "count", "unit_id", "cohort",
+                                           "time_unit", "bin_width", "resolution")},
+                        covariates=covariates),
+        model_kw={k: o[k] for k in ("lag", "formula")},
+        fit_kw={k: o[k] for k in ("draws", "tune", "chains", "target_accept", "cores")},
+        readout_kw={k: o[k] for k in ("ci_prob", "rope", "higher_is_better")},
         horizon=None if horizon is None else float(horizon),
         threshold=None if threshold is None else float(threshold),
         random_seed=None if random_seed is None else int(random_seed))
@@ -655,14 +680,8 @@ bin_width, resolution, covariates
     Each experiment is fitted as :func:`bayesconv.ConversionModel` fits it alone, with the
     same default priors and pooling across its arms; nothing is pooled across experiments.
     """
-    st = settings(experiment=experiment, cohort=cohort, control=control, treatment=treatment,
-                  created=created, converted=converted, observed_until=observed_until,
-                  duration=duration, event=event, count=count, unit_id=unit_id,
-                  time_unit=time_unit, bin_width=bin_width, resolution=resolution,
-                  covariates=covariates, lag=lag, formula=formula, horizon=horizon,
-                  ci_prob=ci_prob, rope=rope, higher_is_better=higher_is_better,
-                  threshold=threshold, draws=draws, tune=tune, chains=chains,
-                  target_accept=target_accept, cores=cores, random_seed=random_seed)
+    given = dict(locals())     # first: the arguments only
+    st = settings(**{k: v for k, v in given.items() if k in OPTIONS.parameters})
     groups, missing = split_experiments(events, experiment, cohort)
     tables = []
     if missing:
@@ -692,16 +711,31 @@ bin_width, resolution, covariates
     return table
 
 
+#: The options of a batch readout: the keyword arguments of :func:`readouts` but ``events``,
+#: ``progressbar`` and ``callback`` (:func:`settings` takes them; so does
+#: :func:`bayesconv.spark.readouts`, whose signature is this one).
+OPTIONS = inspect.Signature([p for name, p in inspect.signature(readouts).parameters.items()
+                             if name not in ("events", "progressbar", "callback")])
+
+
 def summarize(table: pd.DataFrame, experiment: str, stacklevel: int = 3) -> None:
     """Warn once for a whole batch: experiments that failed, fits that did not converge."""
-    failed = table.loc[table["error"].notna(), experiment]
-    n = table[experiment].nunique(dropna=False)
-    if len(failed):
-        ids = ", ".join(repr(_plain(v)) for v in failed[:5]) + (", ..." if len(failed) > 5
-                                                                else "")
+    ids_col = table[experiment]
+    n = ids_col.nunique()            # experiments: rows without an id are not one
+    failed = list(dict.fromkeys(ids_col[table["error"].notna() & ids_col.notna()].tolist()))
+    no_id = bool(ids_col.isna().any())
+    if failed or no_id:
+        parts = []
+        if failed:
+            ids = ", ".join(repr(_plain(v)) for v in failed[:5]) + (
+                ", ..." if len(failed) > 5 else "")
+            parts.append(f"{len(failed)} of {n} experiments could not be read out ({ids})")
+        if no_id:
+            parts.append(f"rows without an id in column {experiment!r} were not read out "
+                         "(the error row whose experiment is empty names them)")
         warnings.warn(DataWarning(
-            f"{len(failed)} of {n} experiments could not be read out ({ids})",
-            "see the 'error' column for each one's reason", "batch"), stacklevel=stacklevel)
+            "; ".join(parts), "see the 'error' column for each one's reason", "batch"),
+            stacklevel=stacklevel)
     # the checks of ConversionModel.fit's ConvergenceWarning, on the diagnostics columns
     flagged = ((table["max_r_hat"] > RHAT_MAX) | (table["min_ess"] < ESS_MIN)
                | (table["divergences"] > 0)).fillna(False)

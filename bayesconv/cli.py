@@ -198,7 +198,7 @@ def _left_out(data, compared, column: str) -> str | None:
 
 def _cli_remedy(warning, args, horizon) -> str:
     """The remedy a command-line user can apply (options, not API calls)."""
-    from .data.units import unit_name
+    from .data.units import amount
     from .errors import ConvergenceWarning, IdentificationWarning
 
     if warning.kind == "batch":     # bayesconv readouts: the table's columns say more
@@ -206,8 +206,8 @@ def _cli_remedy(warning, args, horizon) -> str:
     if isinstance(warning, IdentificationWarning):
         if not horizon:
             return "read the rate by a horizon inside the follow-up (--horizon)"
-        return (f"the report leads with conversion within {horizon:g} "
-                f"{unit_name(getattr(args, 'time_unit', ''))}, which the follow-up covers")
+        return (f"the report leads with conversion within "
+                f"{amount(horizon, getattr(args, 'time_unit', ''))}, which the follow-up covers")
     if isinstance(warning, ConvergenceWarning):
         ridge = ("a cohort's conversions pin its conversion by the ages observed but not its "
                  "lag (its eventual rate and lag location move together): read it by a "
@@ -307,7 +307,7 @@ def _report(args: argparse.Namespace) -> int:
     import bayesconv as bc
 
     from .data.readers import read_events
-    from .data.units import unit_name
+    from .data.units import amount
 
     if args.horizon is not None and not (args.horizon > 0 and args.horizon < float("inf")):
         raise ValueError(f"--horizon must be a positive number of {args.time_unit}, "
@@ -333,8 +333,8 @@ def _report(args: argparse.Namespace) -> int:
     horizon = args.horizon
     if horizon is None:
         horizon = bc.default_horizon(data)
-        note = (f"no --horizon given: reading out conversion within {horizon:g} "
-                f"{unit_name(args.time_unit)}, the median follow-up of the shortest-followed "
+        note = (f"no --horizon given: reading out conversion within "
+                f"{amount(horizon, args.time_unit)}, the median follow-up of the shortest-followed "
                 "arm (rounded down), besides the eventual rate")
         notes.append(note)
         print(f"bayesconv: note: {note}", file=sys.stderr)
@@ -447,14 +447,19 @@ def _readouts(args: argparse.Namespace) -> int:
     index = write_index(table, out, experiment=args.experiment, links=links,
                         title=args.title or f"Readouts of {Path(args.events).name}",
                         source=f"Events from {args.events}.")
-    n = table[args.experiment].nunique(dropna=False)
-    failed = table.loc[table["error"].notna(), args.experiment].nunique(dropna=False)
+    ids = table[args.experiment]
+    n = ids.nunique()                       # rows without an id are no experiment
+    failed = ids[table["error"].notna()].nunique()
+    no_id = bool(ids.isna().any())
     print(f"read out {n - failed} of {n} experiments"
           + (f" ({failed} could not be read out: see the error column)" if failed else "")
+          + ("; rows without an experiment id were not read out (the error row with an "
+             "empty id)" if no_id else "")
           + f" in {time.perf_counter() - start:.0f} s")
     print(f"wrote {path} and {index}"
           + (f", and {len(links)} reports in {out / 'experiments'}" if links else ""))
-    return 0
+    # a scheduled job notices what was not read out; the outputs are written all the same
+    return 1 if failed or no_id else 0
 
 
 def _check_decision_options(args) -> None:
@@ -651,7 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=_report)
 
     bat = sub.add_parser("readouts", help="read out every experiment of an events file: a "
-                                          "table and an HTML index linking a report each")
+                                          "table and an HTML index linking a report each",
+                         epilog="Exit status: 0 when every experiment was read out; 1 when "
+                                "some could not be (or rows have no experiment id), after "
+                                "writing the table, the index and the other reports; 2 for "
+                                "an error in the arguments or the file.")
     bat.add_argument("events", help="CSV (optionally gzipped) or Parquet file, one row per "
                                     "unit of any experiment; read by DuckDB")
     bat.add_argument("--experiment", required=True, help="column of the experiment id")

@@ -232,7 +232,7 @@ right-censored; censoring is unrelated to when a unit would convert. Written by 
 
 
 #: The columns of the index page of many readouts, with their headers.
-_INDEX_COLUMNS = {"treatment": "treatment", "decision": "decision", "diff": "difference (pp)",
+_INDEX_COLUMNS = {"treatment": "treatment", "decision": "decision", "diff": "difference",
                   "prob_better": "P(better)", "n_units": "units", "max_r_hat": "max R-hat",
                   "divergences": "divergences", "problems": "warnings or error"}
 
@@ -261,10 +261,14 @@ def write_index(table: pd.DataFrame, out_dir, *, experiment: str, links: dict | 
 
     Notes
     -----
-    Each line shows the lead metric: the eventual rate, or the rate by the horizon where the
-    experiment's eventual rate is weakly identified (as :attr:`bayesconv.Readout.lead`). The
-    difference is treatment − control in percentage points, its mean and HDI.
+    Each line shows the experiment's lead metric, the same for all its arms: the eventual
+    rate, or the rate by the horizon where a compared arm's eventual rate is weakly
+    identified (as :attr:`bayesconv.Readout.lead`). The difference is treatment − control,
+    its mean and HDI, in percentage points for a rate. An experiment's warnings are shown
+    once, on its first line.
     """
+    from .readout.metrics import METRICS
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     links = links or {}
@@ -279,26 +283,38 @@ def write_index(table: pd.DataFrame, out_dir, *, experiment: str, links: dict | 
             lines.append([cell] + [""] * (len(_INDEX_COLUMNS) - 1)
                          + [html.escape(str(failed["error"].iloc[0]))])
             continue
-        for _, group in rows.groupby("treatment", sort=False):
-            weak = bool(group["weakly_identified"].any()) and \
-                (group["metric"] == "by_horizon").any()
-            lead = group[group["metric"] == ("by_horizon" if weak else "eventual")].iloc[0]
-            diff = (f"{100 * lead['diff_mean']:+.2f} [{100 * lead['diff_lower']:+.2f}, "
-                    f"{100 * lead['diff_upper']:+.2f}]")
-            metric = ("by " + f"{lead['horizon']:g}" if weak else "eventual")
+        # the lead metric once per experiment, as Readout.lead chooses it: the rate by the
+        # horizon where any compared arm's eventual rate is weakly identified
+        metrics = list(dict.fromkeys(rows["metric"]))
+        weak = bool(rows["weakly_identified"].fillna(False).any()) and "by_horizon" in metrics
+        lead_metric = "by_horizon" if weak else "eventual" if "eventual" in metrics \
+            else metrics[0]
+        leads = rows[rows["metric"] == lead_metric]
+        for i, (_, lead) in enumerate(leads.iterrows()):
+            spec = METRICS[lead_metric]
+            unit = lead["time_unit"] or ""
+            diff = (f"{spec.fmt_diff(lead['diff_mean'], unit)} "
+                    f"[{spec.fmt_diff(lead['diff_lower'], unit)}, "
+                    f"{spec.fmt_diff(lead['diff_upper'], unit)}] {spec.diff_unit(unit)}")
+            name = spec.title(lead["horizon"], unit)
+            # an experiment's warnings once, on its first line
+            problems = html.escape(str(lead["warnings"] or "")) if i == 0 else ""
             lines.append([cell, html.escape(str(lead["treatment"])),
-                          html.escape(str(lead["decision"] or "")), f"{diff} ({metric})",
+                          html.escape(str(lead["decision"] or "")),
+                          f"{html.escape(diff)} ({html.escape(name)})",
                           f"{lead['prob_better']:.3f}", f"{int(lead['n_units']):,}",
-                          f"{lead['max_r_hat']:.3f}", f"{int(lead['divergences'])}",
-                          html.escape(str(lead["warnings"] or ""))])
+                          f"{lead['max_r_hat']:.3f}", f"{int(lead['divergences'])}", problems])
     head = "".join(f"<th>{h}</th>" for h in [experiment, *_INDEX_COLUMNS.values()])
     body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in line) + "</tr>" for line in lines)
-    n_exp = table[experiment].nunique(dropna=False)
-    n_bad = table.loc[table["error"].notna(), experiment].nunique(dropna=False)
+    ids = table[experiment]
+    n_exp = ids.nunique()                 # rows without an id are no experiment
+    n_bad = ids[table["error"].notna()].nunique()
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<p class='note'>{html.escape(source)} {n_exp} experiments"
             + (f", {n_bad} of them could not be read out (last column)" if n_bad else "")
+            + ("; rows without an experiment id were not read out (line '(no id)')"
+               if ids.isna().any() else "")
             + f". bayesconv {version('bayesconv')}.</p><div class='wide'><table><tr>{head}</tr>"
             f"{body}</table></div></body></html>")
     path = out / "index.html"

@@ -16,7 +16,9 @@ executor; README, "Readouts of many experiments", says how to size executors.
 
 from __future__ import annotations
 
-from .batch import COLUMNS, conform, run_experiment, settings, summarize
+import inspect
+
+from .batch import COLUMNS, OPTIONS, conform, is_missing, run_experiment, settings, summarize
 from .data.messages import INTERNAL_PREFIX, MAX_SHOWN, describe_rows, row_problem
 
 __all__ = ["collect", "output_schema", "readouts"]
@@ -71,13 +73,7 @@ def _compress(sdf, st):
     return (out.withColumn(count, F.col(count) * F.col(_N)).drop(_N), count)
 
 
-def readouts(sdf, *, experiment: str, cohort: str, control, treatment=None, created=None,
-             converted=None, observed_until=None, duration=None, event=None, count=None,
-             unit_id=None, time_unit: str = "D", bin_width=None, resolution="auto",
-             covariates=None, lag: str = "gamma", formula=None, horizon=None,
-             ci_prob: float = 0.94, rope=None, higher_is_better: bool = True,
-             threshold=None, draws: int = 1000, tune=None, chains: int = 4,
-             target_accept=None, cores=None, random_seed=None):
+def readouts(sdf, **options):
     """:func:`bayesconv.readouts` on a Spark DataFrame: a Spark DataFrame of the same rows.
 
     Parameters
@@ -86,12 +82,11 @@ def readouts(sdf, *, experiment: str, cohort: str, control, treatment=None, crea
         The events, one row per unit (or per group of identical units with ``count``).
         Times as Spark ``TIMESTAMP``/``TIMESTAMP_NTZ``/``DATE`` columns or numbers in
         ``time_unit``.
-    experiment, cohort, control, treatment, created, converted, observed_until, duration, \
-event, count, unit_id, time_unit, bin_width, resolution, covariates, lag, formula, horizon, \
-ci_prob, rope, higher_is_better, threshold, draws, tune, chains, target_accept, cores, \
-random_seed
-        As for :func:`bayesconv.readouts`. ``cores`` (default: all the worker sees) is how
-        many chains a worker runs at once; give each task that many CPUs
+    **options
+        The keyword arguments of :func:`bayesconv.readouts` (``experiment``, ``cohort``,
+        ``control``, ``created``, ..., ``random_seed``; :data:`bayesconv.batch.OPTIONS`, the
+        signature shown), but ``progressbar`` and ``callback``. ``cores`` (default: all the
+        worker sees) is how many chains a worker runs at once; give each task that many CPUs
         (``spark.task.cpus``).
 
     Returns
@@ -111,21 +106,16 @@ random_seed
         As :func:`bayesconv.batch.settings`, and for a column the arguments name that is not
         in ``sdf``.
     TypeError
-        ``sdf`` is not a PySpark DataFrame.
+        ``sdf`` is not a PySpark DataFrame; an unknown option, or ``experiment``,
+        ``cohort`` or ``control`` missing.
     """
     from pyspark.sql import DataFrame
 
     if not isinstance(sdf, DataFrame):
         raise TypeError(f"sdf must be a pyspark.sql.DataFrame, got {type(sdf).__name__}; "
                         "bayesconv.readouts reads pandas, Polars and DuckDB frames")
-    st = settings(experiment=experiment, cohort=cohort, control=control, treatment=treatment,
-                  created=created, converted=converted, observed_until=observed_until,
-                  duration=duration, event=event, count=count, unit_id=unit_id,
-                  time_unit=time_unit, bin_width=bin_width, resolution=resolution,
-                  covariates=covariates, lag=lag, formula=formula, horizon=horizon,
-                  ci_prob=ci_prob, rope=rope, higher_is_better=higher_is_better,
-                  threshold=threshold, draws=draws, tune=tune, chains=chains,
-                  target_accept=target_accept, cores=cores, random_seed=random_seed)
+    st = settings(**options)
+    experiment, count = st.experiment, st.prepare_kw["count"]
     missing = [c for c in st.columns(sdf.columns) if c not in sdf.columns]
     if missing:
         raise ValueError(f"columns {missing} are not in the events; available columns: "
@@ -146,7 +136,7 @@ random_seed
         import pandas as pd
 
         eid = key[0]
-        if eid is None:
+        if is_missing(eid):  # a null id arrives as None, or as NaN in a numeric column
             n = int(pdf[count_column].fillna(1).sum()) if count_column else len(pdf)
             hidden = {experiment, _N} | ({count_column} if count is None else set())
             records = [(None, [(c, v) for c, v in row.items() if c not in hidden])
@@ -209,3 +199,8 @@ def collect(result, experiment: str):
     table = table.reset_index(drop=True)
     summarize(table, experiment)
     return table
+
+
+readouts.__signature__ = inspect.Signature(
+    [inspect.Parameter("sdf", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+     *OPTIONS.parameters.values()])

@@ -48,6 +48,15 @@ def test_time_units(unit, factor):
     np.testing.assert_allclose(np.sort(data.duration), np.array([0.0, 1.0, 3.0, 9.0]) * factor)
 
 
+def test_lengths_of_time_in_words_are_singular_for_one():
+    from bayesconv.data.units import amount
+    from bayesconv.readout.metrics import METRICS
+
+    assert [amount(x, u) for x, u in [(1, "Y"), (1.0, "D"), (7, "D"), (1.5, "W"), (2, "x")]] \
+        == ["1 year", "1 day", "7 days", "1.5 weeks", "2 x"]
+    assert METRICS["by_horizon"].title(1, "Y") == "rate by 1 year"
+
+
 def test_unknown_time_unit():
     with pytest.raises(ValueError, match="time_unit='M' is not one of"):
         _prep(_events(), time_unit="M")

@@ -209,6 +209,23 @@ def test_identification_flags_short_followup(model):
     assert {"followup_share", "weakly_identified"} <= set(s.columns)
 
 
+def test_identification_is_computed_once_and_follows_a_new_posterior(model, monkeypatch):
+    from bayesconv.posterior import identification
+
+    res = _fabricate(model)
+    calls = []
+    real = identification.identification
+    monkeypatch.setattr(identification, "identification",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = res.identification()
+    first.loc["A", "weakly_identified"] = True   # a caller's edit does not reach the cache
+    assert not res.identification()["weakly_identified"].any()
+    assert len(calls) == 1
+    res.idata = _fabricate(model, seed=1).idata    # a new posterior: computed again
+    res.identification()
+    assert len(calls) == 2
+
+
 def test_identification_flags_lag_beyond_followup():
     ev = bc.simulate(n_units=[400, 400], eventual_rate=[0.3, 0.3], lag_loc=[5.0, 200.0],
                      lag_shape=2.0, random_seed=5, enrollment=10, followup=10)

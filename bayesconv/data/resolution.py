@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .units import TIME_UNITS, number, unit_name
+from .units import TIME_UNITS, amount, number, unit_name
 
 __all__ = ["MIN_DISTINCT", "NEGLIGIBLE", "describe", "detect", "stamp_resolution"]
 
@@ -117,7 +117,7 @@ def describe(meta: dict, time_unit: str) -> str:
     interval-censored"``; ``"exact times"`` when no resolution applies, ``"times binned to
     7 days"`` with ``bin_width``."""
     if meta.get("bin_width") is not None:
-        return f"times binned to {number(meta['bin_width'])} {unit_name(time_unit)}"
+        return f"times binned to {amount(meta['bin_width'], time_unit)}"
     width = meta.get("resolution")
     if width is None:
         return "exact times"

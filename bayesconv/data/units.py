@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["TIME_UNITS", "human_duration", "unit_name"]
+__all__ = ["TIME_UNITS", "amount", "human_duration", "unit_name"]
 
 #: Length of each supported time unit in seconds. A year is 365.25 days (Julian year).
 TIME_UNITS: dict[str, float] = {
@@ -21,6 +21,15 @@ _NAMES = {"s": "seconds", "min": "minutes", "h": "hours", "D": "days", "W": "wee
 def unit_name(unit: str) -> str:
     """The plural English name of a time unit ("D" -> "days"); unknown units as given."""
     return _NAMES.get(unit, unit)
+
+
+def amount(x: float, unit: str) -> str:
+    """A length of time in words: "1 day", "7 days", "1.5 weeks" (the unit singular for
+    exactly one); ``x`` formatted with ``:g``."""
+    name = unit_name(unit)
+    if float(x) == 1.0 and unit in _NAMES:
+        name = name[:-1]
+    return f"{float(x):g} {name}"
 
 
 def number(x: float) -> str:

@@ -88,6 +88,7 @@ class ConversionResult:
         self.timing = dict(timing or {})
         self._diagnostics: dict | None = None
         self._loglik: xr.DataArray | None = None
+        self._identification: pd.DataFrame | None = None  # by cohort, computed once
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -176,6 +177,7 @@ class ConversionResult:
         self._tree = value
         self._loglik = None
         self._diagnostics = None
+        self._identification = None
 
     @property
     def has_draws(self) -> bool:
@@ -433,8 +435,14 @@ class ConversionResult:
         See :func:`bayesconv.posterior.identification.identification`: ``followup_share``
         (posterior mean of F at the longest follow-up), ``rate_hdi_width`` (of the 94% HDI)
         and ``weakly_identified`` (share < 0.75 or width > 0.3), indexed by cohort or level.
+        The table by cohort is computed once per result (the fit, the readout and a batch
+        row all read it); a copy is returned.
         """
-        return identification.identification(self.draws(), self.data, by=by)
+        if by is not None:
+            return identification.identification(self.draws(), self.data, by=by)
+        if self._identification is None:
+            self._identification = identification.identification(self.draws(), self.data)
+        return self._identification.copy()
 
     # ------------------------------------------------------------------ nowcasts
     def cohort_code(self, cohort) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.units import unit_name
+from ..data.units import amount, unit_name
 from ..model.mixture import converter_median
 
 __all__ = ["METRICS", "Metric", "register_metric"]
@@ -120,7 +120,7 @@ METRICS: dict[str, Metric] = {
     "eventual": Metric("eventual", "rate", True, False, _eventual,
                        lambda h, u: "eventual rate"),
     "by_horizon": Metric("by_horizon", "rate", True, True, _by_horizon,
-                         lambda h, u: f"rate by {h:g} {unit_name(u)}"),
+                         lambda h, u: f"rate by {amount(h, u)}"),
     "median_lag": Metric("median_lag", "time", False, False, _median_lag,
                          lambda h, u: f"median lag ({unit_name(u)})"),
 }

@@ -40,7 +40,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.container import ConversionData
-from ..data.units import TIME_UNITS, unit_name
+from ..data.units import TIME_UNITS, amount, unit_name
 from ..errors import DataNotSavedError
 from ..inference.laplace import as_posterior, laplace_fitter
 from ..inference.model import ConversionModel
@@ -702,7 +702,7 @@ class Projection:
             p = self.to_frame()["prob_decided_by"].iloc[-1]
             return (f"a decision by day {self.days[-1]:g} in only {p:.0%} of the projected "
                     f"futures {words}")
-        return f"~{d:g} days left {words}"
+        return f"~{amount(d, 'D')} left {words}"
 
     def to_frame(self) -> pd.DataFrame:
         """One row per projected day.
