@@ -151,6 +151,10 @@ def _nuts(model, opt: FitOptions) -> MethodOutput:
         t0 = time.perf_counter()
         with _quiet_pymc(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
+            # PyMC 6.4 deprecates nuts_sampler_kwargs for nuts={...}; the old keyword is kept
+            # while pyproject admits PyMC 6.0 (its nuts= for external samplers is untested)
+            warnings.filterwarnings("ignore", "`nuts_sampler_kwargs` is deprecated",
+                                    FutureWarning)
             dt = pm.sample(draws=opt.draws, tune=opt.tune, chains=opt.chains,
                            random_seed=opt.random_seed, progressbar=opt.progressbar,
                            nuts_sampler=sampler, target_accept=opt.target_accept,
