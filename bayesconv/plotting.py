@@ -74,7 +74,26 @@ def plot_kaplan_meier(data, *, ax=None, ci=True, ci_prob=0.95, cohorts=None, col
 #: (so whether the CLI printed that warning depended on the machine).
 
 
+def _without_pending_jax() -> None:
+    """Drop a not-yet-loaded lazy ``jax`` module from ``sys.modules``.
+
+    arviz_base registers ``jax`` as a lazy module (``lazy_loader.load("jax")`` in its numpyro
+    converter) whenever JAX is installed; matplotlib, which deliberately never imports JAX,
+    then finds it in ``sys.modules`` while checking whether its inputs are JAX arrays and so
+    loads all of JAX (about 0.8 s) on the first figure. Without the pending entry matplotlib
+    sees no JAX, as intended; ``import jax`` still works (a fresh import), and a JAX array
+    made by the user means JAX is loaded, which this leaves alone.
+    """
+    import sys
+
+    pending = sys.modules.get("jax")
+    if pending is not None and type(pending).__name__ == "_LazyModule" \
+            and "jax._src" not in sys.modules:
+        del sys.modules["jax"]
+
+
 def _axes(ax, size):
+    _without_pending_jax()
     if ax is None:
         _, ax = plt.subplots(figsize=size)
     return ax

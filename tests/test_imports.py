@@ -40,6 +40,26 @@ def test_cli_help_loads_no_heavy_library():
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
+def test_figures_do_not_load_jax():
+    """arviz_base leaves a pending lazy ``jax`` in sys.modules (when JAX is installed), which
+    made matplotlib load all of JAX (~0.8 s) on bayesconv's first figure; ``import jax``
+    still works afterwards."""
+    pytest.importorskip("jax")
+    code = "\n".join([
+        "import sys, matplotlib", "matplotlib.use('Agg')", "import arviz_base",
+        "import bayesconv as bc", "from bayesconv import plotting",
+        "ev = bc.simulate(n_units=[50, 50], eventual_rate=0.3, lag_loc=3.0, lag_shape=1.0, "
+        "random_seed=1)",
+        "plotting.plot_kaplan_meier(bc.prepare(ev, created='created', converted='converted', "
+        "observed_until='observed_until', cohort='cohort'))",
+        "print('jax loaded by the figure:', 'jax._src' in sys.modules)",
+        "import jax", "print('jax works:', float(jax.numpy.ones(2).sum()) == 2.0)"])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-2:] == ["jax loaded by the figure: False",
+                                                   "jax works: True"]
+
+
 def test_public_names_resolve_to_what_their_modules_define():
     import bayesconv.replays
     import bayesconv.simulation
