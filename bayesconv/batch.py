@@ -431,12 +431,31 @@ def split_experiments(events, experiment: str, cohort: str | None = None
         return groups, None
     numbered = ROW_COLUMN in names
     first = frame.filter(col.is_null())
-    first = _collect((first.sort(ROW_COLUMN) if numbered else first).head(MAX_SHOWN))
+    # the first by number, or (no row numbers) by value, so that the message is the same in
+    # every run and engine
+    by = [ROW_COLUMN] if numbered else [n for n in names if n != experiment
+                                        and not _internal(n)]
+    first = _collect(first.sort(by, nulls_last=True).head(MAX_SHOWN))
     records = [(row.get(ROW_COLUMN), [(c, v) for c, v in row.items()
                                       if c != experiment and not _internal(c)])
                for row in first.to_dict("records")]
     return groups, row_problem(problem, n_missing, describe_rows(records, n_missing,
                                                                  named=numbered))
+
+
+def _names(events) -> list:
+    """The column names of a pandas frame or of any frame narwhals reads (TypeError
+    otherwise, as :func:`split_experiments`)."""
+    if isinstance(events, pd.DataFrame):
+        return list(events.columns)
+    import narwhals as nw
+
+    frame = nw.from_native(events, pass_through=True)
+    if frame is events:
+        raise TypeError(f"events must be a pandas DataFrame or a frame narwhals reads "
+                        f"(Polars, DuckDB, PySpark), got {type(events).__name__}")
+    schema = frame.schema if isinstance(frame, nw.DataFrame) else frame.collect_schema()
+    return list(schema.names())
 
 
 def _internal(name) -> bool:
@@ -496,14 +515,28 @@ class Settings:
         """The columns of the events (``available``: their names) the readouts read: the
         experiment, the arm, times, counts, ids, covariates, and ``observed_until`` when it
         names a column rather than a date."""
+        return list(dict.fromkeys(c for _, c in self._named(available)))
+
+    def _named(self, available) -> list[tuple[str, str]]:
         kw = self.prepare_kw
-        names = [self.experiment, kw["cohort"], kw["created"], kw["converted"],
-                 kw["duration"], kw["event"], kw["count"], kw["unit_id"]]
+        pairs = [("experiment", self.experiment)] + [
+            (k, kw[k]) for k in ("cohort", "created", "converted", "duration", "event",
+                                 "count", "unit_id")]
         obs = kw["observed_until"]
         if isinstance(obs, str) and obs in set(available):
-            names.append(obs)
-        names += list(kw["covariates"] or [])
-        return list(dict.fromkeys(n for n in names if n is not None))
+            pairs.append(("observed_until", obs))
+        pairs += [("covariates", c) for c in kw["covariates"] or []]
+        return [(k, c) for k, c in pairs if c is not None]
+
+    def check_columns(self, available) -> None:
+        """ValueError naming the arguments whose columns are not in the events
+        (``available``: their names): a misspelt column would fail every experiment alike."""
+        available = [a for a in available if not _internal(a)]
+        missing = [f"{k}={c!r}" for k, c in self._named(available) if c not in set(available)]
+        if missing:
+            verb = "is not a column" if len(missing) == 1 else "are not columns"
+            raise ValueError(f"{', '.join(missing)} {verb} of the events table; available "
+                             f"columns: {available}")
 
 
 def _wanted(treatment) -> list | None:
@@ -682,6 +715,7 @@ bin_width, resolution, covariates
     """
     given = dict(locals())     # first: the arguments only
     st = settings(**{k: v for k, v in given.items() if k in OPTIONS.parameters})
+    st.check_columns(_names(events))
     groups, missing = split_experiments(events, experiment, cohort)
     tables = []
     if missing:
@@ -706,7 +740,7 @@ bin_width, resolution, covariates
         pd.DataFrame({experiment: []}), experiment)
     table.attrs.update(experiment=experiment, control=str(control), time_unit=time_unit,
                        lag=lag, ci_prob=ci_prob, threshold=threshold, random_seed=random_seed,
-                       draws=draws, chains=chains)
+                       draws=draws, chains=chains, horizon=horizon)
     summarize(table, experiment)
     return table
 

@@ -410,6 +410,7 @@ def _readouts(args: argparse.Namespace) -> int:
 
     import bayesconv as bc
 
+    from .data.prepare import similar_labels_note
     from .data.readers import read_events
     from .report import write_index
 
@@ -425,10 +426,12 @@ def _readouts(args: argparse.Namespace) -> int:
     def report(experiment_id, result, readout):
         folder = _folder(experiment_id, taken)
         arms = ", ".join(readout.arm_label(t) for t in readout.treatments)
+        look_alike = similar_labels_note(result.data)   # compared arms spelt alike
         bc.write_report(result, readout, out / "experiments" / folder,
                         title=f"{args.experiment} {experiment_id}: {arms} vs "
                               f"{readout.arm_label(readout.control)}",
-                        source=f"Events from {args.events}.")
+                        source=f"Events from {args.events}.",
+                        notes=[look_alike] if look_alike else ())
         links[experiment_id] = f"experiments/{folder}/report.html"
 
     tty = sys.stderr.isatty()
@@ -451,11 +454,10 @@ def _readouts(args: argparse.Namespace) -> int:
     n = ids.nunique()                       # rows without an id are no experiment
     failed = ids[table["error"].notna()].nunique()
     no_id = bool(ids.isna().any())
-    print(f"read out {n - failed} of {n} experiments"
-          + (f" ({failed} could not be read out: see the error column)" if failed else "")
-          + ("; rows without an experiment id were not read out (the error row with an "
-             "empty id)" if no_id else "")
-          + f" in {time.perf_counter() - start:.0f} s")
+    print(f"read out {n - failed} of {n} experiments in {time.perf_counter() - start:.0f} s"
+          + (f"; {failed} could not be read out (see their error column)" if failed else "")
+          + ("; rows without an experiment id were not read out (see the error row whose "
+             "id is empty)" if no_id else ""))
     print(f"wrote {path} and {index}"
           + (f", and {len(links)} reports in {out / 'experiments'}" if links else ""))
     # a scheduled job notices what was not read out; the outputs are written all the same

@@ -233,8 +233,24 @@ right-censored; censoring is unrelated to when a unit would convert. Written by 
 
 #: The columns of the index page of many readouts, with their headers.
 _INDEX_COLUMNS = {"treatment": "treatment", "decision": "decision", "diff": "difference",
-                  "prob_better": "P(better)", "n_units": "units", "max_r_hat": "max R-hat",
+                  "prob_better": "P(better)", "n_units": "units (control / treatment)", "max_r_hat": "max R-hat",
                   "divergences": "divergences", "problems": "warnings or error"}
+
+
+def _run_context(table: pd.DataFrame) -> str:
+    """The settings a readouts table records in its ``attrs`` (control, lag, horizon,
+    threshold, seed, draws, chains), as a sentence, or ""."""
+    a = table.attrs
+    if not a:
+        return ""
+    names = {"control": "control", "lag": "lag", "horizon": "horizon",
+             "threshold": "threshold", "random_seed": "seed", "draws": "draws",
+             "chains": "chains"}
+    parts = [f"{name} {a[k]}" for k, name in names.items() if a.get(k) is not None]
+    if "horizon" in a and a["horizon"] is None:
+        parts.append("horizon per experiment (the median follow-up of its shortest-followed "
+                     "arm)")
+    return "Settings: " + ", ".join(parts) + ". "
 
 
 def write_index(table: pd.DataFrame, out_dir, *, experiment: str, links: dict | None = None,
@@ -267,6 +283,7 @@ def write_index(table: pd.DataFrame, out_dir, *, experiment: str, links: dict | 
     its mean and HDI, in percentage points for a rate. An experiment's warnings are shown
     once, on its first line.
     """
+    from .data.prepare import shown_label
     from .readout.metrics import METRICS
 
     out = Path(out_dir)
@@ -299,10 +316,11 @@ def write_index(table: pd.DataFrame, out_dir, *, experiment: str, links: dict | 
             name = spec.title(lead["horizon"], unit)
             # an experiment's warnings once, on its first line
             problems = html.escape(str(lead["warnings"] or "")) if i == 0 else ""
-            lines.append([cell, html.escape(str(lead["treatment"])),
+            lines.append([cell, html.escape(shown_label(lead["treatment"])),
                           html.escape(str(lead["decision"] or "")),
                           f"{html.escape(diff)} ({html.escape(name)})",
-                          f"{lead['prob_better']:.3f}", f"{int(lead['n_units']):,}",
+                          f"{lead['prob_better']:.3f}",
+                          f"{int(lead['n_control']):,} / {int(lead['n_treatment']):,}",
                           f"{lead['max_r_hat']:.3f}", f"{int(lead['divergences'])}", problems])
     head = "".join(f"<th>{h}</th>" for h in [experiment, *_INDEX_COLUMNS.values()])
     body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in line) + "</tr>" for line in lines)
@@ -315,7 +333,7 @@ def write_index(table: pd.DataFrame, out_dir, *, experiment: str, links: dict | 
             + (f", {n_bad} of them could not be read out (last column)" if n_bad else "")
             + ("; rows without an experiment id were not read out (line '(no id)')"
                if ids.isna().any() else "")
-            + f". bayesconv {version('bayesconv')}.</p><div class='wide'><table><tr>{head}</tr>"
+            + f". {html.escape(_run_context(table))}bayesconv {version('bayesconv')}.</p><div class='wide'><table><tr>{head}</tr>"
             f"{body}</table></div></body></html>")
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")

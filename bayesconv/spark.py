@@ -116,10 +116,7 @@ def readouts(sdf, **options):
                         "bayesconv.readouts reads pandas, Polars and DuckDB frames")
     st = settings(**options)
     experiment, count = st.experiment, st.prepare_kw["count"]
-    missing = [c for c in st.columns(sdf.columns) if c not in sdf.columns]
-    if missing:
-        raise ValueError(f"columns {missing} are not in the events; available columns: "
-                         f"{sdf.columns}")
+    st.check_columns(sdf.columns)
     compressed, count_column = _compress(sdf, st)
     worker_st = _with_count(st, count_column)
     # applyInPandas hands TIMESTAMP columns over as naive wall times of the session's zone:
@@ -139,8 +136,11 @@ def readouts(sdf, **options):
         if is_missing(eid):  # a null id arrives as None, or as NaN in a numeric column
             n = int(pdf[count_column].fillna(1).sum()) if count_column else len(pdf)
             hidden = {experiment, _N} | ({count_column} if count is None else set())
+            shown = [c for c in pdf.columns if c not in hidden]
+            # no row numbers: the first rows by value, as for the other lazy engines
+            first = pdf.sort_values(shown, na_position="last", kind="stable")
             records = [(None, [(c, v) for c, v in row.items() if c not in hidden])
-                       for row in pdf.head(MAX_SHOWN).to_dict("records")]
+                       for row in first.head(MAX_SHOWN).to_dict("records")]
             text = row_problem(f"no experiment id in column {experiment!r}", n,
                                describe_rows(records, n, named=False))
             rows = conform(pd.DataFrame({experiment: [None], "error": [text]}), experiment)
@@ -192,7 +192,17 @@ def collect(result, experiment: str):
     -------
     pandas.DataFrame
     """
-    table = conform(result.toPandas(), experiment)
+    import pandas as pd
+    from pyspark.sql.types import IntegralType
+
+    pdf = result.toPandas()
+    if isinstance(result.schema[experiment].dataType, IntegralType) and \
+            pdf[experiment].dtype.kind == "f":
+        # integer ids with the null id of the rows without one: toPandas makes them floats;
+        # as the other engines, Python ints and None
+        pdf[experiment] = pd.Series([None if is_missing(v) else int(v)
+                                     for v in pdf[experiment]], dtype=object)
+    table = conform(pdf, experiment)
     order = {"eventual": 0, "by_horizon": 1, "median_lag": 2}
     table = table.assign(_m=table["metric"].map(order).fillna(9)).sort_values(
         [experiment, "_m", "treatment"], kind="stable", na_position="first").drop(columns="_m")

@@ -82,6 +82,8 @@ def test_experiment_seed_depends_on_the_batch_seed_and_the_id_only():
     (dict(cohort="experiment_id"), "also the experiment column"),
     (dict(threshold=-0.1), "threshold"),
     (dict(experiment="nope"), r"experiment='nope' is not a column.*available columns"),
+    (dict(converted="convertd", covariates=["x"]),
+     r"converted='convertd', covariates='x' are not columns of the events table"),
 ])
 def test_arguments_that_fail_every_experiment_raise_at_once(events, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -174,6 +176,17 @@ def test_spark_numeric_ids_with_nulls_from_parquet(spark, events, tmp_path):
         "no experiment id in column 'experiment_id' in 2 rows")
     assert out.set_index("experiment_id")["error"].loc[2].startswith(
         "conversion before creation")
+    # the ids stay integers (toPandas made them floats next to the null id), as in pandas
+    assert out["experiment_id"].tolist() == [None, 1, 2, 3]
+    with pytest.warns(bc.DataWarning, match=r"3 of 3 experiments could not be read out "
+                                            r"\(1, 2, 3\)"):
+        ref = bc.readouts(ev, **KW, progressbar=False)
+    assert ref["experiment_id"].tolist() == [None, 1, 2, 3]
+    # without row numbers, DuckDB lists the rows without an id as Spark does: by value
+    duckdb = pytest.importorskip("duckdb")
+    with pytest.warns(bc.DataWarning):
+        lazy = bc.readouts(duckdb.from_df(ev), **KW, progressbar=False)
+    assert lazy["error"].iloc[0] == missing["error"].iloc[0]
 
 
 def test_categorical_arms_are_plain_labels_per_experiment(events):
@@ -201,13 +214,29 @@ def test_index_leads_with_one_metric_per_experiment(tmp_path):
         for m in ("eventual", "by_horizon", "median_lag"):
             rows.append(dict(e="x1", treatment=t, metric=m, diff_mean=0.01, diff_lower=-0.002,
                              diff_upper=0.02, prob_better=0.9, horizon=1.0, time_unit="Y",
-                             weakly_identified=weak, n_units=5000, max_r_hat=1.0,
+                             weakly_identified=weak, n_units=5000, n_control=2500,
+                             n_treatment=2500, max_r_hat=1.0,
                              divergences=0, warnings="arm C's eventual rate is weak"))
     page = write_index(batch.conform(pd.DataFrame(rows), "e"), tmp_path, experiment="e")
     text = page.read_text()
     assert text.count("+1.00 [-0.20, +2.00] pp (rate by 1 year)") == 2
     assert "(eventual rate)" not in text
     assert text.count("arm C&#x27;s eventual rate is weak") == 1
+    # an arm label with surrounding whitespace is quoted, told apart from its look-alike
+    rows = [dict(r, treatment="B " if r["treatment"] == "C" else "B") for r in rows]
+    text = write_index(batch.conform(pd.DataFrame(rows), "e"), tmp_path, experiment="e"
+                       ).read_text()
+    assert "<td>&#x27;B &#x27;</td>" in text and "<td>B</td>" in text
+
+
+def test_cli_readouts_refuses_a_misspelt_column(events, tmp_path, capsys):
+    path = tmp_path / "events.parquet"
+    events.head(2000).to_parquet(path, index=False)
+    code = main(["readouts", str(path), "--experiment", "experiment_id", "--cohort", "variant",
+                 "--control", "control", "--created", "created", "--converted", "convertd",
+                 "--observed-until", "observed_until", "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "converted='convertd' is not a column of the events table" in capsys.readouterr().err
 
 
 def test_conform_gives_the_documented_dtypes():
@@ -418,6 +447,7 @@ def test_cli_readouts_writes_the_table_the_index_and_a_report_each(events, tmp_p
     assert "<a href='experiments/exp00/report.html'>exp00</a>" in page
     assert "conversion before creation" in page and "is not in column" in page
     assert "3 experiments, 2 of them could not be read out" in page
+    assert "Settings: control control, lag gamma, horizon 7.0, threshold 0.01, seed 11" in page
     assert "rows without an experiment id were not read out" in page
     assert (out / "experiments" / "exp00" / "report.html").exists()
     assert not (out / "experiments" / "exp_bad").exists()

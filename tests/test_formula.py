@@ -507,10 +507,10 @@ def test_formula_models_describe_their_formulas_not_a_pooling(data):
                     "lag_loc ~ cohort + (1 | platform); lag_shape: one per cohort")
     assert text in repr(m)
     g = bc.ConversionModel(data, lag="gengamma", formula={"lag_loc": "cohort"}, pooling="none")
-    assert g.spec.describe() == ("gengamma lag; lag_loc ~ cohort; eventual_rate: none pooling "
+    assert g.spec.describe() == ("gengamma lag; lag_loc ~ cohort; eventual_rate: no pooling "
                                  "over cohorts; lag_shape: one per cohort; lag_q: one for all "
                                  "cohorts")
-    assert bc.ConversionModel(data, pooling="none").spec.describe() == "gamma lag, none pooling"
+    assert bc.ConversionModel(data, pooling="none").spec.describe() == "gamma lag, no pooling"
 
 
 def test_mass_matrix_is_low_rank_only_for_well_pinned_group_levels(data):

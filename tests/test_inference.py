@@ -201,7 +201,7 @@ def test_convergence_warnings_name_the_fit():
         bc.ConversionModel(data, lag="weibull").fit(draws=10, tune=10, chains=2, random_seed=1,
                                                     progressbar=False)
     messages = [str(w.message) for w in caught if issubclass(w.category, bc.ConvergenceWarning)]
-    assert messages and all(m.startswith("weibull lag, none pooling: ") for m in messages)
+    assert messages and all(m.startswith("weibull lag, no pooling: ") for m in messages)
 
 
 def test_identification_message_never_rounds_onto_its_bound():

@@ -261,7 +261,7 @@ def test_cli_warnings_are_one_line_and_speak_in_options(events_csv, tmp_path, ca
     assert all("conversion within" in w for w in warn if "weakly identified" in w), err
     assert "cli.py" not in err and "compare(" not in err and "result =" not in err
     # the silent start is announced, and sampling progress goes to the log as lines
-    assert "bayesconv: compiling the model (gamma lag, none pooling" in err
+    assert "bayesconv: compiling the model (gamma lag, no pooling" in err
 
 
 def test_cli_picks_a_horizon_inside_the_follow_up(events_csv, tmp_path, capsys):

@@ -28,7 +28,7 @@ from .pandas_input import from_pandas
 from .resolution import detect as detect_resolution
 from .units import TIME_UNITS, human_duration, number
 
-__all__ = ["prepare", "similar_labels"]
+__all__ = ["prepare", "shown_label", "similar_labels", "similar_labels_note"]
 
 
 def prepare(
@@ -351,17 +351,31 @@ def similar_labels(labels) -> list[tuple]:
     return [tuple(g) for g in groups.values() if len(g) > 1]
 
 
-def _warn_similar_labels(data: ConversionData) -> None:
+def shown_label(label) -> str:
+    """A label as text in readouts and reports: its ``str``, quoted (``"'B '"``) when it has
+    surrounding whitespace or is empty, so that it is told apart from a look-alike."""
+    text = str(label)
+    return repr(text) if text != text.strip() or not text else text
+
+
+def similar_labels_note(data: ConversionData) -> str | None:
+    """The warning text for cohort labels of ``data`` that differ only in case or surrounding
+    whitespace (:func:`similar_labels`), with each label's units; None when there are none."""
     groups = similar_labels(data.cohorts)
     if not groups:
-        return
+        return None
     units = data.cohort_table()["units"].to_numpy()
     code = {label: i for i, label in enumerate(data.cohorts)}
     parts = "; ".join(" and ".join(f"{label!r} ({units[code[label]]:,} units)"
                                    for label in group) for group in groups)
     column = f"column {data.cohort_name!r}" if data.cohort_name else "the cohort column"
-    warnings.warn(msg.SIMILAR_LABELS.format(column=column, groups=parts), DataWarning,
-                  stacklevel=4)
+    return msg.SIMILAR_LABELS.format(column=column, groups=parts)
+
+
+def _warn_similar_labels(data: ConversionData) -> None:
+    note = similar_labels_note(data)
+    if note is not None:
+        warnings.warn(note, DataWarning, stacklevel=4)
 
 
 #: Durations outside these bounds (in seconds) are implausible for the stated time unit:

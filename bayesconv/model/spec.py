@@ -15,6 +15,10 @@ from ..lags import get_lag
 __all__ = ["ModelSpec"]
 
 
+#: How a pooling reads in a sentence ("gamma lag, no pooling").
+_POOLING_WORDS = {"none": "no"}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything that defines a model besides the data values.
@@ -56,11 +60,12 @@ class ModelSpec:
         cohort".
         """
         if not self.formula:
-            return f"{self.lag} lag, {self.pooling} pooling"
+            return f"{self.lag} lag, {_POOLING_WORDS.get(self.pooling, self.pooling)} pooling"
         parts = [f"{self.lag} lag"] + [f"{k} ~ {v}" for k, v in self.formula.items()]
         for name in ("eventual_rate", "lag_loc"):
             if name not in self.formula:
-                parts.append(f"{name}: {self.pooling} pooling over cohorts")
+                parts.append(f"{name}: {_POOLING_WORDS.get(self.pooling, self.pooling)} "
+                             "pooling over cohorts")
         for param in get_lag(self.lag).extra_params:
             if param.var not in self.formula:
                 one = param.shared or self.pooling == "complete"

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..data.prepare import shown_label
 from ..data.stats import weighted_median
 from ..data.units import unit_name
 from ..errors import DataNotSavedError
@@ -465,8 +466,12 @@ class Readout:
         return "eventual" if "eventual" in self.metrics else self.metrics[0]
 
     def arm_label(self, label) -> str:
-        """How an arm is named in text: ``"B"``, or ``"fin=1"`` for a numeric or boolean label."""
-        text = str(label)
+        """How an arm is named in text: ``"B"``, ``"fin=1"`` for a numeric or boolean label,
+        and quoted (``"'B '"``) when it has surrounding whitespace or is empty, so that it is
+        told apart from a look-alike arm."""
+        text = shown_label(label)
+        if text != str(label):
+            return text
         if self.arm_column and (isinstance(label, numbers.Number | np.bool_)
                                 or text.lstrip("+-").replace(".", "", 1).isdigit()):
             return f"{self.arm_column}={text}"
