@@ -49,7 +49,8 @@ from .readout import compare, default_horizon
 from .readout.compare import check_rope
 from .readout.decision import check_threshold
 
-__all__ = ["COLUMNS", "OPTIONS", "conform", "experiment_seed", "is_missing", "readouts",
+__all__ = ["COLUMNS", "OPTIONS", "conform", "experiment_seed", "is_missing", "outcome",
+           "readouts",
            "Settings", "run_experiment", "settings", "split_experiments", "summarize"]
 
 #: The columns of a readouts table after the experiment column, with their kinds: "str" (text
@@ -401,11 +402,7 @@ def split_experiments(events, experiment: str, cohort: str | None = None
             records, n_missing, timestamps_as_text=False))
     import narwhals as nw
 
-    frame = nw.from_native(events, pass_through=True)
-    if frame is events:
-        raise TypeError(f"events must be a pandas DataFrame or a frame narwhals reads "
-                        f"(Polars, DuckDB, PySpark), got {type(events).__name__}")
-    schema = frame.schema if isinstance(frame, nw.DataFrame) else frame.collect_schema()
+    frame, schema = _narwhals(events)
     names = schema.names()
     if experiment not in names:
         raise ValueError(f"experiment={experiment!r} is not a column of the events table; "
@@ -443,19 +440,23 @@ def split_experiments(events, experiment: str, cohort: str | None = None
                                                                  named=numbered))
 
 
-def _names(events) -> list:
-    """The column names of a pandas frame or of any frame narwhals reads (TypeError
-    otherwise, as :func:`split_experiments`)."""
-    if isinstance(events, pd.DataFrame):
-        return list(events.columns)
+def _narwhals(events):
+    """A frame narwhals reads and its schema, or TypeError."""
     import narwhals as nw
 
     frame = nw.from_native(events, pass_through=True)
     if frame is events:
         raise TypeError(f"events must be a pandas DataFrame or a frame narwhals reads "
                         f"(Polars, DuckDB, PySpark), got {type(events).__name__}")
-    schema = frame.schema if isinstance(frame, nw.DataFrame) else frame.collect_schema()
-    return list(schema.names())
+    return frame, frame.schema if isinstance(frame, nw.DataFrame) else frame.collect_schema()
+
+
+def _names(events) -> list:
+    """The column names of a pandas frame or of any frame narwhals reads (TypeError
+    otherwise)."""
+    if isinstance(events, pd.DataFrame):
+        return list(events.columns)
+    return list(_narwhals(events)[1].names())
 
 
 def _internal(name) -> bool:
@@ -752,12 +753,18 @@ OPTIONS = inspect.Signature([p for name, p in inspect.signature(readouts).parame
                              if name not in ("events", "progressbar", "callback")])
 
 
+def outcome(table: pd.DataFrame, experiment: str) -> tuple[int, list, bool]:
+    """How a readouts table went: the number of experiments (rows without an id are none),
+    the ids of those that could not be read out (in table order), and whether some rows had
+    no experiment id."""
+    ids = table[experiment]
+    failed = list(dict.fromkeys(ids[table["error"].notna() & ids.notna()].tolist()))
+    return ids.nunique(), failed, bool(ids.isna().any())
+
+
 def summarize(table: pd.DataFrame, experiment: str, stacklevel: int = 3) -> None:
     """Warn once for a whole batch: experiments that failed, fits that did not converge."""
-    ids_col = table[experiment]
-    n = ids_col.nunique()            # experiments: rows without an id are not one
-    failed = list(dict.fromkeys(ids_col[table["error"].notna() & ids_col.notna()].tolist()))
-    no_id = bool(ids_col.isna().any())
+    n, failed, no_id = outcome(table, experiment)
     if failed or no_id:
         parts = []
         if failed:

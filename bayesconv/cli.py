@@ -206,8 +206,8 @@ def _cli_remedy(warning, args, horizon) -> str:
     if isinstance(warning, IdentificationWarning):
         if not horizon:
             return "read the rate by a horizon inside the follow-up (--horizon)"
-        return (f"the report leads with conversion within "
-                f"{amount(horizon, getattr(args, 'time_unit', ''))}, which the follow-up covers")
+        within = amount(horizon, getattr(args, "time_unit", ""))
+        return f"the report leads with conversion within {within}, which the follow-up covers"
     if isinstance(warning, ConvergenceWarning):
         ridge = ("a cohort's conversions pin its conversion by the ages observed but not its "
                  "lag (its eventual rate and lag location move together): read it by a "
@@ -334,8 +334,8 @@ def _report(args: argparse.Namespace) -> int:
     if horizon is None:
         horizon = bc.default_horizon(data)
         note = (f"no --horizon given: reading out conversion within "
-                f"{amount(horizon, args.time_unit)}, the median follow-up of the shortest-followed "
-                "arm (rounded down), besides the eventual rate")
+                f"{amount(horizon, args.time_unit)}, the median follow-up of the "
+                "shortest-followed arm (rounded down), besides the eventual rate")
         notes.append(note)
         print(f"bayesconv: note: {note}", file=sys.stderr)
     # the model is built (formulas parsed, designs checked) before "fitting" is announced
@@ -410,6 +410,7 @@ def _readouts(args: argparse.Namespace) -> int:
 
     import bayesconv as bc
 
+    from .batch import outcome
     from .data.prepare import similar_labels_note
     from .data.readers import read_events
     from .report import write_index
@@ -450,12 +451,11 @@ def _readouts(args: argparse.Namespace) -> int:
     index = write_index(table, out, experiment=args.experiment, links=links,
                         title=args.title or f"Readouts of {Path(args.events).name}",
                         source=f"Events from {args.events}.")
-    ids = table[args.experiment]
-    n = ids.nunique()                       # rows without an id are no experiment
-    failed = ids[table["error"].notna()].nunique()
-    no_id = bool(ids.isna().any())
-    print(f"read out {n - failed} of {n} experiments in {time.perf_counter() - start:.0f} s"
-          + (f"; {failed} could not be read out (see their error column)" if failed else "")
+    n, failed, no_id = outcome(table, args.experiment)
+    print(f"read out {n - len(failed)} of {n} experiments in "
+          f"{time.perf_counter() - start:.0f} s"
+          + (f"; {len(failed)} could not be read out (see their error column)"
+             if failed else "")
           + ("; rows without an experiment id were not read out (see the error row whose "
              "id is empty)" if no_id else ""))
     print(f"wrote {path} and {index}"

@@ -233,8 +233,9 @@ right-censored; censoring is unrelated to when a unit would convert. Written by 
 
 #: The columns of the index page of many readouts, with their headers.
 _INDEX_COLUMNS = {"treatment": "treatment", "decision": "decision", "diff": "difference",
-                  "prob_better": "P(better)", "n_units": "units (control / treatment)", "max_r_hat": "max R-hat",
-                  "divergences": "divergences", "problems": "warnings or error"}
+                  "prob_better": "P(better)", "n_units": "units (control / treatment)",
+                  "max_r_hat": "max R-hat", "divergences": "divergences",
+                  "problems": "warnings or error"}
 
 
 def _run_context(table: pd.DataFrame) -> str:

@@ -139,7 +139,7 @@ def readouts(sdf, **options):
             shown = [c for c in pdf.columns if c not in hidden]
             # no row numbers: the first rows by value, as for the other lazy engines
             first = pdf.sort_values(shown, na_position="last", kind="stable")
-            records = [(None, [(c, v) for c, v in row.items() if c not in hidden])
+            records = [(None, [(c, row[c]) for c in shown])
                        for row in first.head(MAX_SHOWN).to_dict("records")]
             text = row_problem(f"no experiment id in column {experiment!r}", n,
                                describe_rows(records, n, named=False))
