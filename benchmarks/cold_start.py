@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -124,10 +123,9 @@ def demo(env, draws: int, seed: int) -> list[dict]:
 
 
 def table(imp, reps, dem, plain, args) -> str:
+    # B.machine() states the date and the command line with the machine and versions
     lines = ["# Cold start: fresh processes with the compile cache cold and warm", "",
-             f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-             f"- command: `.venv/bin/python benchmarks/cold_start.py "
-             f"{' '.join(sys.argv[1:])}`", f"- {B.machine()}", "",
+             B.machine(), "",
              "## Start-up (median of 5 fresh processes)", "",
              "| what | seconds |", "|---|---|",
              f"| `import bayesconv` | {imp['import']:.3f} |",
