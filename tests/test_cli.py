@@ -1,5 +1,9 @@
 """The command line: the demo job end to end (small sampling sizes), and argument errors."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -109,3 +113,52 @@ def test_divergence_remedy_speaks_in_options_for_each_pattern():
           for nxt in (0.99, None)}
     assert at[0.99] == "raise --target-accept (e.g. 0.99)"
     assert "0.99 already" in at[None] and "raise" not in at[None]
+
+
+def _console(body: str) -> subprocess.CompletedProcess:
+    """Run ``bayesconv.cli.run`` (the console script) in a fresh interpreter, ``main``
+    replaced by the function defined in ``body``."""
+    code = "\n".join(["import atexit, sys", "import bayesconv.cli as cli", body,
+                      "cli.main = main", "cli.run()"])
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_console_script_skips_finalization_but_runs_exit_handlers():
+    # objects are not freed one by one at exit (about 1 s after a report), while the exit
+    # handlers libraries register (Spark's, logging's) still run, and piped output is flushed
+    out = _console("\n".join([
+        "class Noisy:", "    def __del__(self):", "        print('finalized')",
+        "KEEP = Noisy()",
+        "def main():",
+        "    atexit.register(lambda: print('handler ran'))",
+        "    print('output', end='')",
+        "    return 0"]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("output")
+    assert "handler ran" in out.stdout
+    assert "finalized" not in out.stdout
+
+
+@pytest.mark.parametrize("body,status", [
+    ("def main():\n    return 3", 3),
+    ("def main():\n    raise RuntimeError('boom')", 1),
+    ("def main():\n    sys.exit(2)", 2),
+    ("def main():\n    sys.exit()", 0),
+    ("def main():\n    sys.exit('bad')", 1),
+])
+def test_console_script_exit_status(body, status):
+    out = _console(body)
+    assert out.returncode == status, out.stderr
+    if status == 1 and "boom" in body:
+        assert "RuntimeError: boom" in out.stderr
+
+
+def test_console_script_entry_point_is_run():
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "bayesconv"]
+    assert ep.value == "bayesconv.cli:run"
+    help_ = subprocess.run([str(Path(sys.executable).with_name("bayesconv")), "--help"],
+                           capture_output=True, text=True, timeout=120)
+    assert help_.returncode == 0 and help_.stdout.startswith("usage: bayesconv")
