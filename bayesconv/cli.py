@@ -734,8 +734,8 @@ def run() -> None:
     everything else is done: the handler is registered before any library is imported, so
     it runs after every other exit handler (``atexit`` runs them in reverse order; Spark's,
     logging's, the thread pools'), and it flushes the standard streams and the logging
-    handlers first. The exit status is main's, 1 after an uncaught exception, or the code of
-    a ``SystemExit`` (``--help``, argparse's usage errors). :func:`main` itself returns
+    handlers first. The exit status is main's, 1 after an uncaught exception (130 after
+    Ctrl-C), or the code of a ``SystemExit`` (``--help``, argparse's usage errors). :func:`main` itself returns
     normally, for callers in Python.
     """
     import atexit
@@ -757,6 +757,9 @@ def run() -> None:
         status[0] = main()
     except SystemExit as stop:
         status[0] = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        raise
+    except KeyboardInterrupt:
+        status[0] = 130    # the shell's status of a process stopped by Ctrl-C (128 + SIGINT)
         raise
     sys.exit(status[0])
 

@@ -146,6 +146,7 @@ def test_console_script_skips_finalization_but_runs_exit_handlers():
     ("def main():\n    sys.exit(2)", 2),
     ("def main():\n    sys.exit()", 0),
     ("def main():\n    sys.exit('bad')", 1),
+    ("def main():\n    raise KeyboardInterrupt", 130),
 ])
 def test_console_script_exit_status(body, status):
     out = _console(body)
