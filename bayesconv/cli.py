@@ -735,8 +735,8 @@ def run() -> None:
     it runs after every other exit handler (``atexit`` runs them in reverse order; Spark's,
     logging's, the thread pools'), and it flushes the standard streams and the logging
     handlers first. The exit status is main's, 1 after an uncaught exception (130 after
-    Ctrl-C), or the code of a ``SystemExit`` (``--help``, argparse's usage errors). :func:`main` itself returns
-    normally, for callers in Python.
+    Ctrl-C), or the code of a ``SystemExit`` (``--help``, argparse's usage errors).
+    :func:`main` itself returns normally, for callers in Python.
     """
     import atexit
     import os
@@ -754,7 +754,7 @@ def run() -> None:
 
     atexit.register(hard_exit)
     try:
-        status[0] = main()
+        status[0] = main() or 0
     except SystemExit as stop:
         status[0] = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
         raise

@@ -142,6 +142,7 @@ def test_console_script_skips_finalization_but_runs_exit_handlers():
 
 @pytest.mark.parametrize("body,status", [
     ("def main():\n    return 3", 3),
+    ("def main():\n    return None", 0),
     ("def main():\n    raise RuntimeError('boom')", 1),
     ("def main():\n    sys.exit(2)", 2),
     ("def main():\n    sys.exit()", 0),
@@ -151,6 +152,7 @@ def test_console_script_skips_finalization_but_runs_exit_handlers():
 def test_console_script_exit_status(body, status):
     out = _console(body)
     assert out.returncode == status, out.stderr
+    assert "Exception ignored" not in out.stderr   # the exit handler itself did not fail
     if status == 1 and "boom" in body:
         assert "RuntimeError: boom" in out.stderr
 
