@@ -124,8 +124,8 @@ def test_prior_predictive_draws(model):
     assert prior.sizes == {"chain": 1, "draw": 2000, "cohort": 2}
     for v in ("eventual_rate", "lag_loc", "lag_shape", "median_lag"):
         assert v in prior and np.all(np.isfinite(prior[v].values))
-    # DEFAULT_PRIORS logit_rate mu = 0: the prior median eventual rate is 1/2
-    assert float(prior["eventual_rate"].median()) == pytest.approx(0.5, abs=0.03)
+    # DEFAULT_PRIORS logit_rate mu = -1.5: the prior median eventual rate is expit(-1.5) = 0.18
+    assert float(prior["eventual_rate"].median()) == pytest.approx(1 / (1 + np.exp(1.5)), abs=0.03)
     assert bool(((prior["eventual_rate"] > 0) & (prior["eventual_rate"] < 1)).all())
     # lag locations are set relative to the data's median conversion time (time_scale)
     ratio = float(np.median(prior["lag_loc"].values / model.spec.time_scale))

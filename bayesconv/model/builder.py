@@ -78,7 +78,7 @@ class ModelBuilder:
 
     see :mod:`bayesconv.model.likelihood`. With ``pooling="partial"``::
 
-        logit c_g      ~ Normal(μ_c, σ_c),   μ_c ~ Normal(0, 1.5),   σ_c ~ HalfNormal(1)
+        logit c_g      ~ Normal(μ_c, σ_c),   μ_c ~ Normal(-1.5, 1.5), σ_c ~ HalfNormal(1)
         log(m_g / s)   ~ Normal(μ_m, σ_m),   μ_m ~ Normal(0, 2),     σ_m ~ HalfNormal(1)
         log k_g        ~ Normal(μ_k, 0.6),   μ_k ~ Normal(0, 1)      (spread fixed)
         q              ~ Normal(0, 1)        (generalized gamma only; one for all cohorts)
@@ -96,7 +96,7 @@ class ModelBuilder:
     (``"none"``) the eventual rates have independent priors and the lags are tied the same
     way, by a learned mean and a fixed spread::
 
-        logit c_g      ~ Normal(0, 1.5)                              (independent)
+        logit c_g      ~ Normal(-1.5, 1.5)                           (independent)
         log(m_g / s)   ~ Normal(μ_m, 1.0),   μ_m ~ Normal(0, 2)      (spread fixed)
         log k_g        ~ Normal(μ_k, 0.6),   μ_k ~ Normal(0, 1)      (spread fixed)
 
