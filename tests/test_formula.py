@@ -123,9 +123,11 @@ def test_no_formula_is_todays_model(data):
                      observed_until="observed_until", cohort="cohort")
     m = bc.ConversionModel(one)
     names = sorted(v.name for v in m.pymc_model.free_RVs)
-    # two cohorts without pooling: independent eventual rates, lags tied by a learned mean
-    assert names == ["log_lag_loc", "log_lag_shape", "logit_rate", "mu_log_lag_loc",
+    # two cohorts without pooling: independent eventual rates (sampled sheared along the
+    # lags, logit_rate_raw), lags tied by a learned mean
+    assert names == ["log_lag_loc", "log_lag_shape", "logit_rate_raw", "mu_log_lag_loc",
                      "mu_log_lag_shape"]
+    assert m.shears
     assert not any(v.name.endswith("_cell") for v in m.pymc_model.deterministics)
 
 

@@ -147,33 +147,100 @@ def test_few_level_sds_get_a_boundary_avoiding_gamma_prior(sim, sim6, py_mode):
 
 
 def test_no_pooling_ties_the_lags_and_leaves_the_eventual_rates_independent(sim, py_mode):
-    """pooling="none": logit c_g ~ Normal(-1.5, 1.5) independently; log(m_g / s) ~ Normal(mu_m,
-    log_lag_loc_spread), mu_m ~ Normal(0, 2); log k_g ~ Normal(mu_k, 0.6), mu_k ~ Normal(0,
-    1); checked against scipy at a random point. One cohort has nothing to tie."""
+    """pooling="none": logit c_g ~ Normal(-1.5, 1.5) independently, sampled sheared as
+    u_g = logit c_g + log F(T_g) (u_g ~ Normal(-1.5 + log F(T_g), 1.5), F the gamma CDF at the
+    cohort's median waiting age, scipy's); log(m_g / s) ~ Normal(mu_m, log_lag_loc_spread),
+    mu_m ~ Normal(0, 2); log k_g ~ Normal(mu_k, 0.6), mu_k ~ Normal(0, 1); checked against
+    scipy at a random point. One cohort has nothing to tie and nothing to shear."""
     from scipy import stats
+
+    from bayesconv.model.design import shear_times
 
     model = bc.ConversionModel(_data(sim), pooling="none", priors={"log_lag_loc_spread": 0.7})
     m = model.pymc_model
-    assert {v.name for v in m.free_RVs} == {"logit_rate", "mu_log_lag_loc", "log_lag_loc",
+    assert {v.name for v in m.free_RVs} == {"logit_rate_raw", "mu_log_lag_loc", "log_lag_loc",
                                             "mu_log_lag_shape", "log_lag_shape"}
     rng = np.random.default_rng(5)
     point = {v.name: rng.normal(0, 0.5, size=np.shape(m.initial_point()[v.name]))
              for v in m.value_vars}
-    names = ["logit_rate", "log_lag_loc", "mu_log_lag_loc", "log_lag_shape", "mu_log_lag_shape"]
+    names = ["logit_rate_raw", "log_lag_loc", "mu_log_lag_loc", "log_lag_shape",
+             "mu_log_lag_shape"]
     got = m.compile_fn(m.logp(vars=[m[n] for n in names], sum=False), inputs=m.value_vars,
                        mode=py_mode, on_unused_input="ignore")(point)
-    want = [stats.norm.logpdf(point["logit_rate"], -1.5, 1.5),
+    s = model.spec.time_scale
+    k = np.exp(point["log_lag_shape"])
+    mean = np.exp(point["log_lag_loc"])             # in units of the time scale
+    log_f = stats.gamma.logcdf(shear_times(model.data) / s, a=k, scale=mean / k)
+    want = [stats.norm.logpdf(point["logit_rate_raw"], -1.5 + log_f, 1.5),
             stats.norm.logpdf(point["log_lag_loc"], point["mu_log_lag_loc"], 0.7),
             stats.norm.logpdf(point["mu_log_lag_loc"], 0.0, 2.0),
             stats.norm.logpdf(point["log_lag_shape"], point["mu_log_lag_shape"], 0.6),
             stats.norm.logpdf(point["mu_log_lag_shape"], 0.0, 1.0)]
     for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g, w, rtol=1e-12)
+        np.testing.assert_allclose(g, w, rtol=1e-10)
+    # the eventual rate is the sheared variable less log F(T_g)
+    [logit_c] = m.replace_rvs_by_values([m["logit_rate"]])
+    value = m.compile_fn(logit_c, inputs=m.value_vars, mode=py_mode,
+                         on_unused_input="ignore")(point)
+    np.testing.assert_allclose(value, point["logit_rate_raw"] - log_f, rtol=1e-10)
     one = sim[sim["cohort"] == sim["cohort"].iloc[0]].copy()
     one["cohort"] = one["cohort"].cat.remove_unused_categories()
-    free = {v.name for v in bc.ConversionModel(_data(one), pooling="none").pymc_model.free_RVs}
-    assert free == {"logit_rate", "log_lag_loc", "log_lag_shape"}
+    single = bc.ConversionModel(_data(one), pooling="none")
+    assert not single.shears
+    assert {v.name for v in single.pymc_model.free_RVs} == {"logit_rate", "log_lag_loc",
+                                                            "log_lag_shape"}
 
+
+@pytest.mark.parametrize(("pooling", "parametrization"),
+                         [("none", "auto"), ("partial", "centered"),
+                          ("partial", "noncentered")])
+def test_the_shear_leaves_the_posterior_unchanged(sim, py_mode, pooling, parametrization,
+                                                 monkeypatch):
+    """The sheared model's joint log density at the image of a point equals the unsheared
+    model's at the point (unit Jacobian), and the eventual rates agree: a reparametrization,
+    not a new prior. The image: logit_rate_raw moved so that the eventual rates match (they
+    are affine in it given the other coordinates)."""
+    import bayesconv.model.builder as builder
+
+    data = _data(sim)
+    monkeypatch.setattr(builder, "SHEAR", False)
+    off = bc.ConversionModel(data, pooling=pooling, parametrization=parametrization)
+    monkeypatch.setattr(builder, "SHEAR", True)
+    on = bc.ConversionModel(data, pooling=pooling, parametrization=parametrization)
+    assert on.shears and not off.shears
+    mo, mn = off.pymc_model, on.pymc_model
+    assert "shear_time" in on.data_values() and "shear_time" not in off.data_values()
+
+    def rates(model, point):
+        [c] = model.replace_rvs_by_values([model["logit_rate"]])
+        return model.compile_fn(c, inputs=model.value_vars, mode=py_mode,
+                                on_unused_input="ignore")(point)
+
+    rng = np.random.default_rng(3)
+    p_off = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in mo.initial_point().items()}
+    target = rates(mo, p_off)
+    raw = "logit_rate_raw"
+    base = {k: p_off.get(k, p_off.get("logit_rate")) for k in mn.initial_point()}
+    zero, one_ = ({**base, raw: np.full_like(target, v)} for v in (0.0, 1.0))
+    r0, r1 = rates(mn, zero), rates(mn, one_)
+    p_on = {**base, raw: (target - r0) / (r1 - r0)}
+    np.testing.assert_allclose(rates(mn, p_on), target, rtol=1e-10)
+    np.testing.assert_allclose(mn.compile_logp(mode=py_mode)(p_on),
+                               mo.compile_logp(mode=py_mode)(p_off), rtol=1e-12)
+
+
+def test_shear_times_are_the_median_waiting_age():
+    """T_g: the count-weighted median duration of the units still waiting (the cohort's
+    ages); a cohort with none waiting takes its longest duration."""
+    import pandas as pd
+
+    from bayesconv.model.design import shear_times
+
+    frame = pd.DataFrame({"cohort": ["A"] * 4 + ["B"] * 2, "duration": [1.0, 3.0, 5.0, 9.0, 2.0, 4.0],
+                          "event": [1, 0, 0, 0, 1, 1], "count": [1, 1, 1, 5, 1, 1]})
+    data = bc.prepare(frame, duration="duration", event="event", cohort="cohort",
+                      count="count", resolution=None)
+    np.testing.assert_allclose(shear_times(data), [9.0, 4.0])
 
 def test_parametrization_is_data_not_structure(sim):
     """Models that differ only in which levels are centred share one compiled model."""
@@ -337,7 +404,7 @@ def test_every_family_and_pooling_builds(sim, lag, pooling, py_mode):
     model = bc.ConversionModel(_data(sim), lag=lag, pooling=pooling, parametrization="noncentered")
     m = model.pymc_model
     free = {v.name for v in m.free_RVs}
-    base = {"none": {"logit_rate", "log_lag_loc", "mu_log_lag_loc"},
+    base = {"none": {"logit_rate_raw", "log_lag_loc", "mu_log_lag_loc"},
             "partial": {"mu_logit_rate", "sigma_logit_rate", "logit_rate_raw",
                         "mu_log_lag_loc", "sigma_log_lag_loc", "log_lag_loc_raw"},
             "complete": {"logit_rate_all", "log_lag_loc_all"}}[pooling]

@@ -94,12 +94,13 @@ def structure_key(model) -> str:
     """What a compiled model depends on besides its data values: the spec (but its time
     scale, zero width and per-level parametrization, which are data), the number of cohorts,
     which data arrays the graph reads and their ranks (not their lengths: data sets with other
-    row counts share the compiled model), and the constants of the graph (cells' cohorts,
-    design matrices)."""
+    row counts share the compiled model), whether the eventual rates are sheared along the
+    lags (``model.shears``), and the constants of the graph (cells' cohorts, design
+    matrices)."""
     spec = {k: v for k, v in model.spec.to_dict().items()
             if k not in ("time_scale", "zero_width", "parametrization")}
     return json.dumps({"spec": spec, "cohorts": model.data.n_cohorts,
-                       "arrays": model.arrays.ranks(),
+                       "arrays": model.arrays.ranks(), "shears": model.shears,
                        "constants": model.constants_digest()}, sort_keys=True)
 
 

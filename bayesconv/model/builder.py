@@ -27,6 +27,7 @@ from .design import (
     choose_term_centring,
     choose_walk_centring,
     resolve_pooling,
+    shear_times,
     sums_to_zero,
 )
 from .formula import PARAMETERS, Design, build_design
@@ -43,6 +44,11 @@ from .priors import merge_priors
 from .spec import ModelSpec
 
 __all__ = ["ModelBuilder", "group_sd"]
+
+
+#: Sample the eventual rates sheared along the lags where the model allows it
+#: (:meth:`ModelBuilder._shear_applies`).
+SHEAR = True
 
 
 def group_sd(name: str, scale: float, n_levels: int):
@@ -217,6 +223,9 @@ class ModelBuilder:
             self.rows = merge_cells(self.rows, self.cell_class, len(self._class_cell))
         self.arrays = LikelihoodArrays.from_rows(self.family, self.rows)
         self._model: pm.Model | None = None
+        #: Whether the eventual rates are sampled sheared along the lags (:meth:`_shear_applies`),
+        #: fixed here: the graph and :meth:`data_values` must agree.
+        self.shears: bool = self._shear_applies()
 
     def _parameter_classes(self):
         """(class of every cell, first cell of every class) for cells whose parameters are
@@ -337,10 +346,30 @@ class ModelBuilder:
     def data_values(self) -> dict:
         """The values of every ``pm.Data`` container: what a compiled model of the same
         structure needs to run on this model's data (``CompiledModel.with_data``)."""
+        shear = {"shear_time": shear_times(self.data)} if self.shears else {}
         return {**self.arrays.named(), "time_scale": np.float64(self.spec.time_scale),
-                **{f"centring_{k}": v for k, v in self.centring().items()}}
+                **{f"centring_{k}": v for k, v in self.centring().items()}, **shear}
 
-    def _cohort_vector(self, name: str, prior_key: str, pooling: str | None = None):
+    def _shear_applies(self) -> bool:
+        """Whether the eventual rates are sampled sheared along the cohorts' lags.
+
+        Under censoring a cohort's conversions pin c_g·F(T_g) (:func:`shear_times`) far better
+        than c_g or its lag alone: a longer lag with a higher eventual rate fits almost as
+        well, a curved ridge between logit c_g and the lag. The sampler then moves
+        u_g = logit c_g + log F(T_g) instead of logit c_g, with the lag parameters as they
+        are. Given the lag, u_g is logit c_g shifted, so the map is a shear with unit
+        Jacobian and the prior and posterior are unchanged: u_g ~ Normal(μ + log F(T_g), σ)
+        is the prior logit c_g ~ Normal(μ, σ) (centred; non-centred, the standardised
+        deviation shifted by log F(T_g) / σ), and the eventual rate is recovered exactly.
+        Where the follow-up covers the lag, F(T_g) ≈ 1 and the shear is nearly the identity.
+        One-factor models with more than one cohort and pooling "none" or "partial"; not a
+        parameter with a formula (its linear predictor has no per-cohort value to shear).
+        """
+        return bool(SHEAR and self.spec.pooling in ("none", "partial")
+                    and self.data.n_cohorts > 1 and not self.designs)
+
+    def _cohort_vector(self, name: str, prior_key: str, pooling: str | None = None,
+                       shift=None):
         """A cohort-level parameter on the unconstrained scale, shape (n_cohorts,).
 
         ``"complete"``: one value for all cohorts. ``"partial"`` for the eventual rate and
@@ -350,6 +379,9 @@ class ModelBuilder:
         ``"none"`` and ``"partial"``) and more than one cohort: Normal(μ, spread) per cohort,
         μ learned, centred (a fixed spread has no funnel). Else independent
         Normal(mu, sigma) priors (the eventual rate under ``"none"``).
+
+        ``shift`` (a tensor of shape (n_cohorts,), :attr:`shears`): the free variable is the
+        parameter plus ``shift`` (``<name>_raw``), the parameter its Deterministic.
         """
         p = self.spec.priors
         n = self.data.n_cohorts
@@ -363,9 +395,12 @@ class ModelBuilder:
         if pooling == "partial" and prior_key in GROUPS:
             mu = pm.Normal(f"mu_{name}", mu0, sd0)
             sigma = group_sd(f"sigma_{name}", p[f"{prior_key}_sd"], n)
-            value = self._hierarchical(name, mu, sigma, "cohort")
+            value = self._hierarchical(name, mu, sigma, "cohort", shift=shift)
             return pm.Deterministic(name, value, dims="cohort")
         spread = self._spread(prior_key, pooling)
+        if spread is None and shift is not None:
+            raw = pm.Normal(f"{name}_raw", mu0 + shift, sd0, dims="cohort")
+            return pm.Deterministic(name, raw - shift, dims="cohort")
         if spread is None:
             return pm.Normal(name, mu0, sd0, dims="cohort")
         # population mean learned, spread across cohorts fixed (no sd, so no funnel)
@@ -393,7 +428,7 @@ class ModelBuilder:
         return out
 
     def _hierarchical(self, effects: str, mu, sigma, dims: str | None = None, shape=None,
-                      zero_sum: bool = False):
+                      zero_sum: bool = False, shift=None):
         """Effects ``effects`` ~ Normal(mu, sigma) per level, each level centred or non-centred
         as :meth:`centring` says, in one form whose graph does not depend on which: with
         w = 1 (centred) or 0 (non-centred) per level, the free variable ``<effects>_raw`` is
@@ -403,14 +438,22 @@ class ModelBuilder:
         of hierarchical models", Stat. Sci. 22, with their weight fixed at 0 or 1 per level).
         With ``zero_sum`` (a formula's few-level group term, :func:`sums_to_zero`; ``mu`` 0
         and one weight for all levels, as :func:`choose_term_centring` gives such a term) the
-        raw effects are ``ZeroSumNormal`` with that sd instead. Returns the effects tensor."""
+        raw effects are ``ZeroSumNormal`` with that sd instead. ``shift`` (not with
+        ``zero_sum``): raw is sampled shifted by shift / ((1 − w)·sigma + w) and the effect
+        less ``shift`` (:meth:`_shear_applies`). Returns the effects tensor."""
         w = pm.Data(f"centring_{effects}", self.centring()[effects])
         if zero_sum:
             w0 = w[0]
             raw = pm.ZeroSumNormal(f"{effects}_raw", sigma=w0 * sigma + (1.0 - w0), dims=dims)
             return ((1.0 - w0) * sigma + w0) * raw
-        raw = pm.Normal(f"{effects}_raw", w * mu, w * sigma + (1.0 - w), dims=dims, shape=shape)
-        return (1.0 - w) * mu + ((1.0 - w) * sigma + w) * raw
+        scale = (1.0 - w) * sigma + w
+        if shift is None:
+            raw = pm.Normal(f"{effects}_raw", w * mu, w * sigma + (1.0 - w), dims=dims,
+                            shape=shape)
+            return (1.0 - w) * mu + scale * raw
+        raw = pm.Normal(f"{effects}_raw", w * mu + shift / scale, w * sigma + (1.0 - w),
+                        dims=dims, shape=shape)
+        return (1.0 - w) * mu + scale * raw - shift
 
     def _lag_param(self, param):
         """A lag parameter besides the location (:class:`~bayesconv.lags.LagParam`), per cohort.
@@ -485,10 +528,27 @@ class ModelBuilder:
         with pm.Model(coords=self.coords) as model:
             # a Data container, so a cached compiled model can be reused with another scale
             s = pm.Data("time_scale", np.float64(self.spec.time_scale))
-            logit_c, logit_c_cohort = self._parameter(
-                "eventual_rate", lambda: self._cohort_vector("logit_rate", "logit_rate"))
+            # the lag first: the eventual rates may be sampled sheared along it (_shear_applies)
             log_loc, log_loc_cohort = self._parameter(
                 "lag_loc", lambda: self._cohort_vector("log_lag_loc", "log_lag_loc"))
+            lag_params = [pt.exp(log_loc)]
+            lag_cohort = [] if log_loc_cohort is None else [pt.exp(log_loc_cohort)]
+            for param in self.family.extra_params:
+                if param.var in self.designs:
+                    raw = self._formula_vector(self.designs[param.var])
+                    value = pt.exp(raw) if param.positive else raw
+                    lag_params.append(pm.Deterministic(f"{param.var}_cell", value, dims="cell"))
+                else:
+                    value = self._lag_param(param)
+                    lag_cohort.append(value)
+                    lag_params.append(self._per_cell(value))
+            shift = None
+            if self.shears:
+                t_g = pm.Data("shear_time", shear_times(self.data)) / s
+                shift = self.family.logcdf(t_g, *lag_cohort, xp=PT)
+            logit_c, logit_c_cohort = self._parameter(
+                "eventual_rate",
+                lambda: self._cohort_vector("logit_rate", "logit_rate", shift=shift))
             for name, cohort_value, cell_value, to_natural in (
                     ("eventual_rate", logit_c_cohort, logit_c, pm.math.sigmoid),
                     ("lag_loc", log_loc_cohort, log_loc, lambda x: pt.exp(x) * s)):
@@ -496,14 +556,6 @@ class ModelBuilder:
                     pm.Deterministic(name, to_natural(cohort_value), dims="cohort")
                 else:
                     pm.Deterministic(f"{name}_cell", to_natural(cell_value), dims="cell")
-            lag_params = [pt.exp(log_loc)]
-            for param in self.family.extra_params:
-                if param.var in self.designs:
-                    raw = self._formula_vector(self.designs[param.var])
-                    value = pt.exp(raw) if param.positive else raw
-                    lag_params.append(pm.Deterministic(f"{param.var}_cell", value, dims="cell"))
-                else:
-                    lag_params.append(self._per_cell(self._lag_param(param)))
             if self._class_cell is not None:  # merged cells: parameters per class
                 logit_c = logit_c[self._class_cell]
                 lag_params = [p[self._class_cell] for p in lag_params]

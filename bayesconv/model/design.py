@@ -18,7 +18,7 @@ from ..data.stats import weighted_median
 
 __all__ = ["GROUPS", "LOW_RANK_RIDGE", "MIN_PARTIAL_COHORTS", "POOLING", "choose_mass_matrix",
            "choose_parametrization", "choose_term_centring", "choose_walk_centring",
-           "resolve_pooling", "ridge_ratio", "sums_to_zero"]
+           "resolve_pooling", "ridge_ratio", "shear_times", "sums_to_zero"]
 
 POOLING = ("auto", "partial", "none", "complete")
 
@@ -140,6 +140,30 @@ def choose_parametrization(data: ConversionData) -> dict:
     """
     return {key: _whole_if_few(levels)
             for key, levels in _centring(data, data.cohort, data.n_cohorts).items()}
+
+
+def shear_times(data: ConversionData) -> np.ndarray:
+    """Per cohort, the age T_g at which its data pin the conversion c_g·F(T_g), in the
+    data's time unit; shape (n_cohorts,).
+
+    Units still waiting at the observation date are most of a cohort when c is small or the
+    lag long, and the conversions seen among units of ages a_i pin Σ_i c·F(a_i), so the
+    count-weighted median age of the waiting units stands for the cohort's ages. A cohort
+    without waiting units takes its longest duration (F(T_g) is then close to 1, and the
+    shear of :class:`~bayesconv.model.builder.ModelBuilder` that reads T_g close to the
+    identity).
+    """
+    out = np.empty(data.n_cohorts)
+    for g in range(data.n_cohorts):
+        m = data.cohort == g
+        waiting = m & ~data.converted
+        if waiting.any():
+            out[g] = weighted_median(data.duration[waiting], data.count[waiting])
+        else:
+            out[g] = data.duration[m].max() if m.any() else 0.0
+    pos = data.duration[data.duration > 0]
+    floor = pos.min() if pos.size else 1.0
+    return np.maximum(out, floor)
 
 
 def _rough_estimates(data: ConversionData, codes: np.ndarray, n: int) -> dict:
