@@ -29,8 +29,13 @@ def test_recovery_true_rates_in_hdi(recovery):
     s = result.summary(ci_prob=0.94)
     for label, true in zip(data.cohorts, RATES, strict=True):
         assert s.loc[label, "rate_lower"] < true < s.loc[label, "rate_upper"], s
-    # the model extrapolates past the naive rate, which is biased low
-    assert (s["rate_mean"] > s["naive_rate"]).all()
+    # the model extrapolates past the naive rate, which is biased low where the follow-up
+    # (30 days for the youngest units) does not cover the lag: cohorts B and C (mean lags 12
+    # and 20 days; F(30) = 0.94 and 0.83); cohort A's (mean 6 days, F(30) > 0.999) has
+    # matured, and there the two agree
+    young = s.loc[["B", "C"]]
+    assert (young["rate_mean"] > young["naive_rate"] + 0.002).all(), s
+    assert abs(s.loc["A", "rate_mean"] - s.loc["A", "naive_rate"]) < 0.002, s
     d = result.diagnostics()
     assert d["max_r_hat"] <= 1.01 and d["divergences"] == 0
 
