@@ -458,3 +458,14 @@ def test_default_target_accept_follows_the_hierarchy(sim):
     assert sizes["logit_rate:1|seg"] == 2
     assert sizes[next(k for k in sizes if "rw(week)" in k)] == data.cells["week"].nunique()
     assert "logit_rate" not in sizes and default_target_accept(sizes) == 0.95
+
+
+@pytest.mark.parametrize("pooling", ["none", "partial", "complete"])
+def test_data_values_cover_every_data_container(sim, pooling):
+    """A compiled model reused on other data (``with_data``) reads every ``pm.Data`` from
+    ``data_values()``; one left out (such as the shear times) would silently keep the first
+    data set's values."""
+    model = bc.ConversionModel(_data(sim), pooling=pooling)
+    names = {v.name for v in model.pymc_model.data_vars}
+    assert set(model.data_values()) == names
+    assert ("shear_time" in names) == (pooling != "complete")
