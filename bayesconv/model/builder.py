@@ -226,6 +226,7 @@ class ModelBuilder:
         #: Whether the eventual rates are sampled sheared along the lags (:meth:`_shear_applies`),
         #: fixed here: the graph and :meth:`data_values` must agree.
         self.shears: bool = self._shear_applies()
+        self._shear_time = shear_times(data) if self.shears else None
 
     def _parameter_classes(self):
         """(class of every cell, first cell of every class) for cells whose parameters are
@@ -346,7 +347,7 @@ class ModelBuilder:
     def data_values(self) -> dict:
         """The values of every ``pm.Data`` container: what a compiled model of the same
         structure needs to run on this model's data (``CompiledModel.with_data``)."""
-        shear = {"shear_time": shear_times(self.data)} if self.shears else {}
+        shear = {"shear_time": self._shear_time} if self.shears else {}
         return {**self.arrays.named(), "time_scale": np.float64(self.spec.time_scale),
                 **{f"centring_{k}": v for k, v in self.centring().items()}, **shear}
 
@@ -544,7 +545,7 @@ class ModelBuilder:
                     lag_params.append(self._per_cell(value))
             shift = None
             if self.shears:
-                t_g = pm.Data("shear_time", shear_times(self.data)) / s
+                t_g = pm.Data("shear_time", self._shear_time) / s
                 shift = self.family.logcdf(t_g, *lag_cohort, xp=PT)
             logit_c, logit_c_cohort = self._parameter(
                 "eventual_rate",

@@ -15,6 +15,7 @@ from scipy import optimize, stats
 from ..data.container import ConversionData
 from ..data.kaplan_meier import km_arrays
 from ..data.stats import weighted_median
+from .likelihood import default_zero_width
 
 __all__ = ["GROUPS", "LOW_RANK_RIDGE", "MIN_PARTIAL_COHORTS", "POOLING", "choose_mass_matrix",
            "choose_parametrization", "choose_term_centring", "choose_walk_centring",
@@ -151,7 +152,8 @@ def shear_times(data: ConversionData) -> np.ndarray:
     count-weighted median age of the waiting units stands for the cohort's ages. A cohort
     without waiting units takes its longest duration (F(T_g) is then close to 1, and the
     shear of :class:`~bayesconv.model.builder.ModelBuilder` that reads T_g close to the
-    identity).
+    identity). No T_g is below the data's smallest positive duration
+    (:func:`~bayesconv.model.likelihood.default_zero_width`).
     """
     out = np.empty(data.n_cohorts)
     for g in range(data.n_cohorts):
@@ -161,9 +163,7 @@ def shear_times(data: ConversionData) -> np.ndarray:
             out[g] = weighted_median(data.duration[waiting], data.count[waiting])
         else:
             out[g] = data.duration[m].max() if m.any() else 0.0
-    pos = data.duration[data.duration > 0]
-    floor = pos.min() if pos.size else 1.0
-    return np.maximum(out, floor)
+    return np.maximum(out, default_zero_width(data))
 
 
 def _rough_estimates(data: ConversionData, codes: np.ndarray, n: int) -> dict:
